@@ -1,0 +1,102 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "annex-swarm",
+    version,
+    about = "Erasure-coded swarm storage for git-annex keys"
+)]
+pub struct Cli {
+    /// The swarm definition file.
+    #[arg(long, global = true, env = "ANNEX_SWARM", default_value = "swarm.toml")]
+    pub swarm: PathBuf,
+    /// More logging on stderr (-v info, -vv debug); ANNEX_SWARM_LOG takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a swarm definition and prepare its stores.
+    Init {
+        /// Data shards per chunk: any k of the k + m shards restore it.
+        #[arg(long)]
+        k: u16,
+        /// Parity shards per chunk: how many stores may be lost.
+        #[arg(long)]
+        m: u16,
+        /// A store: a directory path or a file:// URL. Give at least k + m.
+        #[arg(long = "store", required = true)]
+        stores: Vec<String>,
+        /// Target shard size (chunks average k times this).
+        #[arg(long, default_value = "1MiB")]
+        shard_size: String,
+        /// Objects below this are stored whole on m + 1 stores.
+        #[arg(long, default_value = "256KiB")]
+        inline_threshold: String,
+        /// Replace an existing definition file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Store a file; prints its key.
+    Put {
+        file: PathBuf,
+        /// Store under this git-annex key (checked against the content) instead of SHA256E.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a key into DEST, verified.
+    Get {
+        key: String,
+        dest: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Health of each key (all keys when none are given); exit 0 only if every key is restorable.
+    Fsck {
+        keys: Vec<String>,
+        /// Read and hash every shard instead of checking it exists with the right size.
+        #[arg(long)]
+        verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-create missing or corrupt shards and manifest copies (all keys when none are given).
+    Repair {
+        keys: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys in the swarm.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The swarm, its stores and what they hold.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove keys (their shards go at the next gc unless shared).
+    Rm {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Delete shards no key references and leftovers of interrupted puts.
+    Gc {
+        /// Spare anything younger than this (a put may be under way): 90s, 30m, 1h, 2d, 0.
+        #[arg(long, default_value = "1h")]
+        grace: String,
+        /// Collect even while a store is down.
+        #[arg(long)]
+        force: bool,
+    },
+}

@@ -1,0 +1,72 @@
+//! `init`: write a definition and prepare each store.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use swarm_core::definition::{StoreEntry, SwarmDefinition, parse_location};
+use swarm_core::units::ByteSize;
+use swarm_store::open_store;
+
+pub async fn run(
+    path: &Path,
+    k: u16,
+    m: u16,
+    stores: &[String],
+    shard_size: &str,
+    inline: &str,
+    force: bool,
+) -> Result<ExitCode> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists (use --force to replace it)",
+            path.display()
+        );
+    }
+    let mut entries = Vec::new();
+    for url in stores {
+        let url = absolute(url)?;
+        parse_location(&url)?;
+        let id = store_id(&url, entries.len());
+        entries.push(StoreEntry {
+            id: id.parse()?,
+            url,
+            weight: 1.0,
+        });
+    }
+    let mut def = SwarmDefinition::new(k, m, entries)?;
+    def.coding.shard_size = shard_size.parse::<ByteSize>()?;
+    def.coding.inline_threshold = inline.parse::<ByteSize>()?;
+    def.validate()?;
+    for entry in &def.stores {
+        open_store(entry, def.swarm)?.create().await?;
+    }
+    std::fs::write(path, def.to_toml())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "created swarm {} ({}+{} over {} stores) in {}",
+        def.swarm,
+        k,
+        m,
+        def.stores.len(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Directory arguments become absolute paths, so the definition works from anywhere.
+fn absolute(url: &str) -> Result<String> {
+    if url.contains("://") || url.starts_with('/') {
+        return Ok(url.to_owned());
+    }
+    let p: PathBuf = std::env::current_dir()?.join(url);
+    p.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("store path {} is not UTF-8", p.display()))
+}
+
+/// A stable id from the URL (placement hashes over ids, so a store keeps its id if it moves).
+fn store_id(url: &str, n: usize) -> String {
+    let h = blake3::hash(url.as_bytes()).to_hex();
+    format!("s{}-{}", n + 1, &h[..6])
+}

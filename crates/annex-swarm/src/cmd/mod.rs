@@ -1,0 +1,179 @@
+//! One function per command. Each returns the exit code; errors bubble up to `main`.
+
+mod init;
+mod report;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use swarm_core::definition::SwarmDefinition;
+use swarm_core::key::Key;
+use swarm_engine::Swarm;
+
+use crate::cli::{Cli, Command};
+use crate::progress::Bar;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Init {
+        k,
+        m,
+        stores,
+        shard_size,
+        inline_threshold,
+        force,
+    } = &cli.command
+    {
+        return init::run(
+            &cli.swarm,
+            *k,
+            *m,
+            stores,
+            shard_size,
+            inline_threshold,
+            *force,
+        )
+        .await;
+    }
+    let swarm = open(&cli.swarm).await?;
+    match cli.command {
+        Command::Init { .. } => unreachable_init(),
+        Command::Put { file, key, json } => {
+            let key = key.map(|k| parse_key(&k)).transpose()?;
+            let r = swarm.put(&file, key, &Bar::new()).await?;
+            if json {
+                report::json(&r)?
+            } else {
+                println!("{}", r.key)
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get { key, dest, json } => {
+            let key = parse_key(&key)?;
+            let r = swarm.get(&key, &dest, &Bar::new()).await?;
+            if json {
+                report::json(&r)?;
+            } else if !r.problems.is_empty() {
+                eprintln!(
+                    "restored despite {} unusable shards (run `annex-swarm repair {}`)",
+                    r.problems.len(),
+                    r.key
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fsck { keys, verify, json } => {
+            let keys = keys
+                .iter()
+                .map(|k| parse_key(k).map(|k| k.to_string()))
+                .collect::<Result<Vec<_>>>()?;
+            let health = swarm.fsck(&keys, verify, &Bar::new()).await?;
+            if json {
+                report::json(&health)?
+            } else {
+                report::fsck(&health)
+            }
+            Ok(if health.iter().all(|h| h.restorable) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Repair { keys, json } => {
+            let keys = keys
+                .iter()
+                .map(|k| parse_key(k).map(|k| k.to_string()))
+                .collect::<Result<Vec<_>>>()?;
+            let reports = swarm.repair(&keys, &Bar::new()).await?;
+            if json {
+                report::json(&reports)?
+            } else {
+                report::repair(&reports)
+            }
+            let healthy = reports
+                .iter()
+                .all(|r| r.error.is_none() && r.after.as_ref().is_some_and(|h| h.restorable));
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Ls { json } => {
+            let keys = swarm.ls().await?;
+            if json {
+                report::json(&keys)?
+            } else {
+                report::ls(&keys)
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let status = swarm.status().await?;
+            if json {
+                report::json(&status)?
+            } else {
+                report::status(&status)
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rm { keys } => {
+            for key in keys {
+                let key = parse_key(&key)?;
+                let r = swarm.rm(&key.to_string()).await?;
+                if !r.unreachable.is_empty() {
+                    eprintln!(
+                        "warning: {key}: stores down may still hold a manifest copy: {}",
+                        r.unreachable.join(", ")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gc { grace, force } => {
+            let r = swarm.gc(parse_duration(&grace)?, force).await?;
+            println!(
+                "{} keys; deleted {} shards ({} bytes) and {} temporary files; kept {} shards, {} unreferenced but younger than the grace period",
+                r.keys,
+                r.shards_deleted,
+                r.bytes_freed,
+                r.temp_deleted,
+                r.shards_kept,
+                r.shards_too_young
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn unreachable_init() -> Result<ExitCode> {
+    bail!("init is handled before the swarm is opened")
+}
+
+async fn open(path: &std::path::Path) -> Result<Swarm> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read swarm definition {} (create one with `annex-swarm init`, or pass --swarm / ANNEX_SWARM)", path.display()))?;
+    let def = SwarmDefinition::parse(&text).with_context(|| path.display().to_string())?;
+    Ok(Swarm::open(def).await?)
+}
+
+fn parse_key(s: &str) -> Result<Key> {
+    Ok(s.parse::<Key>()?)
+}
+
+/// `90s`, `30m`, `1h`, `2d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("bad duration `{s}` (examples: 90s, 30m, 1h, 2d)"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => bail!("bad duration `{s}`: unknown unit `{unit}` (use s, m, h or d)"),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(mult)))
+}

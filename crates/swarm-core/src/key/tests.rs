@@ -1,0 +1,433 @@
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+
+use super::*;
+
+const H256: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+const MD5_HELLO: &str = "b1946ac92492d2347c6235b4d2611184";
+
+fn key(s: &str) -> Key {
+    s.parse()
+        .unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+}
+
+fn err(s: &str) -> KeyError {
+    match s.parse::<Key>() {
+        Ok(k) => panic!("{s:?} should not parse, got {k:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn parses_git_annex_keys() {
+    let k = key(&format!("SHA256E-s6--{H256}.txt"));
+    assert_eq!(k.backend(), &Backend::sha256e());
+    assert_eq!(k.size(), Some(6));
+    assert_eq!(k.mtime(), None);
+    assert_eq!(k.chunk(), None);
+    assert_eq!(k.name(), format!("{H256}.txt"));
+    assert_eq!(k.digest_hex(), Some(H256));
+    assert_eq!(k.extension(), Some(".txt"));
+    assert!(k.hasher().is_some());
+
+    // Made by `git annex calckey --backend=WORM hello.txt`.
+    let k = key("WORM-s6-m1795240891--hello.txt");
+    assert_eq!(k.backend(), &Backend::Worm);
+    assert_eq!(k.size(), Some(6));
+    assert_eq!(k.mtime(), Some(1_795_240_891));
+    assert_eq!(k.digest_hex(), None);
+    assert_eq!(k.extension(), None);
+    assert!(k.hasher().is_none());
+
+    let k = key(&format!("SHA256-s1048576-S65536-C3--{H256}"));
+    assert_eq!(k.chunk(), Some((65536, 3)));
+    assert_eq!(k.extension(), None);
+    assert_eq!(k.digest_hex(), Some(H256));
+
+    let k = key(&format!("MD5E--{MD5_HELLO}"));
+    assert_eq!(k.size(), None);
+    assert_eq!(k.extension(), Some(""));
+    assert_eq!(k.digest_hex(), Some(MD5_HELLO));
+}
+
+#[test]
+fn names_may_hold_dashes_slashes_and_more() {
+    for s in [
+        "URL--http://example.com/a--b?c=d&e=%20",
+        "WORM---x",
+        "WORM--x-s5",
+        "WORM-s0--a--b--",
+        "URL-s0--a",
+        "VURL--https://x.org/f",
+        "GITBUNDLE--abc-1",
+        "GITMANIFEST--e1a3b0f4-6c6d",
+        "XFOO--abc",
+        "XFOOE--abc.txt",
+        "WORM--\u{e9}t\u{e9},32x",
+        "WORM--\\x",
+    ] {
+        let k = key(s);
+        assert_eq!(k.to_string(), s);
+        assert!(k.digest_hex().is_none(), "{s}");
+    }
+    assert_eq!(key("WORM--x-s5").name(), "x-s5");
+    assert_eq!(key("WORM---x").name(), "-x");
+    assert_eq!(
+        key("URL--http://example.com/a--b").name(),
+        "http://example.com/a--b"
+    );
+}
+
+#[test]
+fn field_limits() {
+    let k = key(&format!(
+        "SHA1-s18446744073709551615-m9223372036854775807-S1-C18446744073709551615--{}",
+        "0".repeat(40)
+    ));
+    assert_eq!(k.size(), Some(u64::MAX));
+    assert_eq!(k.mtime(), Some(i64::MAX));
+    assert_eq!(k.chunk(), Some((1, u64::MAX)));
+    assert!(matches!(
+        err("WORM-s18446744073709551616--x"),
+        KeyError::BadNumber { field: 's', .. }
+    ));
+    assert!(matches!(
+        err("WORM-m9223372036854775808--x"),
+        KeyError::BadNumber { field: 'm', .. }
+    ));
+    assert_eq!(key("WORM-s0-m0--x").size(), Some(0));
+}
+
+#[test]
+fn uppercase_digests_are_kept_and_checked() {
+    let upper = H256.to_ascii_uppercase();
+    let k = key(&format!("SHA256E-s6--{upper}.TXT"));
+    assert_eq!(k.to_string(), format!("SHA256E-s6--{upper}.TXT"));
+    assert_eq!(k.digest_hex(), Some(upper.as_str()));
+    k.check_digest(H256).unwrap();
+    assert_ne!(k, key(&format!("SHA256E-s6--{H256}.TXT")));
+}
+
+#[test]
+fn malformed_keys() {
+    let h = H256;
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "empty"),
+        ("WORM".into(), "missing-separator"),
+        ("XYZ".into(), "missing-separator"),
+        ("WORM-s5".into(), "missing-separator"),
+        ("WORM-s5-".into(), "missing-separator"),
+        (format!("SHA256E-s6-{h}"), "missing-separator"),
+        ("FOO--abc".into(), "unknown-backend"),
+        ("FOO-s5--abc".into(), "unknown-backend"),
+        ("sha256--abc".into(), "unknown-backend"),
+        ("X--abc".into(), "unknown-backend"),
+        ("--abc".into(), "unknown-backend"),
+        ("WORM-sx--x".into(), "bad-number"),
+        ("WORM-s--x".into(), "bad-number"),
+        ("WORM-s+5--x".into(), "bad-number"),
+        ("WORM-s006--x".into(), "bad-number"),
+        ("WORM-m00--x".into(), "bad-number"),
+        ("WORM-s5x--x".into(), "bad-number"),
+        (format!("SHA256-s6-S3--{h}"), "incomplete-chunk"),
+        (format!("SHA256-s6-C2--{h}"), "incomplete-chunk"),
+        (format!("SHA256-s6-S3-C0--{h}"), "zero-chunk"),
+        (format!("SHA256-s6-S0-C1--{h}"), "zero-chunk"),
+        (format!("SHA256E-m5-s6--{h}"), "unexpected-field"),
+        (format!("SHA256E-s6-C2-S3--{h}"), "unexpected-field"),
+        (format!("SHA256E-s6-s6--{h}"), "unexpected-field"),
+        ("WORM-x5--y".into(), "unexpected-field"),
+        ("WORM-m-5--x".into(), "unexpected-field"),
+        ("WORM--".into(), "empty-name"),
+        ("WORM-s5--".into(), "empty-name"),
+        ("SHA256--abc".into(), "bad-digest"),
+        (format!("SHA256--{h}0"), "bad-digest"),
+        (format!("SHA256--{}", &h[1..]), "bad-digest"),
+        (format!("SHA256--{h}.txt"), "bad-digest"),
+        (format!("SHA256E--{h}0.txt"), "bad-digest"),
+        (format!("SHA256E--{}.txt", &h[1..]), "bad-digest"),
+        (format!("SHA256--{}g", &h[1..]), "bad-digest"),
+        (format!("SHA1--{h}"), "bad-digest"),
+        (format!("MD5E-s6--{}", &h[..40]), "bad-digest"),
+        (format!("SHA256E-s6--{h}x"), "bad-extension"),
+        (format!("SHA256E-s6--{h}_txt"), "bad-extension"),
+        ("WORM--a b".into(), "bad-char"),
+        ("WORM--a\nb".into(), "bad-char"),
+        ("WORM--a\tb".into(), "bad-char"),
+        ("WORM--a\0b".into(), "bad-char"),
+        ("WORM--a\rb".into(), "bad-char"),
+        ("WORM--a\u{a0}b".into(), "bad-char"),
+        ("WORM--a\u{2028}b".into(), "bad-char"),
+        ("WORM--\u{7f}".into(), "bad-char"),
+        (format!("SHA256E-s6--{h}.txt\n"), "bad-char"),
+        (format!(" SHA256E-s6--{h}.txt"), "bad-char"),
+        ("WORM-s 5--x".into(), "bad-char"),
+    ];
+    for (s, kind) in cases {
+        let e = err(&s);
+        assert_eq!(e.kind(), kind, "{s:?}: {e}");
+        let msg = e.to_string();
+        assert!(
+            !msg.contains('\n'),
+            "message must stay on one line: {msg:?}"
+        );
+    }
+}
+
+#[test]
+fn error_messages() {
+    assert_eq!(
+        err("XYZ").to_string(),
+        "bad key `XYZ`: missing `--` before the name"
+    );
+    assert_eq!(
+        err("FOO--abc").to_string(),
+        "bad key `FOO--abc`: unknown backend `FOO` (not a git-annex backend, nor X<name> for an external one)"
+    );
+    assert_eq!(
+        err("WORM-sx--y").to_string(),
+        "bad key `WORM-sx--y`: field `-s` has value `x`, which is not a decimal number"
+    );
+    assert_eq!(
+        err("WORM-S4--y").to_string(),
+        "bad key `WORM-S4--y`: `-S` without `-C` (a chunk needs both its size and its number)"
+    );
+    assert_eq!(
+        err("WORM-S4-C0--y").to_string(),
+        "bad key `WORM-S4-C0--y`: `-C0` is not allowed (chunk sizes and chunk numbers start at 1)"
+    );
+    assert_eq!(
+        err("WORM-m1-s2--y").to_string(),
+        "bad key `WORM-m1-s2--y`: unexpected field `-s2` (allowed fields are -s, -m, -S, -C, each at most once and in this order)"
+    );
+    assert_eq!(
+        err("SHA1--abc").to_string(),
+        "bad key `SHA1--abc`: SHA1 key name must be exactly 40 hex digits; found 3 hex digits"
+    );
+    assert_eq!(
+        err("MD5E--b1946ac92492d2347c6235b4d261118z.txt").to_string(),
+        "bad key `MD5E--b1946ac92492d2347c6235b4d261118z.txt`: MD5E key name must be 32 hex digits, optionally followed by a `.` extension; found non-hex character `z` at position 31"
+    );
+    assert_eq!(
+        err(&format!("MD5--{MD5_HELLO}.txt")).to_string(),
+        format!(
+            "bad key `MD5--{MD5_HELLO}.txt`: MD5 key name must be exactly 32 hex digits; found `.txt` after the digest (only MD5E keys carry an extension)"
+        )
+    );
+    assert_eq!(
+        err("WORM--a\nb").to_string(),
+        "bad key `WORM--a\\nb`: character U+000A `\\n` at byte 7 is not allowed (keys may not contain whitespace or control characters)"
+    );
+    assert_eq!(err("").to_string(), "bad key ``: the key is empty");
+}
+
+#[test]
+fn from_content_makes_git_annex_keys() {
+    let k = Key::from_content(Backend::sha256e(), H256, 6, "hello.txt").unwrap();
+    assert_eq!(k.to_string(), format!("SHA256E-s6--{H256}.txt"));
+    let k = Key::from_content(Backend::sha256e(), H256, 6, "some/dir.d/x.tar.gz").unwrap();
+    assert_eq!(k.to_string(), format!("SHA256E-s6--{H256}.tar.gz"));
+    let k = Key::from_content(Backend::sha256e(), H256, 6, "noext").unwrap();
+    assert_eq!(k.to_string(), format!("SHA256E-s6--{H256}"));
+    let sha256: Backend = "SHA256".parse().unwrap();
+    let k = Key::from_content(sha256, &H256.to_ascii_uppercase(), 6, "x.txt").unwrap();
+    assert_eq!(k.to_string(), format!("SHA256-s6--{H256}"));
+
+    // Inputs that cannot make a key.
+    let e = Key::from_content(Backend::Worm, H256, 6, "x").unwrap_err();
+    assert_eq!(e.kind(), "not-verifiable");
+    let e = Key::from_content(Backend::sha256e(), MD5_HELLO, 6, "x").unwrap_err();
+    assert_eq!(e.kind(), "bad-input-digest");
+    assert_eq!(
+        e.to_string(),
+        format!("digest `{MD5_HELLO}` is not a SHA256 digest: expected 64 hex digits")
+    );
+    let e = Key::from_content(Backend::sha256e(), &H256.replace('a', "g"), 6, "x").unwrap_err();
+    assert_eq!(e.kind(), "bad-input-digest");
+    // git-annex would keep a non-ASCII space in the extension; keys here refuse it.
+    let e = Key::from_content(Backend::sha256e(), H256, 6, "x.a\u{a0}").unwrap_err();
+    assert_eq!(e.kind(), "bad-char");
+}
+
+#[test]
+fn check_digest() {
+    let k = key(&format!("SHA256E-s6--{H256}.txt"));
+    let mut h = k.hasher().unwrap();
+    h.update(b"hello\n");
+    k.check_digest(&h.finalize()).unwrap();
+
+    let mut h = k.hasher().unwrap();
+    h.update(b"hellO\n");
+    let actual = h.finalize();
+    let e = k.check_digest(&actual).unwrap_err();
+    assert_eq!(e.kind(), "digest-mismatch");
+    assert_eq!(
+        e.to_string(),
+        format!("content does not match key `{k}`: expected digest {H256}, actual {actual}")
+    );
+    assert_eq!(k.check_digest("").unwrap_err().kind(), "digest-mismatch");
+
+    let e = key("WORM-s6-m5--x").check_digest(H256).unwrap_err();
+    assert_eq!(e.kind(), "not-verifiable");
+    assert_eq!(
+        e.to_string(),
+        "backend `WORM` carries no content hash (key `WORM-s6-m5--x`)"
+    );
+}
+
+#[test]
+fn new_and_chunks() {
+    let k = Key::new(Backend::Url, None, None, None, "http://x/y").unwrap();
+    assert_eq!(k.to_string(), "URL--http://x/y");
+    assert_eq!(
+        Key::new(Backend::Worm, None, None, None, "")
+            .unwrap_err()
+            .kind(),
+        "empty-name"
+    );
+    assert_eq!(
+        Key::new(Backend::Worm, None, Some(-1), None, "x")
+            .unwrap_err()
+            .kind(),
+        "bad-number"
+    );
+    assert_eq!(
+        Key::new(Backend::sha256e(), None, None, None, "abc")
+            .unwrap_err()
+            .kind(),
+        "bad-digest"
+    );
+
+    let k = key(&format!("SHA256E-s300--{H256}.txt"));
+    let c = k.with_chunk(100, 2).unwrap();
+    assert_eq!(c.to_string(), format!("SHA256E-s300-S100-C2--{H256}.txt"));
+    assert_eq!(c.without_chunk(), k);
+    assert_eq!(k.with_chunk(100, 0).unwrap_err().kind(), "zero-chunk");
+    assert_eq!(k.with_chunk(0, 1).unwrap_err().kind(), "zero-chunk");
+}
+
+#[test]
+fn serde_uses_the_key_string() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Entry {
+        key: Key,
+    }
+    let e = Entry {
+        key: key(&format!("SHA256E-s6--{H256}.txt")),
+    };
+    let text = toml::to_string(&e).unwrap();
+    assert_eq!(text.trim(), format!("key = \"SHA256E-s6--{H256}.txt\""));
+    assert_eq!(toml::from_str::<Entry>(&text).unwrap(), e);
+    let bad = toml::from_str::<Entry>("key = \"WORM--\"").unwrap_err();
+    assert!(
+        bad.to_string().contains("the name after `--` is empty"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn every_backend_parses_in_a_key() {
+    for b in Backend::builtin() {
+        let name = match b.hex_len() {
+            Some(n) => "0".repeat(n),
+            None => "x".to_owned(),
+        };
+        let s = format!("{b}-s1--{name}");
+        let k = key(&s);
+        assert_eq!(k.backend(), &b);
+        assert_eq!(k.to_string(), s);
+        assert_eq!(k.hasher().is_some(), b.is_verifiable());
+        assert_eq!(k.digest_hex().is_some(), b.is_verifiable());
+    }
+}
+
+// ---- property tests ----
+
+fn arb_backend() -> impl Strategy<Value = Backend> {
+    let builtin: Vec<Backend> = Backend::builtin().collect();
+    prop_oneof![
+        4 => proptest::sample::select(builtin),
+        1 => ("[A-Za-z0-9_]{1,8}", any::<bool>()).prop_filter_map("ambiguous external name", |(n, e)| {
+            ExternalBackend::new(&n, e).ok().map(Backend::External)
+        }),
+    ]
+}
+
+/// A name valid for `backend`.
+fn arb_name(backend: Backend) -> BoxedStrategy<String> {
+    match backend {
+        Backend::Hash { alg, extension } => {
+            let hex = proptest::collection::vec(
+                proptest::sample::select(b"0123456789abcdefABCDEF".to_vec()),
+                alg.hex_len(),
+            )
+            .prop_map(|v| String::from_utf8(v).unwrap_or_default());
+            if extension {
+                (hex, "(\\.[a-zA-Z0-9\u{e9}]{0,5}){0,3}")
+                    .prop_map(|(h, e)| h + &e)
+                    .boxed()
+            } else {
+                hex.boxed()
+            }
+        }
+        // Any printable text without whitespace; dashes, slashes, `--` included.
+        _ => "[!-~\u{e9}\u{4e2d}-]{1,30}".boxed(),
+    }
+}
+
+prop_compose! {
+    fn arb_key()(backend in arb_backend())(
+        name in arb_name(backend.clone()),
+        backend in Just(backend),
+        size in proptest::option::of(any::<u64>()),
+        mtime in proptest::option::of(0..=i64::MAX),
+        chunk in proptest::option::of((1..=u64::MAX, 1..=u64::MAX)),
+    ) -> Key {
+        Key { backend, size, mtime, chunk, name }
+    }
+}
+
+proptest! {
+    #[test]
+    fn print_then_parse_is_identity(k in arb_key()) {
+        let s = k.to_string();
+        let back: Key = s.parse().map_err(|e: KeyError| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, &k);
+        prop_assert_eq!(back.to_string(), s);
+    }
+
+    #[test]
+    fn parse_then_print_is_identity_on_near_keys(
+        s in "(WORM|URL|SHA1|MD5E|XFOO|XE|FOO)(-s[0-9]{1,3})?(-m[0-9]{1,3})?(-[SCsmx][0-9]{0,2}){0,3}--[!-~ ]{0,12}"
+    ) {
+        if let Ok(k) = s.parse::<Key>() {
+            prop_assert_eq!(k.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn parse_then_print_is_identity_on_anything(s in "\\PC{0,40}|[-A-Za-z0-9.]{0,40}") {
+        if let Ok(k) = s.parse::<Key>() {
+            prop_assert_eq!(k.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn from_content_digest_round_trips(
+        data in proptest::collection::vec(any::<u8>(), 0..300),
+        alg in proptest::sample::select(HashAlg::ALL.to_vec()),
+        extension in any::<bool>(),
+        file_name in "[a-z]{0,3}(\\.[a-z_]{0,5}){0,3}",
+    ) {
+        let backend = Backend::hash(alg, extension);
+        let mut h = backend.hasher().unwrap();
+        h.update(&data);
+        let digest = h.finalize();
+        let k = Key::from_content(backend, &digest, data.len() as u64, &file_name).unwrap();
+        prop_assert_eq!(k.digest_hex(), Some(digest.as_str()));
+        prop_assert_eq!(k.size(), Some(data.len() as u64));
+        prop_assert!(k.check_digest(&digest).is_ok());
+        prop_assert_eq!(k.to_string().parse::<Key>().unwrap(), k);
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure core of annex-swarm: git-annex keys, content-defined chunking, erasure coding,
+//! the manifest format, placement and the swarm definition.
+//!
+//! Nothing here does I/O or knows about tokio: every function takes bytes and returns bytes or
+//! typed values, so the formats can be tested exhaustively and reused by every front end.
+
+pub mod chunking;
+pub mod definition;
+pub mod erasure;
+pub mod ids;
+pub mod key;
+pub mod manifest;
+pub mod placement;
+pub mod units;

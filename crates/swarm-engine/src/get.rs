@@ -1,0 +1,270 @@
+//! get: manifest -> shards from their stores -> verified chunks -> DEST.
+//!
+//! Each chunk needs k good shards. Data shards are asked for first (no decoding needed); every
+//! missing, unreadable or corrupt shard is replaced by the next candidate (a parity shard, then
+//! copies on spare stores) until k verified shards are in hand. Up to [`CHUNKS_IN_FLIGHT`]
+//! chunks are fetched at once; a writer thread writes them in order and hashes them for the key.
+//! The output is built in a temporary file beside DEST and renamed only once the key's hash
+//! matches, so DEST never holds a partial or wrong object.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use swarm_core::erasure::Coding;
+use swarm_core::ids::Hash32;
+use swarm_core::key::{Key, KeyHasher};
+use swarm_core::manifest::{Body, ChunkRecord, Manifest};
+
+use crate::progress::Observer;
+use crate::{EngineError, Swarm, cpu};
+
+pub const CHUNKS_IN_FLIGHT: usize = 4;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GetReport {
+    pub key: String,
+    pub size: u64,
+    pub chunks: usize,
+    pub shards_read: usize,
+    /// Chunks that needed parity (a data shard was missing or bad).
+    pub chunks_decoded: usize,
+    /// Shards that could not be used, and why.
+    pub problems: Vec<String>,
+}
+
+struct Fetched {
+    data: Bytes,
+    shards_read: usize,
+    decoded: bool,
+    problems: Vec<String>,
+}
+
+impl Swarm {
+    /// Restores `key` into `dest`.
+    pub async fn get(
+        &self,
+        key: &Key,
+        dest: &Path,
+        obs: &dyn Observer,
+    ) -> Result<GetReport, EngineError> {
+        let manifest = self.read_manifest(&key.to_string()).await?;
+        if let Some(ks) = key.size()
+            && ks != manifest.size
+        {
+            return Err(EngineError::Mismatch {
+                key: key.to_string(),
+                detail: format!("manifest says {} bytes, key says {ks}", manifest.size),
+            });
+        }
+        let tmp = temp_path(dest);
+        obs.start("get", manifest.size);
+        let result = self.get_into(key, &manifest, &tmp, obs).await;
+        obs.finish();
+        match result {
+            Ok(report) => {
+                std::fs::rename(&tmp, dest).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    EngineError::File {
+                        path: dest.display().to_string(),
+                        source: e,
+                    }
+                })?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    async fn get_into(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        tmp: &Path,
+        obs: &dyn Observer,
+    ) -> Result<GetReport, EngineError> {
+        let file = std::fs::File::create(tmp).map_err(|e| EngineError::File {
+            path: tmp.display().to_string(),
+            source: e,
+        })?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+        let hasher = key.hasher();
+        let writer =
+            tokio::task::spawn_blocking(move || -> std::io::Result<(Option<String>, u64)> {
+                let mut out = file;
+                let mut hasher: Option<KeyHasher> = hasher;
+                let mut n = 0u64;
+                while let Some(chunk) = rx.blocking_recv() {
+                    if let Some(h) = &mut hasher {
+                        h.update(&chunk);
+                    }
+                    out.write_all(&chunk)?;
+                    n += chunk.len() as u64;
+                }
+                out.flush()?;
+                out.sync_all()?;
+                Ok((hasher.map(KeyHasher::finalize), n))
+            });
+        let mut report = GetReport {
+            key: key.to_string(),
+            size: manifest.size,
+            ..Default::default()
+        };
+        let fetch = async {
+            match &manifest.body {
+                Body::Inline(data) => {
+                    tx.send(data.clone()).await.map_err(|_| writer_gone())?;
+                    obs.advance(data.len() as u64);
+                }
+                Body::Chunked { coding, chunks, .. } => {
+                    report.chunks = chunks.len();
+                    let mut fetched = futures::stream::iter(chunks.iter().enumerate())
+                        .map(|(n, c)| self.fetch_chunk(key, *coding, n, c))
+                        .buffered(CHUNKS_IN_FLIGHT);
+                    while let Some(f) = fetched.next().await {
+                        let f = f?;
+                        report.shards_read += f.shards_read;
+                        report.chunks_decoded += usize::from(f.decoded);
+                        report.problems.extend(f.problems);
+                        obs.advance(f.data.len() as u64);
+                        tx.send(f.data).await.map_err(|_| writer_gone())?;
+                    }
+                }
+            }
+            Ok::<_, EngineError>(())
+        };
+        let fetched = fetch.await;
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| EngineError::Refused(format!("writer failed: {e}")))?;
+        fetched?;
+        let (digest, n) = written.map_err(|e| EngineError::File {
+            path: tmp.display().to_string(),
+            source: e,
+        })?;
+        if n != manifest.size {
+            return Err(EngineError::Mismatch {
+                key: key.to_string(),
+                detail: format!("restored {n} bytes, manifest says {}", manifest.size),
+            });
+        }
+        if let Some(d) = digest {
+            key.check_digest(&d).map_err(|e| EngineError::Mismatch {
+                key: key.to_string(),
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(report)
+    }
+
+    /// Gathers k verified shards of one chunk and restores it.
+    async fn fetch_chunk(
+        &self,
+        key: &Key,
+        coding: Coding,
+        n: usize,
+        record: &ChunkRecord,
+    ) -> Result<Fetched, EngineError> {
+        let k = usize::from(coding.k());
+        let total = coding.total();
+        let ranking = self.chunk_ranking(&record.id);
+        // Candidates in order of preference: data shards on their stores, parity shards, then
+        // any shard on a spare store (where a put or repair may have spilled it).
+        let mut queue: std::collections::VecDeque<(usize, usize)> =
+            (0..total).map(|i| (i, ranking[i])).collect();
+        for &spare in &ranking[total..] {
+            for i in 0..total {
+                queue.push_back((i, spare));
+            }
+        }
+        let mut shards: Vec<Option<Bytes>> = vec![None; total];
+        let mut have = 0;
+        let mut problems = Vec::new();
+        let mut reads = 0;
+        let mut inflight = FuturesUnordered::new();
+        let mut pending = vec![false; total];
+        loop {
+            while have + inflight.len() < k {
+                let Some((i, store)) = queue.pop_front() else {
+                    break;
+                };
+                if shards[i].is_some() || pending[i] || (store != ranking[i] && !self.up(store)) {
+                    continue;
+                }
+                pending[i] = true;
+                let hash = record.shards[i];
+                inflight.push(async move { (i, self.read_shard(store, hash).await) });
+            }
+            let Some((i, result)) = inflight.next().await else {
+                break;
+            };
+            pending[i] = false;
+            match result {
+                Ok(bytes) => {
+                    reads += 1;
+                    shards[i] = Some(bytes);
+                    have += 1;
+                }
+                Err(why) => problems.push(format!("chunk {n} shard {i}: {why}")),
+            }
+            if have >= k {
+                break;
+            }
+        }
+        if have < k {
+            return Err(EngineError::Unrestorable {
+                key: key.to_string(),
+                detail: format!(
+                    "chunk {n} ({} bytes) has {have} good shards of the {k} needed; looked at: {}",
+                    record.len,
+                    problems.join("; ")
+                ),
+            });
+        }
+        let decoded = shards[..k].iter().any(Option::is_none);
+        let len = record.len as usize;
+        let id = record.id;
+        let data = cpu(move || -> Result<Bytes, String> {
+            let data = coding.decode(len, &shards).map_err(|e| e.to_string())?;
+            if Hash32::of(&data) != id {
+                return Err("restored chunk does not match its id".into());
+            }
+            Ok(data)
+        })
+        .await
+        .map_err(|e| EngineError::Unrestorable {
+            key: key.to_string(),
+            detail: format!("chunk {n}: {e}"),
+        })?;
+        Ok(Fetched {
+            data,
+            shards_read: reads,
+            decoded,
+            problems,
+        })
+    }
+}
+
+fn writer_gone() -> EngineError {
+    EngineError::Refused("output writer stopped".into())
+}
+
+/// A hidden temporary file beside `dest`, so the final rename stays on one filesystem.
+fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "object".into());
+    let tmp = format!(".{name}.annex-swarm-{}.part", std::process::id());
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join(tmp),
+        _ => PathBuf::from(tmp),
+    }
+}

@@ -1,0 +1,258 @@
+//! Listing, removal, garbage collection and status.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use futures::future::join_all;
+use serde::Serialize;
+use swarm_core::ids::Hash32;
+use swarm_core::manifest::{Body, Manifest};
+use swarm_store::{Listed, layout};
+
+use crate::{EngineError, Swarm};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyEntry {
+    pub key: String,
+    pub size: u64,
+    /// 0 for small objects stored inside their manifest.
+    pub chunks: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RmReport {
+    pub key: String,
+    pub copies_removed: usize,
+    /// Stores that were down: they may still hold a copy of the manifest.
+    pub unreachable: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    pub keys: usize,
+    pub shards_kept: usize,
+    pub shards_deleted: usize,
+    pub bytes_freed: u64,
+    /// Unreferenced but younger than the grace period (may belong to a put in progress).
+    pub shards_too_young: usize,
+    pub temp_deleted: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStatus {
+    pub id: String,
+    pub url: String,
+    pub up: bool,
+    pub problem: Option<String>,
+    pub shards: usize,
+    pub manifests: usize,
+    pub bytes_used: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SwarmStatus {
+    pub swarm: String,
+    pub k: u16,
+    pub m: u16,
+    pub keys: usize,
+    pub bytes_stored: u64,
+    pub bytes_on_stores: u64,
+    pub stores: Vec<StoreStatus>,
+}
+
+impl Swarm {
+    /// Every key with a readable manifest on a store that is up, sorted.
+    pub async fn ls(&self) -> Result<Vec<KeyEntry>, EngineError> {
+        let (manifests, errors) = self.all_manifests().await?;
+        for (path, e) in errors {
+            tracing::warn!("unreadable manifest {path}: {e}");
+        }
+        Ok(manifests
+            .into_values()
+            .map(|m| KeyEntry {
+                chunks: match &m.body {
+                    Body::Chunked { chunks, .. } => chunks.len(),
+                    Body::Inline(_) => 0,
+                },
+                key: m.key,
+                size: m.size,
+            })
+            .collect())
+    }
+
+    /// One decoded manifest per key, and the manifest paths no store could give a valid copy of.
+    async fn all_manifests(
+        &self,
+    ) -> Result<(BTreeMap<String, Manifest>, Vec<(String, String)>), EngineError> {
+        let listings = self.list_everywhere(layout::MANIFESTS).await?;
+        let mut holders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, list) in listings.iter().enumerate() {
+            for l in list {
+                holders.entry(l.path.clone()).or_default().push(i);
+            }
+        }
+        let mut out = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (path, stores) in holders {
+            let mut last = String::new();
+            let mut got = None;
+            for i in stores {
+                match self
+                    .store(i)
+                    .read(&path)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| Manifest::decode(&b).map_err(|e| e.to_string()))
+                {
+                    Ok(m) if layout::manifest_path(&m.key) == path => {
+                        got = Some(m);
+                        break;
+                    }
+                    Ok(m) => {
+                        last = format!(
+                            "{} holds the manifest of {} under the wrong name",
+                            self.name(i),
+                            m.key
+                        )
+                    }
+                    Err(e) => last = format!("{}: {e}", self.name(i)),
+                }
+            }
+            match got {
+                Some(m) => {
+                    out.insert(m.key.clone(), m);
+                }
+                None => errors.push((path, last)),
+            }
+        }
+        Ok((out, errors))
+    }
+
+    /// Lists a directory on every store that is up (empty for stores that are down).
+    async fn list_everywhere(&self, dir: &str) -> Result<Vec<Vec<Listed>>, EngineError> {
+        let lists = join_all((0..self.slots().len()).map(|i| async move {
+            if self.up(i) {
+                self.store(i).list(dir).await.map_err(EngineError::from)
+            } else {
+                Ok(Vec::new())
+            }
+        }))
+        .await;
+        lists.into_iter().collect()
+    }
+
+    /// Removes a key: deletes its manifest copies. Its shards become garbage for `gc` unless
+    /// another key shares them.
+    pub async fn rm(&self, key: &str) -> Result<RmReport, EngineError> {
+        self.read_manifest(key).await?;
+        let path = layout::manifest_path(key);
+        let mut report = RmReport {
+            key: key.to_owned(),
+            ..Default::default()
+        };
+        for i in 0..self.slots().len() {
+            if !self.up(i) {
+                report.unreachable.push(self.name(i));
+                continue;
+            }
+            if self.store(i).stat(&path).await?.is_some() {
+                self.store(i).delete(&path).await?;
+                report.copies_removed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes shards no manifest references and staged writes, once older than `grace`.
+    /// Refuses while a store is down (it may hold the only copy of a manifest) unless `force`,
+    /// and whenever a manifest cannot be read (its shards would look like garbage).
+    pub async fn gc(&self, grace: Duration, force: bool) -> Result<GcReport, EngineError> {
+        if !force && self.slots().iter().any(|s| s.down.is_some()) {
+            return Err(EngineError::Refused(format!(
+                "gc needs every store, since a store that is down may hold manifests: {} (use --force to collect anyway)",
+                self.down_summary(&[])
+            )));
+        }
+        let (manifests, errors) = self.all_manifests().await?;
+        if let Some((path, e)) = errors.first() {
+            return Err(EngineError::Refused(format!(
+                "gc stopped: manifest {path} is unreadable ({e}); its shards would be taken for garbage"
+            )));
+        }
+        let referenced: HashSet<Hash32> = manifests
+            .values()
+            .flat_map(|m| match &m.body {
+                Body::Chunked { chunks, .. } => chunks
+                    .iter()
+                    .flat_map(|c| c.shards.iter().copied())
+                    .collect::<Vec<_>>(),
+                Body::Inline(_) => Vec::new(),
+            })
+            .collect();
+        let now = SystemTime::now();
+        let old = |l: &Listed| now.duration_since(l.meta.modified).unwrap_or_default() >= grace;
+        let mut report = GcReport {
+            keys: manifests.len(),
+            ..Default::default()
+        };
+        for (i, list) in self
+            .list_everywhere(layout::SHARDS)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            for l in list {
+                match layout::parse_shard_path(&l.path) {
+                    Some(h) if referenced.contains(&h) => report.shards_kept += 1,
+                    _ if !old(&l) => report.shards_too_young += 1,
+                    _ => {
+                        self.store(i).delete(&l.path).await?;
+                        report.shards_deleted += 1;
+                        report.bytes_freed += l.meta.size;
+                    }
+                }
+            }
+        }
+        for (i, list) in self
+            .list_everywhere(layout::TMP)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            for l in list.iter().filter(|l| old(l)) {
+                self.store(i).delete(&l.path).await?;
+                report.temp_deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn status(&self) -> Result<SwarmStatus, EngineError> {
+        let shards = self.list_everywhere(layout::SHARDS).await?;
+        let manifests = self.list_everywhere(layout::MANIFESTS).await?;
+        let keys = self.ls().await?;
+        let stores: Vec<StoreStatus> = self
+            .slots()
+            .iter()
+            .zip(shards.iter().zip(&manifests))
+            .map(|(slot, (s, m))| StoreStatus {
+                id: slot.store.id().to_string(),
+                url: slot.url.clone(),
+                up: slot.down.is_none(),
+                problem: slot.down.clone(),
+                shards: s.len(),
+                manifests: m.len(),
+                bytes_used: s.iter().chain(m.iter()).map(|l| l.meta.size).sum(),
+            })
+            .collect();
+        Ok(SwarmStatus {
+            swarm: self.definition().swarm.to_string(),
+            k: self.coding().k(),
+            m: self.coding().m(),
+            keys: keys.len(),
+            bytes_stored: keys.iter().map(|k| k.size).sum(),
+            bytes_on_stores: stores.iter().map(|s| s.bytes_used).sum(),
+            stores,
+        })
+    }
+}

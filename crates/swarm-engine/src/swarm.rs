@@ -1,0 +1,278 @@
+//! An opened swarm: its definition, its stores (each checked once on open), and the placement
+//! rules every operation shares.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use swarm_core::chunking::ChunkerParams;
+use swarm_core::definition::SwarmDefinition;
+use swarm_core::erasure::Coding;
+use swarm_core::ids::Hash32;
+use swarm_core::manifest::Manifest;
+use swarm_core::placement::{self, Candidate, Item};
+use swarm_store::{Store, StoreError, layout, open_store};
+
+use crate::EngineError;
+
+/// One store of the swarm and whether it answered when the swarm was opened.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    /// Why the store is not used in this run, if it is not.
+    pub down: Option<String>,
+}
+
+pub struct Swarm {
+    def: SwarmDefinition,
+    coding: Coding,
+    chunker: ChunkerParams,
+    slots: Vec<Slot>,
+    candidates: Vec<Candidate>,
+}
+
+impl Swarm {
+    /// Opens every store the definition names and checks them all at once.
+    pub async fn open(def: SwarmDefinition) -> Result<Self, EngineError> {
+        let stores = def
+            .stores
+            .iter()
+            .map(|e| open_store(e, def.swarm))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::with_stores(def, stores).await
+    }
+
+    /// Opens a swarm over already-built stores (same order as the definition's entries).
+    pub async fn with_stores(
+        def: SwarmDefinition,
+        stores: Vec<Arc<dyn Store>>,
+    ) -> Result<Self, EngineError> {
+        def.validate()?;
+        let coding = def.coding()?;
+        let chunker = ChunkerParams::for_coding(coding.k(), def.coding.shard_size.0);
+        let checks = join_all(stores.iter().map(|s| s.check())).await;
+        let slots = stores
+            .into_iter()
+            .zip(checks)
+            .zip(&def.stores)
+            .map(|((store, check), entry)| Slot {
+                store,
+                url: entry.url.clone(),
+                down: check.err().map(|e| e.to_string()),
+            })
+            .collect();
+        let candidates = def
+            .stores
+            .iter()
+            .map(|e| Candidate {
+                id: e.id.clone(),
+                weight: e.weight,
+            })
+            .collect();
+        Ok(Swarm {
+            def,
+            coding,
+            chunker,
+            slots,
+            candidates,
+        })
+    }
+
+    pub fn definition(&self) -> &SwarmDefinition {
+        &self.def
+    }
+
+    pub fn coding(&self) -> Coding {
+        self.coding
+    }
+
+    pub fn chunker(&self) -> ChunkerParams {
+        self.chunker
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    pub(crate) fn up(&self, i: usize) -> bool {
+        self.slots[i].down.is_none()
+    }
+
+    pub(crate) fn store(&self, i: usize) -> &Arc<dyn Store> {
+        &self.slots[i].store
+    }
+
+    pub(crate) fn name(&self, i: usize) -> String {
+        self.slots[i].store.id().to_string()
+    }
+
+    /// Stores for a chunk's shards: shard i on `ranking[i]`, spares after the first k + m.
+    pub(crate) fn chunk_ranking(&self, id: &Hash32) -> Vec<usize> {
+        placement::rank(Item::Chunk(id), &self.candidates)
+    }
+
+    pub(crate) fn manifest_ranking(&self, key: &str) -> Vec<usize> {
+        placement::rank(Item::Manifest(key), &self.candidates)
+    }
+
+    /// How many manifest copies a key gets: m + 1, so it survives the same losses as its shards.
+    pub(crate) fn manifest_copies(&self) -> usize {
+        usize::from(self.coding.m()) + 1
+    }
+
+    /// Reads the first valid manifest of `key`, in ranking order.
+    pub async fn read_manifest(&self, key: &str) -> Result<Manifest, EngineError> {
+        let path = layout::manifest_path(key);
+        let mut looked = Vec::new();
+        for i in self.manifest_ranking(key) {
+            if let Some(why) = &self.slots[i].down {
+                looked.push(format!("{} (unavailable: {why})", self.name(i)));
+                continue;
+            }
+            match self.store(i).read(&path).await {
+                Ok(bytes) => match Manifest::decode(&bytes) {
+                    Ok(m) if m.key == key => return Ok(m),
+                    Ok(m) => looked.push(format!("{} (manifest is for {})", self.name(i), m.key)),
+                    Err(e) => {
+                        tracing::warn!(store = %self.name(i), %key, "bad manifest copy: {e}");
+                        looked.push(format!("{} ({e})", self.name(i)));
+                    }
+                },
+                Err(e) if e.is_not_found() => {
+                    looked.push(format!("{} (no manifest)", self.name(i)))
+                }
+                Err(e) => looked.push(format!("{} ({e})", self.name(i))),
+            }
+        }
+        Err(EngineError::NotPresent {
+            key: key.to_owned(),
+            looked: looked.join(", "),
+        })
+    }
+
+    /// Writes m + 1 copies of a manifest, walking down the key's ranking past stores that are down
+    /// or refuse. Fails (removing the copies it wrote) if fewer than m + 1 stores take one.
+    pub(crate) async fn write_manifest(&self, manifest: &Manifest) -> Result<usize, EngineError> {
+        let bytes = Bytes::from(
+            manifest
+                .encode()
+                .map_err(|e| EngineError::Refused(e.to_string()))?,
+        );
+        let path = layout::manifest_path(&manifest.key);
+        let want = self.manifest_copies();
+        let mut order = self
+            .manifest_ranking(&manifest.key)
+            .into_iter()
+            .filter(|&i| self.up(i));
+        let mut written = Vec::new();
+        let mut failures = Vec::new();
+        while written.len() < want {
+            let batch: Vec<usize> = order.by_ref().take(want - written.len()).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let results = join_all(
+                batch
+                    .iter()
+                    .map(|&i| self.store(i).write(&path, bytes.clone())),
+            )
+            .await;
+            for (i, r) in batch.into_iter().zip(results) {
+                match r {
+                    Ok(()) => written.push(i),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+        }
+        if written.len() < want {
+            join_all(written.iter().map(|&i| self.store(i).delete(&path))).await;
+            return Err(EngineError::NotEnoughStores {
+                what: format!("the manifest of {}", manifest.key),
+                detail: format!(
+                    "{} of the {want} copies written; {}",
+                    written.len(),
+                    self.down_summary(&failures)
+                ),
+            });
+        }
+        Ok(written.len())
+    }
+
+    /// "stores down: a (why), b (why); errors: ..." for messages.
+    pub(crate) fn down_summary(&self, errors: &[String]) -> String {
+        let down: Vec<String> = self
+            .slots
+            .iter()
+            .filter_map(|s| {
+                s.down
+                    .as_ref()
+                    .map(|why| format!("{} ({why})", s.store.id()))
+            })
+            .collect();
+        let mut parts = Vec::new();
+        if !down.is_empty() {
+            parts.push(format!("stores down: {}", down.join(", ")));
+        }
+        if !errors.is_empty() {
+            parts.push(format!("errors: {}", errors.join("; ")));
+        }
+        if parts.is_empty() {
+            "no store failed".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+
+    /// Reads a shard and checks its hash.
+    pub(crate) async fn read_shard(&self, i: usize, hash: Hash32) -> Result<Bytes, ShardFault> {
+        let fault = |kind| ShardFault {
+            store: self.name(i),
+            kind,
+        };
+        if let Some(why) = &self.slots[i].down {
+            return Err(fault(FaultKind::Unavailable(why.clone())));
+        }
+        let bytes = self
+            .store(i)
+            .read(&layout::shard_path(&hash))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => fault(FaultKind::Missing),
+                other => fault(FaultKind::Io(other.to_string())),
+            })?;
+        let check = bytes.clone();
+        if crate::cpu(move || Hash32::of(&check)).await == hash {
+            Ok(bytes)
+        } else {
+            Err(fault(FaultKind::Corrupt))
+        }
+    }
+}
+
+/// Why a shard copy on a store could not be used.
+#[derive(Debug, Clone)]
+pub struct ShardFault {
+    pub store: String,
+    pub kind: FaultKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    Unavailable(String),
+    Missing,
+    /// Present with the wrong length or failing its hash.
+    Corrupt,
+    Io(String),
+}
+
+impl std::fmt::Display for ShardFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            FaultKind::Unavailable(why) => write!(f, "{}: unavailable ({why})", self.store),
+            FaultKind::Missing => write!(f, "{}: missing", self.store),
+            FaultKind::Corrupt => write!(f, "{}: corrupt", self.store),
+            FaultKind::Io(e) => write!(f, "{e}"),
+        }
+    }
+}

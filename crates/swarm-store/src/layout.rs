@@ -1,0 +1,43 @@
+//! Object paths inside a store (the same for every store kind):
+//!
+//! ```text
+//! annex-swarm-store.toml        marker: swarm id and store id
+//! manifests/<2 hex>/<64 hex>    BLAKE3 of the key text
+//! shards/<2 hex>/<64 hex>       BLAKE3 of the shard bytes
+//! tmp/                          writes being staged (kinds without atomic puts)
+//! ```
+//! Names are unique by construction and fan out over 256 directories.
+
+use swarm_core::ids::Hash32;
+
+pub const MARKER: &str = "annex-swarm-store.toml";
+pub const MANIFESTS: &str = "manifests";
+pub const SHARDS: &str = "shards";
+/// Where writes are staged before being renamed into place (local stores).
+pub const TMP: &str = "tmp";
+
+pub fn shard_path(hash: &Hash32) -> String {
+    let h = hash.to_hex();
+    format!("{SHARDS}/{}/{h}", &h[..2])
+}
+
+pub fn manifest_name(key: &str) -> Hash32 {
+    Hash32(
+        *blake3::Hasher::new_derive_key("annex-swarm manifest name v1")
+            .update(key.as_bytes())
+            .finalize()
+            .as_bytes(),
+    )
+}
+
+pub fn manifest_path(key: &str) -> String {
+    let h = manifest_name(key).to_hex();
+    format!("{MANIFESTS}/{}/{h}", &h[..2])
+}
+
+/// The hash a shard path names, if it is one.
+pub fn parse_shard_path(path: &str) -> Option<Hash32> {
+    let rest = path.strip_prefix(SHARDS)?.strip_prefix('/')?;
+    let (_, name) = rest.split_once('/')?;
+    name.parse().ok()
+}

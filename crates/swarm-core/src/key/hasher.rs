@@ -5,7 +5,6 @@ use std::fmt;
 use sha2::Digest;
 
 use super::backend::HashAlg;
-use super::skein::Skein;
 
 #[derive(Clone)]
 enum Inner {
@@ -18,8 +17,8 @@ enum Inner {
     Sha3_256(Box<sha3::Sha3_256>),
     Sha3_384(Box<sha3::Sha3_384>),
     Sha3_512(Box<sha3::Sha3_512>),
-    Skein256(Box<Skein<4>>),
-    Skein512(Box<Skein<8>>),
+    Skein256(Box<skein::Skein256_256>),
+    Skein512(Box<skein::Skein512_512>),
     Md5(md5::Md5),
     Blake2b(Box<blake2b_simd::State>),
     Blake2bp(Box<blake2b_simd::blake2bp::State>),
@@ -59,8 +58,8 @@ impl KeyHasher {
             HashAlg::Sha3_256 => Inner::Sha3_256(Box::default()),
             HashAlg::Sha3_384 => Inner::Sha3_384(Box::default()),
             HashAlg::Sha3_512 => Inner::Sha3_512(Box::default()),
-            HashAlg::Skein256 => Inner::Skein256(Box::new(Skein::new())),
-            HashAlg::Skein512 => Inner::Skein512(Box::new(Skein::new())),
+            HashAlg::Skein256 => Inner::Skein256(Box::default()),
+            HashAlg::Skein512 => Inner::Skein512(Box::default()),
             HashAlg::Md5 => Inner::Md5(md5::Md5::new()),
             HashAlg::Blake2b160 => b2b(20),
             HashAlg::Blake2b224 => b2b(28),
@@ -137,8 +136,8 @@ impl KeyHasher {
             Inner::Sha3_256(h) => hex::encode(h.finalize()),
             Inner::Sha3_384(h) => hex::encode(h.finalize()),
             Inner::Sha3_512(h) => hex::encode(h.finalize()),
-            Inner::Skein256(h) => hex::encode(h.finalize()),
-            Inner::Skein512(h) => hex::encode(h.finalize()),
+            Inner::Skein256(h) => hex::encode((*h).finalize()),
+            Inner::Skein512(h) => hex::encode((*h).finalize()),
             Inner::Md5(h) => hex::encode(h.finalize()),
             Inner::Blake2b(h) => hex::encode(h.finalize().as_bytes()),
             Inner::Blake2bp(h) => hex::encode(h.finalize().as_bytes()),

@@ -25,7 +25,6 @@ mod backend;
 mod error;
 mod extension;
 mod hasher;
-mod skein;
 
 use std::fmt;
 use std::str::FromStr;

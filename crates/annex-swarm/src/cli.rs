@@ -90,6 +90,11 @@ pub enum Command {
         #[arg(required = true)]
         keys: Vec<String>,
     },
+    /// Manage the swarm's stores.
+    Store {
+        #[command(subcommand)]
+        action: StoreCommand,
+    },
     /// Delete shards no key references and leftovers of interrupted puts.
     Gc {
         /// Spare anything younger than this (a put may be under way): 90s, 30m, 1h, 2d, 0.
@@ -98,5 +103,15 @@ pub enum Command {
         /// Collect even while a store is down.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Prepare a store of the definition again (a replacement disk, a recreated directory) so
+    /// that `repair` can refill it.
+    Init {
+        /// The store's id, as in the definition.
+        id: String,
     },
 }

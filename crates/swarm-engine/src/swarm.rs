@@ -269,7 +269,7 @@ pub enum FaultKind {
 impl std::fmt::Display for ShardFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            FaultKind::Unavailable(why) => write!(f, "{}: unavailable ({why})", self.store),
+            FaultKind::Unavailable(_) => write!(f, "{}: unavailable", self.store),
             FaultKind::Missing => write!(f, "{}: missing", self.store),
             FaultKind::Corrupt => write!(f, "{}: corrupt", self.store),
             FaultKind::Io(e) => write!(f, "{e}"),

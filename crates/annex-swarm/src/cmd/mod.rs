@@ -11,7 +11,7 @@ use swarm_core::definition::SwarmDefinition;
 use swarm_core::key::Key;
 use swarm_engine::Swarm;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreCommand};
 use crate::progress::Bar;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -128,6 +128,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Store {
+            action: StoreCommand::Init { id },
+        } => {
+            let slot = swarm
+                .slots()
+                .iter()
+                .find(|s| s.store.id().as_str() == id)
+                .with_context(|| format!("no store `{id}` in the definition"))?;
+            slot.store.create().await?;
+            eprintln!(
+                "store {id} ({}) is ready; run `annex-swarm repair` to refill it",
+                slot.url
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Gc { grace, force } => {

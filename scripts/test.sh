@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, unit, property, golden-vector and integration tests.
+# Installs what the tests need when it is missing (a new Debian machine with Rust).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v git-annex >/dev/null || need_apt+=(git-annex)
+[ -x /usr/bin/time ] || need_apt+=(time)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --no-fail-fast
+fi

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod memory;
 mod progress;
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    memory::bound_allocator();
     let cli = cli::Cli::parse();
     let filter = match cli.verbose {
         0 => "warn",

@@ -5,7 +5,7 @@
 //! data shard padded with zeros. With k = 1 the code is plain replication: every shard is the
 //! chunk itself, unpadded. The codec detects no errors: callers hash-check shards first.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
@@ -98,26 +98,22 @@ impl Coding {
         if self.m == 0 {
             return Ok(shards);
         }
-        ENCODER.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let enc = match slot.as_mut() {
-                Some(enc) => {
-                    enc.reset(k, usize::from(self.m), s).map_err(codec)?;
-                    enc
-                }
-                None => {
-                    slot.insert(ReedSolomonEncoder::new(k, usize::from(self.m), s).map_err(codec)?)
-                }
-            };
-            for shard in &shards {
-                enc.add_original_shard(shard).map_err(codec)?;
+        let mut enc = match take_encoder() {
+            Some(mut enc) => {
+                enc.reset(k, usize::from(self.m), s).map_err(codec)?;
+                enc
             }
-            let result = enc.encode().map_err(codec)?;
-            let parity: Vec<Bytes> = result.recovery_iter().map(Bytes::copy_from_slice).collect();
-            drop(result);
-            shards.extend(parity);
-            Ok(shards)
-        })
+            None => ReedSolomonEncoder::new(k, usize::from(self.m), s).map_err(codec)?,
+        };
+        for shard in &shards {
+            enc.add_original_shard(shard).map_err(codec)?;
+        }
+        let result = enc.encode().map_err(codec)?;
+        let parity: Vec<Bytes> = result.recovery_iter().map(Bytes::copy_from_slice).collect();
+        drop(result);
+        give_back_encoder(enc);
+        shards.extend(parity);
+        Ok(shards)
     }
 
     /// Restores a chunk of `len` bytes from any k of its shards (`None` where a shard is missing
@@ -180,9 +176,21 @@ impl Coding {
     }
 }
 
-thread_local! {
-    // Encoders keep their working space between chunks of the same size.
-    static ENCODER: RefCell<Option<ReedSolomonEncoder>> = const { RefCell::new(None) };
+/// Encoders keep megabytes of working space; a few are kept for reuse across whatever threads
+/// encode (a per-thread cache would hold one per thread of a growing blocking pool).
+static ENCODERS: Mutex<Vec<ReedSolomonEncoder>> = Mutex::new(Vec::new());
+const ENCODERS_KEPT: usize = 4;
+
+fn take_encoder() -> Option<ReedSolomonEncoder> {
+    ENCODERS.lock().ok()?.pop()
+}
+
+fn give_back_encoder(enc: ReedSolomonEncoder) {
+    if let Ok(mut pool) = ENCODERS.lock()
+        && pool.len() < ENCODERS_KEPT
+    {
+        pool.push(enc);
+    }
 }
 
 fn codec(e: impl std::fmt::Display) -> ErasureError {

@@ -3,7 +3,8 @@
 //! Each chunk needs k good shards. Data shards are asked for first (no decoding needed); every
 //! missing, unreadable or corrupt shard is replaced by the next candidate (a parity shard, then
 //! copies on spare stores) until k verified shards are in hand. Up to [`CHUNKS_IN_FLIGHT`]
-//! chunks are fetched at once; a writer thread writes them in order and hashes them for the key.
+//! chunks are fetched at once; a writer thread writes them in order while another hashes them
+//! for the key.
 //! The output is built in a temporary file beside DEST and renamed only once the key's hash
 //! matches, so DEST never holds a partial or wrong object.
 
@@ -16,9 +17,10 @@ use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use swarm_core::erasure::Coding;
 use swarm_core::ids::Hash32;
-use swarm_core::key::{Key, KeyHasher};
+use swarm_core::key::Key;
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 
+use crate::hashing::BackgroundHasher;
 use crate::progress::Observer;
 use crate::{EngineError, Swarm, cpu};
 
@@ -37,7 +39,9 @@ pub struct GetReport {
 }
 
 struct Fetched {
-    data: Bytes,
+    /// The chunk's bytes, in order: its data shards (the last cut short) when all were good, or
+    /// the decoded chunk.
+    pieces: Vec<Bytes>,
     shards_read: usize,
     decoded: bool,
     problems: Vec<String>,
@@ -93,24 +97,18 @@ impl Swarm {
             path: tmp.display().to_string(),
             source: e,
         })?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
-        let hasher = key.hasher();
-        let writer =
-            tokio::task::spawn_blocking(move || -> std::io::Result<(Option<String>, u64)> {
-                let mut out = file;
-                let mut hasher: Option<KeyHasher> = hasher;
-                let mut n = 0u64;
-                while let Some(chunk) = rx.blocking_recv() {
-                    if let Some(h) = &mut hasher {
-                        h.update(&chunk);
-                    }
-                    out.write_all(&chunk)?;
-                    n += chunk.len() as u64;
-                }
-                out.flush()?;
-                out.sync_all()?;
-                Ok((hasher.map(KeyHasher::finalize), n))
-            });
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2 * CHUNKS_IN_FLIGHT);
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut out = file;
+            let mut n = 0u64;
+            while let Some(piece) = rx.blocking_recv() {
+                out.write_all(&piece)?;
+                n += piece.len() as u64;
+            }
+            out.flush()?;
+            Ok(n)
+        });
+        let key_hash = BackgroundHasher::spawn(key.hasher());
         let mut report = GetReport {
             key: key.to_string(),
             size: manifest.size,
@@ -119,6 +117,7 @@ impl Swarm {
         let fetch = async {
             match &manifest.body {
                 Body::Inline(data) => {
+                    key_hash.feed(data.clone()).await;
                     tx.send(data.clone()).await.map_err(|_| writer_gone())?;
                     obs.advance(data.len() as u64);
                 }
@@ -132,8 +131,11 @@ impl Swarm {
                         report.shards_read += f.shards_read;
                         report.chunks_decoded += usize::from(f.decoded);
                         report.problems.extend(f.problems);
-                        obs.advance(f.data.len() as u64);
-                        tx.send(f.data).await.map_err(|_| writer_gone())?;
+                        for piece in f.pieces {
+                            obs.advance(piece.len() as u64);
+                            key_hash.feed(piece.clone()).await;
+                            tx.send(piece).await.map_err(|_| writer_gone())?;
+                        }
                     }
                 }
             }
@@ -145,7 +147,8 @@ impl Swarm {
             .await
             .map_err(|e| EngineError::Refused(format!("writer failed: {e}")))?;
         fetched?;
-        let (digest, n) = written.map_err(|e| EngineError::File {
+        let digest = key_hash.finish().await;
+        let n = written.map_err(|e| EngineError::File {
             path: tmp.display().to_string(),
             source: e,
         })?;
@@ -231,12 +234,30 @@ impl Swarm {
         let decoded = shards[..k].iter().any(Option::is_none);
         let len = record.len as usize;
         let id = record.id;
-        let data = cpu(move || -> Result<Bytes, String> {
-            let data = coding.decode(len, &shards).map_err(|e| e.to_string())?;
-            if Hash32::of(&data) != id {
+        let pieces = cpu(move || -> Result<Vec<Bytes>, String> {
+            let pieces = if decoded {
+                vec![coding.decode(len, &shards).map_err(|e| e.to_string())?]
+            } else {
+                // All data shards are here: they are the chunk, cut at its length.
+                let mut left = len;
+                shards[..k]
+                    .iter()
+                    .flatten()
+                    .map_while(|b| {
+                        let take = left.min(b.len());
+                        left -= take;
+                        (take > 0).then(|| b.slice(..take))
+                    })
+                    .collect()
+            };
+            let mut h = blake3::Hasher::new();
+            pieces.iter().for_each(|p| {
+                h.update(p);
+            });
+            if Hash32(*h.finalize().as_bytes()) != id {
                 return Err("restored chunk does not match its id".into());
             }
-            Ok(data)
+            Ok(pieces)
         })
         .await
         .map_err(|e| EngineError::Unrestorable {
@@ -244,7 +265,7 @@ impl Swarm {
             detail: format!("chunk {n}: {e}"),
         })?;
         Ok(Fetched {
-            data,
+            pieces,
             shards_read: reads,
             decoded,
             problems,

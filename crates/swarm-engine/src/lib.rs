@@ -7,6 +7,7 @@
 pub mod error;
 pub mod fsck;
 pub mod get;
+mod hashing;
 pub mod maintain;
 pub mod progress;
 pub mod put;

@@ -1,11 +1,10 @@
 //! put: file -> chunks -> shards on stores -> manifest.
 //!
-//! One blocking thread reads the file once, hashing it for the key and cutting chunks; up to
+//! One blocking thread reads the file once and cuts chunks, another hashes them for the key; up to
 //! [`CHUNKS_IN_FLIGHT`] chunks are then encoded (on the blocking pool) and uploaded at once.
 //! Shards already in the swarm are not written again, only touched so `gc` spares them. The
 //! manifest goes last: until it is written the key does not exist for readers.
 
-use std::io::Read;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -17,6 +16,7 @@ use swarm_core::key::{Backend, Key, KeyHasher};
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 use swarm_store::layout;
 
+use crate::hashing::BackgroundHasher;
 use crate::progress::Observer;
 use crate::{EngineError, Swarm, cpu};
 
@@ -139,43 +139,53 @@ impl Swarm {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
         let chunker = self.chunker();
         let reader = tokio::task::spawn_blocking(move || {
-            let mut src = HashingReader {
-                inner: file,
-                hasher,
-                read: 0,
-            };
-            for chunk in chunker.stream(&mut src) {
+            let mut read = 0u64;
+            for chunk in chunker.stream(file) {
                 let failed = chunk.is_err();
+                if let Ok(c) = &chunk {
+                    read += c.len() as u64;
+                }
                 if tx.blocking_send(chunk.map(Bytes::from)).is_err() || failed {
                     break;
                 }
             }
-            (src.hasher.map(KeyHasher::finalize), src.read)
+            read
         });
-        let incoming = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let mut stored = incoming
-            .map(|chunk| async move {
-                let chunk = chunk.map_err(|e| EngineError::File {
-                    path: source.display().to_string(),
-                    source: e,
-                })?;
-                self.store_chunk(chunk).await
-            })
-            .buffered(CHUNKS_IN_FLIGHT);
+        let key_hash = BackgroundHasher::spawn(hasher);
         let mut chunks = Vec::new();
         let mut stats = ChunkStats::default();
-        while let Some(done) = stored.next().await {
-            let (record, s) = done?;
-            obs.advance(u64::from(record.len));
-            stats.written += s.written;
-            stats.reused += s.reused;
-            stats.bytes += s.bytes;
-            chunks.push(record);
+        {
+            let feeder = &key_hash;
+            let incoming =
+                futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).then(|chunk| async move {
+                    if let Ok(c) = &chunk {
+                        feeder.feed(c.clone()).await;
+                    }
+                    chunk
+                });
+            let stored = incoming
+                .map(|chunk| async move {
+                    let chunk = chunk.map_err(|e| EngineError::File {
+                        path: source.display().to_string(),
+                        source: e,
+                    })?;
+                    self.store_chunk(chunk).await
+                })
+                .buffered(CHUNKS_IN_FLIGHT);
+            let mut stored = std::pin::pin!(stored);
+            while let Some(done) = stored.next().await {
+                let (record, s) = done?;
+                obs.advance(u64::from(record.len));
+                stats.written += s.written;
+                stats.reused += s.reused;
+                stats.bytes += s.bytes;
+                chunks.push(record);
+            }
         }
-        drop(stored);
-        let (digest, read) = reader
+        let read = reader
             .await
             .map_err(|e| EngineError::Refused(format!("reader failed: {e}")))?;
+        let digest = key_hash.finish().await;
         if read != size {
             return Err(EngineError::Refused(format!(
                 "{} changed while it was being stored ({size} bytes, then {read})",
@@ -329,23 +339,5 @@ fn finish_key(
             let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
             Ok(Key::from_content(Backend::sha256e(), digest, size, name)?)
         }
-    }
-}
-
-/// Hashes everything read through it, so the file is read once for both key and chunks.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Option<KeyHasher>,
-    read: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
-        }
-        self.read += n as u64;
-        Ok(n)
     }
 }

@@ -34,7 +34,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::run(cli)) {
+    let interrupted = async {
+        // If signals cannot be watched, run without Ctrl-C cleanup rather than not at all.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = cmd::run(cli) => Some(r),
+            () = interrupted => None,
+        }
+    });
+    // Dropping the command's future above removed its temporary output, if any.
+    let Some(outcome) = outcome else {
+        eprintln!("annex-swarm: interrupted");
+        return ExitCode::from(130);
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             // One line: the error and its causes.

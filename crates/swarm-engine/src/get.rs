@@ -64,26 +64,17 @@ impl Swarm {
                 detail: format!("manifest says {} bytes, key says {ks}", manifest.size),
             });
         }
-        let tmp = temp_path(dest);
+        let part = PartFile(Some(temp_path(dest)));
         obs.start("get", manifest.size);
-        let result = self.get_into(key, &manifest, &tmp, obs).await;
+        let result = self.get_into(key, &manifest, part.path(), obs).await;
         obs.finish();
-        match result {
-            Ok(report) => {
-                std::fs::rename(&tmp, dest).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    EngineError::File {
-                        path: dest.display().to_string(),
-                        source: e,
-                    }
-                })?;
-                Ok(report)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        let report = result?;
+        std::fs::rename(part.path(), dest).map_err(|e| EngineError::File {
+            path: dest.display().to_string(),
+            source: e,
+        })?;
+        part.keep();
+        Ok(report)
     }
 
     async fn get_into(
@@ -275,6 +266,27 @@ impl Swarm {
 
 fn writer_gone() -> EngineError {
     EngineError::Refused("output writer stopped".into())
+}
+
+/// The output being built; removed unless kept, also when the get is dropped half-way (Ctrl-C).
+struct PartFile(Option<PathBuf>);
+
+impl PartFile {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// A hidden temporary file beside `dest`, so the final rename stays on one filesystem.

@@ -5,7 +5,8 @@
 
 use std::io::Read;
 
-use fastcdc::v2020::{self, Normalization, StreamCDC};
+use bytes::Bytes;
+use fastcdc::v2020::{self, Normalization};
 
 /// Parameters of the FastCDC 2020 chunker; all sizes are powers of two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,23 +84,10 @@ impl ChunkerParams {
         }
     }
 
-    /// Splits a stream into chunks. The iterator yields owned chunk bytes; it holds one buffer of
-    /// `max` bytes. Call [`validate`](Self::validate) first (the manifest decoder does).
-    pub fn stream<R: Read>(&self, source: R) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
-        StreamCDC::with_level_and_seed(
-            source,
-            self.min as usize,
-            self.avg as usize,
-            self.max as usize,
-            self.normalization(),
-            self.seed,
-        )
-        .map(|r| {
-            r.map(|c| c.data).map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(io) => io,
-                other => std::io::Error::other(other.to_string()),
-            })
-        })
+    /// Splits a stream into chunks, each a zero-copy slice of a large read buffer (see
+    /// [`Chunks`]). Call [`validate`](Self::validate) first (the manifest decoder does).
+    pub fn stream<R: Read>(&self, source: R) -> Chunks<R> {
+        Chunks::new(source, *self)
     }
 
     /// Chunk boundaries of an in-memory buffer (lengths, in order).
@@ -114,6 +102,95 @@ impl ChunkerParams {
         )
         .map(|c| c.length)
         .collect()
+    }
+}
+
+/// Streams chunks out of a reader, cutting exactly where FastCDC over the whole input would.
+///
+/// Reads blocks of at least 16 MiB and hands chunks out as `Bytes` slices of them, so chunk data
+/// is never copied (fastcdc's `StreamCDC` copies every chunk out and shifts its buffer). Only the
+/// bytes after the last certain cut are carried into the next block. A cut is certain when the
+/// window after it reaches `max`, or reaches `avg` and holds a boundary found before its end:
+/// FastCDC's cut depends only on the bytes it scanned, and its mask switch point (`avg`) is the
+/// same with more data.
+pub struct Chunks<R> {
+    source: R,
+    params: ChunkerParams,
+    block: usize,
+    carry: Bytes,
+    ready: std::collections::VecDeque<Bytes>,
+    eof: bool,
+}
+
+impl<R: Read> Chunks<R> {
+    fn new(source: R, params: ChunkerParams) -> Self {
+        let block = (params.max as usize).max(16 << 20);
+        Chunks {
+            source,
+            params,
+            block,
+            carry: Bytes::new(),
+            ready: Default::default(),
+            eof: false,
+        }
+    }
+
+    /// Reads the next block (after the carried bytes) and queues every certain chunk in it.
+    fn refill(&mut self) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(self.carry.len() + self.block);
+        buf.extend_from_slice(&self.carry);
+        let want = self.block as u64;
+        let got = (&mut self.source).take(want).read_to_end(&mut buf)?;
+        if (got as u64) < want {
+            self.eof = true;
+        }
+        let data = Bytes::from(buf);
+        let (min, avg, max) = (
+            self.params.min as usize,
+            self.params.avg as usize,
+            self.params.max as usize,
+        );
+        let mut offset = 0;
+        for chunk in v2020::FastCDC::with_level_and_seed(
+            &data,
+            min,
+            avg,
+            max,
+            self.params.normalization(),
+            self.params.seed,
+        ) {
+            let remaining = data.len() - chunk.offset;
+            let certain =
+                self.eof || remaining >= max || (remaining >= avg && chunk.length + 2 <= remaining);
+            if !certain {
+                break;
+            }
+            self.ready
+                .push_back(data.slice(chunk.offset..chunk.offset + chunk.length));
+            offset = chunk.offset + chunk.length;
+        }
+        // Copy the uncertain tail so the block can be freed once its chunks are.
+        self.carry = Bytes::copy_from_slice(&data[offset..]);
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for Chunks<R> {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(c) = self.ready.pop_front() {
+                return Some(Ok(c));
+            }
+            if self.eof {
+                return None;
+            }
+            if let Err(e) = self.refill() {
+                self.eof = true;
+                return Some(Err(e));
+            }
+        }
     }
 }
 
@@ -206,6 +283,12 @@ mod tests {
         };
         let streamed: Vec<usize> = p.stream(&data[..]).map(|c| c.unwrap().len()).collect();
         assert_eq!(streamed, p.cut(&data));
+        let mut small = p.stream(&data[..]);
+        small.block = 1000;
+        assert_eq!(
+            small.map(|c| c.unwrap().len()).collect::<Vec<_>>(),
+            p.cut(&data)
+        );
         // An insertion near the start changes only the chunks around it.
         let mut edited = data.clone();
         edited.splice(1000..1000, [1u8, 2, 3]);
@@ -217,6 +300,26 @@ mod tests {
             "only {shared} of {} chunks shared",
             b.len()
         );
+    }
+
+    proptest::proptest! {
+        /// Streaming over any block size cuts exactly where FastCDC over the whole input does,
+        /// and the chunks are the input's bytes.
+        #[test]
+        fn streaming_cuts_like_whole_input(seed in 0u64..1000, len in 0usize..40_000, block in 1usize..5000, level in 0u8..4,
+                                           repeat in proptest::bool::ANY) {
+            let mut data = pseudo_random(len, seed);
+            if repeat {
+                // Low-entropy stretches hit the max-size cut path.
+                for b in data.iter_mut().skip(len / 3).take(len / 3) { *b = 7; }
+            }
+            let p = ChunkerParams { min: 64, avg: 256, max: 1024, level, seed: 0 };
+            let mut s = p.stream(&data[..]);
+            s.block = block;
+            let chunks: Vec<Bytes> = s.map(|c| c.unwrap()).collect();
+            proptest::prop_assert_eq!(chunks.iter().map(Bytes::len).collect::<Vec<_>>(), p.cut(&data));
+            proptest::prop_assert_eq!(chunks.concat(), data);
+        }
     }
 
     fn chunks(p: &ChunkerParams, data: &[u8]) -> Vec<blake3::Hash> {

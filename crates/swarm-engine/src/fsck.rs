@@ -62,9 +62,9 @@ impl Swarm {
         verify: bool,
         obs: &dyn Observer,
     ) -> Result<Vec<KeyHealth>, EngineError> {
-        let keys = self.keys_or_all(keys).await?;
+        let (keys, unreadable) = self.keys_or_all(keys).await?;
         obs.start("fsck", keys.len() as u64);
-        let out = futures::stream::iter(keys)
+        let mut out: Vec<KeyHealth> = futures::stream::iter(keys)
             .map(|key| async move {
                 let h = match self.survey(&key, verify).await {
                     Ok(s) => self.health(&s),
@@ -76,6 +76,11 @@ impl Swarm {
             .buffered(KEYS_IN_FLIGHT)
             .collect()
             .await;
+        out.extend(
+            unreadable
+                .into_iter()
+                .map(|(name, why)| missing(&name, why)),
+        );
         obs.finish();
         Ok(out)
     }
@@ -86,23 +91,44 @@ impl Swarm {
         keys: &[String],
         obs: &dyn Observer,
     ) -> Result<Vec<RepairReport>, EngineError> {
-        let keys = self.keys_or_all(keys).await?;
+        let (keys, unreadable) = self.keys_or_all(keys).await?;
         obs.start("repair", keys.len() as u64);
         let mut out = Vec::new();
         for key in keys {
             out.push(self.repair_key(&key).await);
             obs.advance(1);
         }
+        for (name, why) in unreadable {
+            out.push(RepairReport {
+                key: name.clone(),
+                shards_rewritten: 0,
+                manifests_rewritten: 0,
+                before: missing(&name, why.clone()),
+                after: None,
+                error: Some(format!(
+                    "cannot repair: no readable copy of its manifest ({why})"
+                )),
+            });
+        }
         obs.finish();
         Ok(out)
     }
 
-    pub(crate) async fn keys_or_all(&self, keys: &[String]) -> Result<Vec<String>, EngineError> {
-        if keys.is_empty() {
-            Ok(self.ls().await?.into_iter().map(|e| e.key).collect())
-        } else {
-            Ok(keys.to_vec())
+    /// The keys asked for, or every key with a readable manifest plus, for each manifest no
+    /// store could give a valid copy of, a name ("unreadable manifest PATH") and why.
+    async fn keys_or_all(
+        &self,
+        keys: &[String],
+    ) -> Result<(Vec<String>, Vec<(String, String)>), EngineError> {
+        if !keys.is_empty() {
+            return Ok((keys.to_vec(), Vec::new()));
         }
+        let (manifests, errors) = self.all_manifests().await?;
+        let unreadable = errors
+            .into_iter()
+            .map(|(path, why)| (format!("unreadable manifest {path}"), why))
+            .collect();
+        Ok((manifests.into_keys().collect(), unreadable))
     }
 
     async fn survey(&self, key: &str, verify: bool) -> Result<Survey, EngineError> {

@@ -66,7 +66,17 @@ impl Swarm {
         }
         let part = PartFile(Some(temp_path(dest)));
         obs.start("get", manifest.size);
-        let result = self.get_into(key, &manifest, part.path(), obs).await;
+        let result = self
+            .get_into(key, &manifest, part.path(), obs)
+            .await
+            .map_err(|e| match e {
+                // The temporary file is ours; name what the user asked for.
+                EngineError::File { source, .. } => EngineError::File {
+                    path: dest.display().to_string(),
+                    source,
+                },
+                other => other,
+            });
         obs.finish();
         let report = result?;
         std::fs::rename(part.path(), dest).map_err(|e| EngineError::File {

@@ -81,7 +81,7 @@ impl Swarm {
     }
 
     /// One decoded manifest per key, and the manifest paths no store could give a valid copy of.
-    async fn all_manifests(
+    pub(crate) async fn all_manifests(
         &self,
     ) -> Result<(BTreeMap<String, Manifest>, Vec<(String, String)>), EngineError> {
         let listings = self.list_everywhere(layout::MANIFESTS).await?;
@@ -179,31 +179,46 @@ impl Swarm {
                 "gc stopped: manifest {path} is unreadable ({e}); its shards would be taken for garbage"
             )));
         }
-        let referenced: HashSet<Hash32> = manifests
-            .values()
-            .flat_map(|m| match &m.body {
-                Body::Chunked { chunks, .. } => chunks
-                    .iter()
-                    .flat_map(|c| c.shards.iter().copied())
-                    .collect::<Vec<_>>(),
-                Body::Inline(_) => Vec::new(),
+        let shard_lists = self.list_everywhere(layout::SHARDS).await?;
+        let held: Vec<HashSet<Hash32>> = shard_lists
+            .iter()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|l| layout::parse_shard_path(&l.path))
+                    .collect()
             })
             .collect();
+        // A shard copy is needed on its preferred store, or, when that store lacks it, on the
+        // first spare store that has it. Not wherever a shard with the same bytes happens to be:
+        // two chunks can share a shard yet place it on different stores.
+        let mut needed: HashSet<(usize, Hash32)> = HashSet::new();
+        for m in manifests.values() {
+            if let Body::Chunked { coding, chunks, .. } = &m.body {
+                for c in chunks {
+                    let ranking = self.chunk_ranking(&c.id);
+                    let (preferred, spares) = ranking.split_at(coding.total().min(ranking.len()));
+                    for (i, h) in c.shards.iter().enumerate() {
+                        let holder = preferred
+                            .get(i)
+                            .filter(|&&s| held[s].contains(h))
+                            .or_else(|| spares.iter().find(|&&s| held[s].contains(h)));
+                        if let Some(&s) = holder {
+                            needed.insert((s, *h));
+                        }
+                    }
+                }
+            }
+        }
         let now = SystemTime::now();
         let old = |l: &Listed| now.duration_since(l.meta.modified).unwrap_or_default() >= grace;
         let mut report = GcReport {
             keys: manifests.len(),
             ..Default::default()
         };
-        for (i, list) in self
-            .list_everywhere(layout::SHARDS)
-            .await?
-            .into_iter()
-            .enumerate()
-        {
+        for (i, list) in shard_lists.into_iter().enumerate() {
             for l in list {
                 match layout::parse_shard_path(&l.path) {
-                    Some(h) if referenced.contains(&h) => report.shards_kept += 1,
+                    Some(h) if needed.contains(&(i, h)) => report.shards_kept += 1,
                     _ if !old(&l) => report.shards_too_young += 1,
                     _ => {
                         self.store(i).delete(&l.path).await?;

@@ -145,7 +145,7 @@ impl Swarm {
                 if let Ok(c) = &chunk {
                     read += c.len() as u64;
                 }
-                if tx.blocking_send(chunk.map(Bytes::from)).is_err() || failed {
+                if tx.blocking_send(chunk).is_err() || failed {
                     break;
                 }
             }

@@ -24,26 +24,36 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a swarm definition and prepare its stores.
-    Init {
-        /// Data shards per chunk: any k of the k + m shards restore it.
-        #[arg(long)]
-        k: u16,
-        /// Parity shards per chunk: how many stores may be lost.
-        #[arg(long)]
-        m: u16,
-        /// A store: a directory path or a file:// URL. Give at least k + m.
-        #[arg(long = "store", required = true)]
-        stores: Vec<String>,
-        /// Target shard size (chunks average k times this).
-        #[arg(long, default_value = "1MiB")]
-        shard_size: String,
-        /// Objects below this are stored whole on m + 1 stores.
-        #[arg(long, default_value = "256KiB")]
-        inline_threshold: String,
-        /// Replace an existing definition file.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(InitArgs),
+    #[command(flatten)]
+    OnSwarm(SwarmCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Data shards per chunk: any k of the k + m shards restore it.
+    #[arg(long)]
+    pub k: u16,
+    /// Parity shards per chunk: how many stores may be lost.
+    #[arg(long)]
+    pub m: u16,
+    /// A store: a directory path or a file:// URL. Give at least k + m.
+    #[arg(long = "store", required = true)]
+    pub stores: Vec<String>,
+    /// Target shard size (chunks average k times this).
+    #[arg(long, default_value = "1MiB")]
+    pub shard_size: String,
+    /// Objects below this are stored whole on m + 1 stores.
+    #[arg(long, default_value = "256KiB")]
+    pub inline_threshold: String,
+    /// Replace an existing definition file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Commands that work on an existing swarm.
+#[derive(Debug, Subcommand)]
+pub enum SwarmCommand {
     /// Store a file; prints its key.
     Put {
         file: PathBuf,

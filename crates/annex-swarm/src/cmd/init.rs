@@ -8,15 +8,17 @@ use swarm_core::definition::{StoreEntry, SwarmDefinition, parse_location};
 use swarm_core::units::ByteSize;
 use swarm_store::open_store;
 
-pub async fn run(
-    path: &Path,
-    k: u16,
-    m: u16,
-    stores: &[String],
-    shard_size: &str,
-    inline: &str,
-    force: bool,
-) -> Result<ExitCode> {
+use crate::cli::InitArgs;
+
+pub async fn run(path: &Path, args: InitArgs) -> Result<ExitCode> {
+    let InitArgs {
+        k,
+        m,
+        stores,
+        shard_size,
+        inline_threshold,
+        force,
+    } = args;
     if path.exists() && !force {
         bail!(
             "{} already exists (use --force to replace it)",
@@ -24,7 +26,7 @@ pub async fn run(
         );
     }
     let mut entries = Vec::new();
-    for url in stores {
+    for url in &stores {
         let url = absolute(url)?;
         parse_location(&url)?;
         let id = store_id(&url, entries.len());
@@ -36,7 +38,7 @@ pub async fn run(
     }
     let mut def = SwarmDefinition::new(k, m, entries)?;
     def.coding.shard_size = shard_size.parse::<ByteSize>()?;
-    def.coding.inline_threshold = inline.parse::<ByteSize>()?;
+    def.coding.inline_threshold = inline_threshold.parse::<ByteSize>()?;
     def.validate()?;
     for entry in &def.stores {
         open_store(entry, def.swarm)?.create().await?;

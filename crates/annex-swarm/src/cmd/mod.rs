@@ -11,34 +11,17 @@ use swarm_core::definition::SwarmDefinition;
 use swarm_core::key::Key;
 use swarm_engine::Swarm;
 
-use crate::cli::{Cli, Command, StoreCommand};
+use crate::cli::{Cli, Command, StoreCommand, SwarmCommand};
 use crate::progress::Bar;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Init {
-        k,
-        m,
-        stores,
-        shard_size,
-        inline_threshold,
-        force,
-    } = &cli.command
-    {
-        return init::run(
-            &cli.swarm,
-            *k,
-            *m,
-            stores,
-            shard_size,
-            inline_threshold,
-            *force,
-        )
-        .await;
-    }
+    let command = match cli.command {
+        Command::Init(args) => return init::run(&cli.swarm, args).await,
+        Command::OnSwarm(command) => command,
+    };
     let swarm = open(&cli.swarm).await?;
-    match cli.command {
-        Command::Init { .. } => unreachable_init(),
-        Command::Put { file, key, json } => {
+    match command {
+        SwarmCommand::Put { file, key, json } => {
             let key = key.map(|k| parse_key(&k)).transpose()?;
             let r = swarm.put(&file, key, &Bar::new()).await?;
             if json {
@@ -48,7 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Get { key, dest, json } => {
+        SwarmCommand::Get { key, dest, json } => {
             let key = parse_key(&key)?;
             let r = swarm.get(&key, &dest, &Bar::new()).await?;
             if json {
@@ -62,7 +45,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fsck { keys, verify, json } => {
+        SwarmCommand::Fsck { keys, verify, json } => {
             let keys = keys
                 .iter()
                 .map(|k| parse_key(k).map(|k| k.to_string()))
@@ -79,7 +62,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Repair { keys, json } => {
+        SwarmCommand::Repair { keys, json } => {
             let keys = keys
                 .iter()
                 .map(|k| parse_key(k).map(|k| k.to_string()))
@@ -99,7 +82,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Ls { json } => {
+        SwarmCommand::Ls { json } => {
             let keys = swarm.ls().await?;
             if json {
                 report::json(&keys)?
@@ -108,7 +91,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { json } => {
+        SwarmCommand::Status { json } => {
             let status = swarm.status().await?;
             if json {
                 report::json(&status)?
@@ -117,7 +100,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rm { keys } => {
+        SwarmCommand::Rm { keys } => {
             for key in keys {
                 let key = parse_key(&key)?;
                 let r = swarm.rm(&key.to_string()).await?;
@@ -130,7 +113,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Store {
+        SwarmCommand::Store {
             action: StoreCommand::Init { id },
         } => {
             let slot = swarm
@@ -145,7 +128,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gc { grace, force } => {
+        SwarmCommand::Gc { grace, force } => {
             let r = swarm.gc(parse_duration(&grace)?, force).await?;
             println!(
                 "{} keys; deleted {} shards ({} bytes) and {} temporary files; kept {} shards, {} unreferenced but younger than the grace period",
@@ -159,10 +142,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn unreachable_init() -> Result<ExitCode> {
-    bail!("init is handled before the swarm is opened")
 }
 
 async fn open(path: &std::path::Path) -> Result<Swarm> {

@@ -185,7 +185,7 @@ impl Swarm {
         verify: bool,
     ) -> (Vec<Option<usize>>, Vec<(usize, usize)>, Vec<String>) {
         let total = coding.total();
-        let ranking = self.chunk_ranking(&record.id);
+        let places = self.chunk_places(&record.id, total);
         let shard_len = coding.shard_len(record.len as usize) as u64;
         let probe = |store: usize, hash: Hash32| async move {
             let fault = |kind| ShardFault {
@@ -205,28 +205,40 @@ impl Swarm {
                 Err(e) => Err(fault(FaultKind::Io(e.to_string()))),
             }
         };
-        let primary = join_all((0..total).map(|i| probe(ranking[i], record.shards[i]))).await;
-        let mut found = vec![None; total];
+        let primary = join_all(places.preferred.iter().zip(&record.shards).map(
+            |(&store, &hash)| async move {
+                match store {
+                    Some(s) => probe(s, hash).await.map(|()| s),
+                    None => Err(ShardFault {
+                        store: "(no store)".into(),
+                        kind: FaultKind::Missing,
+                    }),
+                }
+            },
+        ))
+        .await;
+        let mut found: Vec<Option<usize>> =
+            primary.iter().map(|r| r.as_ref().ok().copied()).collect();
         let mut corrupt = Vec::new();
         let mut problems = Vec::new();
         for (i, r) in primary.into_iter().enumerate() {
-            match r {
-                Ok(()) => found[i] = Some(ranking[i]),
-                Err(why) => {
-                    if matches!(why.kind, FaultKind::Corrupt) {
-                        corrupt.push((i, ranking[i]));
-                    }
-                    // Look for a copy spilled onto a spare store.
-                    for &spare in &ranking[total..] {
-                        if self.up(spare) && probe(spare, record.shards[i]).await.is_ok() {
-                            found[i] = Some(spare);
-                            break;
-                        }
-                    }
-                    if found[i].is_none() {
-                        problems.push(format!("chunk {n} shard {i}: {why}"));
-                    }
+            let Err(why) = r else { continue };
+            if let (FaultKind::Corrupt, Some(store)) = (&why.kind, places.preferred[i]) {
+                corrupt.push((i, store));
+            }
+            // Look for a copy spilled onto a spare store, or left where an older store list
+            // placed it; a store counts once per chunk (losing it loses one shard).
+            for other in places.elsewhere(i) {
+                if self.up(other)
+                    && !found.contains(&Some(other))
+                    && probe(other, record.shards[i]).await.is_ok()
+                {
+                    found[i] = Some(other);
+                    break;
                 }
+            }
+            if found[i].is_none() {
+                problems.push(format!("chunk {n} shard {i}: {why}"));
             }
         }
         (found, corrupt, problems)
@@ -360,8 +372,7 @@ impl Swarm {
             coding.encode(&chunk).map_err(|e| e.to_string())
         })
         .await?;
-        let ranking = self.chunk_ranking(&record.id);
-        let total = coding.total();
+        let places = self.chunk_places(&record.id, coding.total());
         let mut holders: Vec<usize> = found.iter().flatten().copied().collect();
         let mut written = 0;
         for i in missing {
@@ -369,7 +380,9 @@ impl Swarm {
                 return Err(format!("re-encoded shard {i} does not match the manifest"));
             }
             let path = layout::shard_path(&record.shards[i]);
-            let targets = std::iter::once(ranking[i]).chain(ranking[total..].iter().copied());
+            let targets = places.preferred[i]
+                .into_iter()
+                .chain(places.spares.iter().copied());
             let mut done = false;
             for t in targets {
                 if !self.up(t) || holders.contains(&t) {

@@ -22,6 +22,7 @@ use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 
 use crate::hashing::BackgroundHasher;
 use crate::progress::Observer;
+use crate::swarm::ChunkPlaces;
 use crate::{EngineError, Swarm, cpu};
 
 pub const CHUNKS_IN_FLIGHT: usize = 4;
@@ -178,16 +179,8 @@ impl Swarm {
     ) -> Result<Fetched, EngineError> {
         let k = usize::from(coding.k());
         let total = coding.total();
-        let ranking = self.chunk_ranking(&record.id);
-        // Candidates in order of preference: data shards on their stores, parity shards, then
-        // any shard on a spare store (where a put or repair may have spilled it).
-        let mut queue: std::collections::VecDeque<(usize, usize)> =
-            (0..total).map(|i| (i, ranking[i])).collect();
-        for &spare in &ranking[total..] {
-            for i in 0..total {
-                queue.push_back((i, spare));
-            }
-        }
+        let places = self.chunk_places(&record.id, total);
+        let mut candidates = Candidates::new(&places, |s| self.up(s));
         let mut shards: Vec<Option<Bytes>> = vec![None; total];
         let mut have = 0;
         let mut problems = Vec::new();
@@ -196,12 +189,10 @@ impl Swarm {
         let mut pending = vec![false; total];
         loop {
             while have + inflight.len() < k {
-                let Some((i, store)) = queue.pop_front() else {
+                let wanted = |i: usize| shards[i].is_none() && !pending[i];
+                let Some((i, store)) = candidates.next(wanted) else {
                     break;
                 };
-                if shards[i].is_some() || pending[i] || (store != ranking[i] && !self.up(store)) {
-                    continue;
-                }
                 pending[i] = true;
                 let hash = record.shards[i];
                 inflight.push(async move { (i, self.read_shard(store, hash).await) });
@@ -276,6 +267,39 @@ impl Swarm {
 
 fn writer_gone() -> EngineError {
     EngineError::Refused("output writer stopped".into())
+}
+
+/// Where to ask for each shard of a chunk next: every shard's preferred store first (data shards
+/// before parity, so a healthy chunk needs no decoding), then, for shards still missing, the other
+/// stores that may hold them (spares, then stores an older store list preferred). A shard's later
+/// candidates wait while a request for it is in flight.
+struct Candidates {
+    primary: Vec<Option<usize>>,
+    elsewhere: Vec<std::collections::VecDeque<usize>>,
+}
+
+impl Candidates {
+    fn new(places: &ChunkPlaces, up: impl Fn(usize) -> bool) -> Self {
+        let elsewhere = (0..places.preferred.len())
+            .map(|i| places.elsewhere(i).filter(|&s| up(s)).collect())
+            .collect();
+        // A preferred store that is down is still asked (it fails at once), so the error says
+        // where the shard should have been.
+        Candidates {
+            primary: places.preferred.clone(),
+            elsewhere,
+        }
+    }
+
+    /// The next (shard, store) to ask, among shards for which `wanted` holds.
+    fn next(&mut self, wanted: impl Fn(usize) -> bool) -> Option<(usize, usize)> {
+        let first = (0..self.primary.len()).find(|&i| wanted(i) && self.primary[i].is_some());
+        if let Some(i) = first {
+            return self.primary[i].take().map(|s| (i, s));
+        }
+        let i = (0..self.elsewhere.len()).find(|&i| wanted(i) && !self.elsewhere[i].is_empty())?;
+        self.elsewhere[i].pop_front().map(|s| (i, s))
+    }
 }
 
 /// The output being built; removed unless kept, also when the get is dropped half-way (Ctrl-C).

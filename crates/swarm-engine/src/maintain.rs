@@ -189,20 +189,19 @@ impl Swarm {
             })
             .collect();
         // A shard copy is needed on its preferred store, or, when that store lacks it, on the
-        // first spare store that has it. Not wherever a shard with the same bytes happens to be:
-        // two chunks can share a shard yet place it on different stores.
+        // first store that has it in the order readers look (`ChunkPlaces::elsewhere`); not
+        // wherever a shard with the same bytes happens to be, since two chunks can share a shard
+        // yet place it on different stores.
         let mut needed: HashSet<(usize, Hash32)> = HashSet::new();
         for m in manifests.values() {
             if let Body::Chunked { coding, chunks, .. } = &m.body {
                 for c in chunks {
-                    let ranking = self.chunk_ranking(&c.id);
-                    let (preferred, spares) = ranking.split_at(coding.total().min(ranking.len()));
+                    let places = self.chunk_places(&c.id, coding.total());
                     for (i, h) in c.shards.iter().enumerate() {
-                        let holder = preferred
-                            .get(i)
-                            .filter(|&&s| held[s].contains(h))
-                            .or_else(|| spares.iter().find(|&&s| held[s].contains(h)));
-                        if let Some(&s) = holder {
+                        let holder = places.preferred[i]
+                            .filter(|&s| held[s].contains(h))
+                            .or_else(|| places.elsewhere(i).find(|&s| held[s].contains(h)));
+                        if let Some(s) = holder {
                             needed.insert((s, *h));
                         }
                     }

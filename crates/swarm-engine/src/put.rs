@@ -236,12 +236,24 @@ impl Swarm {
             Ok((id, shards, hashes))
         })
         .await?;
-        let ranking = self.chunk_ranking(&id);
         let total = coding.total();
+        let places = self.chunk_places(&id, total);
         let mut stats = ChunkStats::default();
-        let first =
-            join_all((0..total).map(|i| self.place_shard(ranking[i], &shards[i], hashes[i]))).await;
-        let mut spares = ranking[total..].iter().copied().filter(|&s| self.up(s));
+        let (shards_ref, hashes_ref) = (&shards, &hashes);
+        let first = join_all(
+            places
+                .preferred
+                .iter()
+                .enumerate()
+                .map(|(i, &store)| async move {
+                    match store {
+                        Some(s) => self.place_shard(s, &shards_ref[i], hashes_ref[i]).await,
+                        None => Err(format!("no store for shard {i}")),
+                    }
+                }),
+        )
+        .await;
+        let mut spares = places.spares.iter().copied().filter(|&s| self.up(s));
         let mut errors = Vec::new();
         for (i, outcome) in first.into_iter().enumerate() {
             let mut outcome = outcome;

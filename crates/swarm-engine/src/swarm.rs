@@ -107,9 +107,18 @@ impl Swarm {
         self.slots[i].store.id().to_string()
     }
 
-    /// Stores for a chunk's shards: shard i on `ranking[i]`, spares after the first k + m.
-    pub(crate) fn chunk_ranking(&self, id: &Hash32) -> Vec<usize> {
-        placement::rank(Item::Chunk(id), &self.candidates)
+    /// Where a chunk's `total` shards belong. A manifest written under another coding may have
+    /// more shards than the swarm has stores: those shards have no preferred store.
+    pub(crate) fn chunk_places(&self, id: &Hash32, total: usize) -> ChunkPlaces {
+        let ranking = placement::rank(Item::Chunk(id), &self.candidates);
+        let split = total.min(ranking.len());
+        let mut preferred: Vec<Option<usize>> =
+            ranking[..split].iter().copied().map(Some).collect();
+        preferred.resize(total, None);
+        ChunkPlaces {
+            preferred,
+            spares: ranking[split..].to_vec(),
+        }
     }
 
     pub(crate) fn manifest_ranking(&self, key: &str) -> Vec<usize> {
@@ -247,6 +256,28 @@ impl Swarm {
         } else {
             Err(fault(FaultKind::Corrupt))
         }
+    }
+}
+
+/// Shard i of a chunk belongs on `preferred[i]`; when that store cannot take it, on a spare.
+pub(crate) struct ChunkPlaces {
+    pub preferred: Vec<Option<usize>>,
+    pub spares: Vec<usize>,
+}
+
+impl ChunkPlaces {
+    /// Where else shard `i` may be, in the order to look: spares (where puts and repairs spill),
+    /// then the other shards' stores (where it was preferred before stores were added or
+    /// removed, which shifts rankings).
+    pub fn elsewhere(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let own = self.preferred.get(i).copied().flatten();
+        self.spares.iter().copied().chain(
+            self.preferred
+                .iter()
+                .flatten()
+                .copied()
+                .filter(move |&s| Some(s) != own),
+        )
     }
 }
 

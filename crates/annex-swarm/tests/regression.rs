@@ -1,0 +1,68 @@
+//! One test per bug or hazard found, named after what broke.
+
+mod common;
+
+use common::{Swarm, pseudo_random};
+
+/// Appends a store to the definition by hand, as a user growing the swarm would.
+fn add_store(swarm: &Swarm, id: &str) {
+    let dir = swarm.path(id);
+    let mut text = std::fs::read_to_string(&swarm.def).unwrap();
+    text.push_str(&format!(
+        "\n[[store]]\nid = \"{id}\"\nurl = \"{}\"\n",
+        dir.display()
+    ));
+    std::fs::write(&swarm.def, text).unwrap();
+    swarm.ok(&["store", "init", id]);
+}
+
+/// Adding a store shifts every chunk's ranking: shards stay where the old ranking put them,
+/// and readers, fsck, repair and gc must all still find them there.
+#[test]
+fn a_store_added_later_leaves_every_key_readable() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(1 << 20, 41);
+    let key = swarm.put(&swarm.write_file("f.bin", &data));
+    add_store(&swarm, "added");
+    swarm.assert_restores(&key, &data);
+    let (all_ok, _) = swarm.fsck(false, &[&key]);
+    assert!(all_ok, "fsck after adding a store");
+    let (_, health) = swarm.health(true, &key);
+    assert_eq!(health["spare"], 2, "{health}");
+    swarm.ok(&["repair", &key]);
+    swarm.ok(&["gc", "--grace", "0"]);
+    swarm.assert_restores(&key, &data);
+    let (_, health) = swarm.health(true, &key);
+    assert_eq!(
+        health["spare"], 2,
+        "gc must keep shards where the old ranking put them: {health}"
+    );
+}
+
+/// A manifest written under a coding with more shards than the swarm now has stores used to
+/// index past the end of the store ranking (a panic reachable from stored data).
+#[test]
+fn a_definition_shrunk_below_a_manifests_coding_fails_cleanly() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(300_000, 42);
+    let key = swarm.put(&swarm.write_file("f.bin", &data));
+    let text = std::fs::read_to_string(&swarm.def).unwrap();
+    let mut parts = text.split("[[store]]");
+    let head = parts
+        .next()
+        .unwrap()
+        .replace("k = 4", "k = 2")
+        .replace("m = 2", "m = 1");
+    let kept: Vec<&str> = parts.take(3).collect();
+    std::fs::write(
+        &swarm.def,
+        format!("{head}[[store]]{}", kept.join("[[store]]")),
+    )
+    .unwrap();
+    swarm.ok(&["ls"]);
+    let err = swarm.fail(&["get", &key, "out/f.bin"]);
+    assert!(err.starts_with("annex-swarm: error:"), "{err}");
+    assert!(!swarm.path("out/f.bin").exists());
+    let out = swarm.run(&["fsck", &key]);
+    assert!(!out.status.success(), "fsck must report the key as lost");
+}

@@ -1,5 +1,7 @@
 //! One test per bug or hazard found, named after what broke.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Swarm, pseudo_random};

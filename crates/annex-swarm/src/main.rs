@@ -55,6 +55,8 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => code,
+        // A reader that stopped early (`| head`) is not an error of ours.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("annex-swarm: error: {}", one_line(&e));
             ExitCode::FAILURE
@@ -76,4 +78,10 @@ fn one_line(e: &anyhow::Error) -> String {
         msg.push_str(&text);
     }
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -68,3 +68,28 @@ fn a_definition_shrunk_below_a_manifests_coding_fails_cleanly() {
     let out = swarm.run(&["fsck", &key]);
     assert!(!out.status.success(), "fsck must report the key as lost");
 }
+
+/// `annex-swarm fsck | head -1` panicked with "failed printing to stdout: Broken pipe".
+#[test]
+fn output_to_a_closed_pipe_is_a_quiet_exit() {
+    let swarm = Swarm::new();
+    let key = swarm.put(&swarm.write_file("f.bin", &pseudo_random(100_000, 43)));
+    for args in [
+        vec!["fsck", key.as_str()],
+        vec!["ls"],
+        vec!["status", "--json"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("annex-swarm"))
+            .arg("--swarm")
+            .arg(&swarm.def)
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

@@ -3,6 +3,7 @@
 mod init;
 mod report;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,14 +21,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::OnSwarm(command) => command,
     };
     let swarm = open(&cli.swarm).await?;
+    let stdout = std::io::stdout();
+    let out = &mut stdout.lock();
     match command {
         SwarmCommand::Put { file, key, json } => {
             let key = key.map(|k| parse_key(&k)).transpose()?;
             let r = swarm.put(&file, key, &Bar::new()).await?;
             if json {
-                report::json(&r)?
+                report::json(out, &r)?
             } else {
-                println!("{}", r.key)
+                writeln!(out, "{}", r.key)?
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -35,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let key = parse_key(&key)?;
             let r = swarm.get(&key, &dest, &Bar::new()).await?;
             if json {
-                report::json(&r)?;
+                report::json(out, &r)?;
             } else if !r.problems.is_empty() {
                 eprintln!(
                     "restored despite {} unusable shards (run `annex-swarm repair {}`)",
@@ -52,9 +55,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .collect::<Result<Vec<_>>>()?;
             let health = swarm.fsck(&keys, verify, &Bar::new()).await?;
             if json {
-                report::json(&health)?
+                report::json(out, &health)?
             } else {
-                report::fsck(&health)
+                report::fsck(out, &health)?
             }
             Ok(if health.iter().all(|h| h.restorable) {
                 ExitCode::SUCCESS
@@ -69,9 +72,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .collect::<Result<Vec<_>>>()?;
             let reports = swarm.repair(&keys, &Bar::new()).await?;
             if json {
-                report::json(&reports)?
+                report::json(out, &reports)?
             } else {
-                report::repair(&reports)
+                report::repair(out, &reports)?
             }
             let healthy = reports
                 .iter()
@@ -85,18 +88,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         SwarmCommand::Ls { json } => {
             let keys = swarm.ls().await?;
             if json {
-                report::json(&keys)?
+                report::json(out, &keys)?
             } else {
-                report::ls(&keys)
+                report::ls(out, &keys)?
             }
             Ok(ExitCode::SUCCESS)
         }
         SwarmCommand::Status { json } => {
             let status = swarm.status().await?;
             if json {
-                report::json(&status)?
+                report::json(out, &status)?
             } else {
-                report::status(&status)
+                report::status(out, &status)?
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -130,7 +133,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         SwarmCommand::Gc { grace, force } => {
             let r = swarm.gc(parse_duration(&grace)?, force).await?;
-            println!(
+            writeln!(
+                out,
                 "{} keys; deleted {} shards ({} bytes) and {} temporary files; kept {} shards, {} unreferenced but younger than the grace period",
                 r.keys,
                 r.shards_deleted,
@@ -138,7 +142,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 r.temp_deleted,
                 r.shards_kept,
                 r.shards_too_young
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,16 +1,19 @@
-//! Human and JSON renderings of engine reports.
+//! Human and JSON renderings of engine reports, written to stdout (a closed pipe is an error
+//! that `main` treats as a quiet exit).
+
+use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
 use swarm_engine::fsck::{KeyHealth, RepairReport};
 use swarm_engine::maintain::{KeyEntry, SwarmStatus};
 
-pub fn json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+pub fn json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
-pub fn fsck(health: &[KeyHealth]) {
+pub fn fsck(out: &mut dyn Write, health: &[KeyHealth]) -> Result<()> {
     for h in health {
         let state = if !h.restorable {
             "LOST".to_owned()
@@ -19,23 +22,26 @@ pub fn fsck(health: &[KeyHealth]) {
         } else {
             format!("ok: {} more stores may be lost", h.spare)
         };
-        println!(
-            "{}  {} chunks, {}/{} shards healthy, {} manifest copies  {}",
-            h.key, h.chunks, h.shards_healthy, h.shards_expected, h.manifest_copies, state
-        );
+        writeln!(
+            out,
+            "{}  {} chunks, {}/{} shards healthy, {} manifest copies  {state}",
+            h.key, h.chunks, h.shards_healthy, h.shards_expected, h.manifest_copies
+        )?;
         for p in &h.problems {
-            println!("    {p}");
+            writeln!(out, "    {p}")?;
         }
     }
     let lost = health.iter().filter(|h| !h.restorable).count();
-    println!(
+    writeln!(
+        out,
         "{} keys checked, {} restorable, {lost} lost",
         health.len(),
         health.len() - lost
-    );
+    )?;
+    Ok(())
 }
 
-pub fn repair(reports: &[RepairReport]) {
+pub fn repair(out: &mut dyn Write, reports: &[RepairReport]) -> Result<()> {
     for r in reports {
         let after = r.after.as_ref().map_or("unknown".to_owned(), |h| {
             if h.restorable {
@@ -44,39 +50,43 @@ pub fn repair(reports: &[RepairReport]) {
                 "LOST".into()
             }
         });
-        println!(
-            "{}  rewrote {} shards, {} manifests; health {} -> {after}{}",
-            r.key,
-            r.shards_rewritten,
-            r.manifests_rewritten,
-            r.before.spare,
-            r.error
-                .as_ref()
-                .map(|e| format!("  error: {e}"))
-                .unwrap_or_default()
-        );
+        let error = r
+            .error
+            .as_ref()
+            .map(|e| format!("  error: {e}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}  rewrote {} shards, {} manifests; health {} -> {after}{error}",
+            r.key, r.shards_rewritten, r.manifests_rewritten, r.before.spare
+        )?;
     }
+    Ok(())
 }
 
-pub fn ls(keys: &[KeyEntry]) {
+pub fn ls(out: &mut dyn Write, keys: &[KeyEntry]) -> Result<()> {
     for k in keys {
-        println!("{}\t{}\t{}", k.key, k.size, k.chunks);
+        writeln!(out, "{}\t{}\t{}", k.key, k.size, k.chunks)?;
     }
+    Ok(())
 }
 
-pub fn status(s: &SwarmStatus) {
-    println!(
+pub fn status(out: &mut dyn Write, s: &SwarmStatus) -> Result<()> {
+    writeln!(
+        out,
         "swarm {}  {}+{}  {} keys, {} bytes stored, {} bytes on stores",
         s.swarm, s.k, s.m, s.keys, s.bytes_stored, s.bytes_on_stores
-    );
+    )?;
     for st in &s.stores {
         let state = match &st.problem {
             None => "up".to_owned(),
             Some(p) => format!("DOWN: {p}"),
         };
-        println!(
+        writeln!(
+            out,
             "  {:<12} {:<40} {:>8} shards {:>6} manifests {:>14} bytes  {state}",
             st.id, st.url, st.shards, st.manifests, st.bytes_used
-        );
+        )?;
     }
+    Ok(())
 }

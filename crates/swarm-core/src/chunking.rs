@@ -6,6 +6,8 @@
 use std::io::Read;
 
 use bytes::Bytes;
+
+use crate::buffers;
 use fastcdc::v2020::{self, Normalization};
 
 /// Parameters of the FastCDC 2020 chunker; all sizes are powers of two.
@@ -137,14 +139,15 @@ impl<R: Read> Chunks<R> {
 
     /// Reads the next block (after the carried bytes) and queues every certain chunk in it.
     fn refill(&mut self) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(self.carry.len() + self.block);
+        // Blocks are pooled at one size (the most a block can hold), so they are reused.
+        let mut buf = buffers::BLOCKS.take(self.block + self.params.max as usize);
         buf.extend_from_slice(&self.carry);
         let want = self.block as u64;
         let got = (&mut self.source).take(want).read_to_end(&mut buf)?;
         if (got as u64) < want {
             self.eof = true;
         }
-        let data = Bytes::from(buf);
+        let data = buffers::BLOCKS.freeze(buf);
         let (min, avg, max) = (
             self.params.min as usize,
             self.params.avg as usize,

@@ -8,6 +8,8 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
+
+use crate::buffers;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 /// Most data or parity shards per chunk. More would not fit any plausible set of stores and keeps
@@ -89,10 +91,10 @@ impl Coding {
             if end - start == s {
                 shards.push(chunk.slice(start..end));
             } else {
-                let mut padded = Vec::with_capacity(s);
+                let mut padded = buffers::SHARDS.take(s);
                 padded.extend_from_slice(&chunk[start..end]);
                 padded.resize(s, 0);
-                shards.push(Bytes::from(padded));
+                shards.push(buffers::SHARDS.freeze(padded));
             }
         }
         if self.m == 0 {
@@ -109,7 +111,7 @@ impl Coding {
             enc.add_original_shard(shard).map_err(codec)?;
         }
         let result = enc.encode().map_err(codec)?;
-        let parity: Vec<Bytes> = result.recovery_iter().map(Bytes::copy_from_slice).collect();
+        let parity: Vec<Bytes> = result.recovery_iter().map(pooled_copy).collect();
         drop(result);
         give_back_encoder(enc);
         shards.extend(parity);
@@ -191,6 +193,13 @@ fn give_back_encoder(enc: ReedSolomonEncoder) {
     {
         pool.push(enc);
     }
+}
+
+/// A copy of `data` in a pooled buffer.
+fn pooled_copy(data: &[u8]) -> Bytes {
+    let mut buf = buffers::SHARDS.take(data.len());
+    buf.extend_from_slice(data);
+    buffers::SHARDS.freeze(buf)
 }
 
 fn codec(e: impl std::fmt::Display) -> ErasureError {

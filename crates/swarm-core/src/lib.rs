@@ -4,6 +4,7 @@
 //! Nothing here does I/O or knows about tokio: every function takes bytes and returns bytes or
 //! typed values, so the formats can be tested exhaustively and reused by every front end.
 
+pub mod buffers;
 pub mod chunking;
 pub mod definition;
 pub mod erasure;

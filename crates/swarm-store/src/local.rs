@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use swarm_core::buffers;
 use swarm_core::ids::{StoreId, SwarmId};
 
 use crate::layout::{MARKER, TMP};
@@ -208,6 +209,17 @@ impl Inner {
     }
 }
 
+/// Reads a whole file into a pooled buffer (shards are read by the thousand; fresh buffers
+/// would fault in every page).
+fn read_pooled(path: &Path) -> io::Result<Bytes> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut buf = buffers::SHARDS.take(len);
+    file.read_to_end(&mut buf)?;
+    Ok(buffers::SHARDS.freeze(buf))
+}
+
 fn to_meta(m: &std::fs::Metadata) -> ObjectMeta {
     ObjectMeta {
         size: m.len(),
@@ -251,9 +263,7 @@ impl Store for LocalStore {
         let path = path.to_owned();
         on_pool!(self, |s| {
             let full = s.full(&path)?;
-            std::fs::read(full)
-                .map(Bytes::from)
-                .map_err(|e| s.io("read", &path, e))
+            read_pooled(&full).map_err(|e| s.io("read", &path, e))
         })
     }
 

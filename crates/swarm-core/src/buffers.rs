@@ -14,7 +14,7 @@ pub struct Pool {
 }
 
 /// Read blocks of the chunker (tens of MiB).
-pub static BLOCKS: Pool = Pool::new(4);
+pub static BLOCKS: Pool = Pool::new(2);
 /// Shards: parity shards made by the encoder, shards read from stores.
 pub static SHARDS: Pool = Pool::new(24);
 

@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 /// Buffers waiting to be hashed; they are shared with the rest of the pipeline, so this bounds
 /// how far hashing may lag behind.
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 
 pub(crate) struct BackgroundHasher {
     tx: Option<mpsc::Sender<Bytes>>,

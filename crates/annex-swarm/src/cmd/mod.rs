@@ -40,8 +40,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 report::json(out, &r)?;
             } else if !r.problems.is_empty() {
+                let down: Vec<String> = swarm
+                    .slots()
+                    .iter()
+                    .filter(|s| s.down.is_some())
+                    .map(|s| s.store.id().to_string())
+                    .collect();
+                let down = if down.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (stores down: {})", down.join(", "))
+                };
                 eprintln!(
-                    "restored despite {} unusable shards (run `annex-swarm repair {}`)",
+                    "restored, though {} shard reads failed{down}; `annex-swarm repair {}` restores full health",
                     r.problems.len(),
                     r.key
                 );

@@ -64,22 +64,6 @@ pub enum ManifestError {
 }
 
 impl Manifest {
-    /// Offsets of each chunk within the object.
-    pub fn chunk_offsets(&self) -> Vec<u64> {
-        let mut off = 0u64;
-        match &self.body {
-            Body::Inline(_) => Vec::new(),
-            Body::Chunked { chunks, .. } => chunks
-                .iter()
-                .map(|c| {
-                    let o = off;
-                    off += u64::from(c.len);
-                    o
-                })
-                .collect(),
-        }
-    }
-
     pub fn encoded_len(&self) -> usize {
         let head = 4 + 1 + 1 + 2 + self.key.len() + 8;
         let body = match &self.body {
@@ -359,7 +343,6 @@ mod tests {
             );
             assert_eq!(Manifest::decode(&spec_vector(name)).unwrap(), m, "{name}");
         }
-        assert_eq!(sample_chunked().chunk_offsets(), vec![0, 4096]);
     }
 
     #[test]

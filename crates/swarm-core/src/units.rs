@@ -97,24 +97,6 @@ impl fmt::Display for ByteSize {
     }
 }
 
-impl ByteSize {
-    /// A short approximate rendering for tables: `1.5 GiB`.
-    pub fn approx(self) -> String {
-        let v = self.0 as f64;
-        for (name, mult) in [
-            ("TiB", 1u64 << 40),
-            ("GiB", 1 << 30),
-            ("MiB", 1 << 20),
-            ("KiB", 1 << 10),
-        ] {
-            if self.0 >= mult {
-                return format!("{:.1} {}", v / mult as f64, name);
-            }
-        }
-        format!("{} B", self.0)
-    }
-}
-
 impl Serialize for ByteSize {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())

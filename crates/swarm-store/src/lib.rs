@@ -37,8 +37,6 @@ pub struct Listed {
 
 pub trait Store: Send + Sync + std::fmt::Debug {
     fn id(&self) -> &StoreId;
-    /// Where the store is, for messages (never contains a secret).
-    fn describe(&self) -> String;
     /// Prepares a new store for this swarm (creates it, writes its marker). Refuses a store that
     /// belongs to another swarm or another store id.
     fn create(&self) -> BoxFut<'_, Result<(), StoreError>>;

@@ -158,7 +158,12 @@ impl Inner {
         if !self.root.is_dir() {
             return Err(self.unavailable(format!("{} does not exist", self.root.display())));
         }
-        let write = |p: &Path| std::fs::write(p, data);
+        // A write that fails part-way (a full disk) must not leave its staged file behind.
+        let write = |p: &Path| {
+            std::fs::write(p, data).inspect_err(|_| {
+                let _ = std::fs::remove_file(p);
+            })
+        };
         if let Err(e) = write(&tmp) {
             if e.kind() != ErrorKind::NotFound {
                 return Err(self.io("write", path, e));
@@ -245,10 +250,6 @@ macro_rules! on_pool {
 impl Store for LocalStore {
     fn id(&self) -> &StoreId {
         &self.inner.id
-    }
-
-    fn describe(&self) -> String {
-        self.inner.root.display().to_string()
     }
 
     fn create(&self) -> BoxFut<'_, Result<(), StoreError>> {

@@ -132,7 +132,6 @@ impl Swarm {
     }
 
     async fn survey(&self, key: &str, verify: bool) -> Result<Survey, EngineError> {
-        let manifest = self.read_manifest(key).await?;
         let path = layout::manifest_path(key);
         let mut problems = Vec::new();
         let copies = join_all((0..self.slots().len()).filter(|&i| self.up(i)).map(|i| {
@@ -140,7 +139,7 @@ impl Swarm {
             async move {
                 match self.store(i).read(path).await {
                     Ok(b) => match Manifest::decode(&b) {
-                        Ok(m) if m.key == key => Ok(i),
+                        Ok(m) if m.key == key => Ok((i, m)),
                         Ok(_) => Err(format!("manifest on {}: for another key", self.name(i))),
                         Err(e) => Err(format!("manifest on {}: {e}", self.name(i))),
                     },
@@ -151,13 +150,22 @@ impl Swarm {
         }))
         .await;
         let mut manifest_at = Vec::new();
+        let mut manifest = None;
         for c in copies {
             match c {
-                Ok(i) => manifest_at.push(i),
+                Ok((i, m)) => {
+                    manifest_at.push(i);
+                    manifest.get_or_insert(m);
+                }
                 Err(p) if p.is_empty() => {}
                 Err(p) => problems.push(p),
             }
         }
+        let manifest = match manifest {
+            Some(m) => m,
+            // No valid copy: let read_manifest say where it looked and what it found.
+            None => self.read_manifest(key).await?,
+        };
         let mut found = Vec::new();
         let mut corrupt = Vec::new();
         if let Body::Chunked { coding, chunks, .. } = &manifest.body {

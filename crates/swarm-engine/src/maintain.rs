@@ -85,6 +85,14 @@ impl Swarm {
         &self,
     ) -> Result<(BTreeMap<String, Manifest>, Vec<(String, String)>), EngineError> {
         let listings = self.list_everywhere(layout::MANIFESTS).await?;
+        Ok(self.decode_manifests(&listings).await)
+    }
+
+    /// Reads one valid copy of every manifest the listings name.
+    async fn decode_manifests(
+        &self,
+        listings: &[Vec<Listed>],
+    ) -> (BTreeMap<String, Manifest>, Vec<(String, String)>) {
         let mut holders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, list) in listings.iter().enumerate() {
             for l in list {
@@ -125,7 +133,7 @@ impl Swarm {
                 None => errors.push((path, last)),
             }
         }
-        Ok((out, errors))
+        (out, errors)
     }
 
     /// Lists a directory on every store that is up (empty for stores that are down).
@@ -244,7 +252,7 @@ impl Swarm {
     pub async fn status(&self) -> Result<SwarmStatus, EngineError> {
         let shards = self.list_everywhere(layout::SHARDS).await?;
         let manifests = self.list_everywhere(layout::MANIFESTS).await?;
-        let keys = self.ls().await?;
+        let (keys, _) = self.decode_manifests(&manifests).await;
         let stores: Vec<StoreStatus> = self
             .slots()
             .iter()
@@ -264,7 +272,7 @@ impl Swarm {
             k: self.coding().k(),
             m: self.coding().m(),
             keys: keys.len(),
-            bytes_stored: keys.iter().map(|k| k.size).sum(),
+            bytes_stored: keys.values().map(|m| m.size).sum(),
             bytes_on_stores: stores.iter().map(|s| s.bytes_used).sum(),
             stores,
         })

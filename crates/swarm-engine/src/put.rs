@@ -305,8 +305,8 @@ impl Swarm {
         data: &Bytes,
         hash: Hash32,
     ) -> Result<Placed, String> {
-        if let Some(why) = &self.slots()[store].down {
-            return Err(format!("{}: unavailable ({why})", self.name(store)));
+        if self.slots()[store].down.is_some() {
+            return Err(format!("{}: unavailable", self.name(store)));
         }
         let path = layout::shard_path(&hash);
         let s = self.store(store);

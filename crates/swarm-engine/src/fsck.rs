@@ -372,21 +372,27 @@ impl Swarm {
         }
         let len = record.len as usize;
         let id = record.id;
+        let expected = record.shards.clone();
+        let to_check = missing.clone();
         let all = cpu(move || -> Result<Vec<Bytes>, String> {
             let chunk = coding.decode(len, &shards).map_err(|e| e.to_string())?;
             if Hash32::of(&chunk) != id {
                 return Err("restored chunk does not match its id".into());
             }
-            coding.encode(&chunk).map_err(|e| e.to_string())
+            let all = coding.encode(&chunk).map_err(|e| e.to_string())?;
+            if let Some(i) = to_check
+                .into_iter()
+                .find(|&i| Hash32::of(&all[i]) != expected[i])
+            {
+                return Err(format!("re-encoded shard {i} does not match the manifest"));
+            }
+            Ok(all)
         })
         .await?;
         let places = self.chunk_places(&record.id, coding.total());
         let mut holders: Vec<usize> = found.iter().flatten().copied().collect();
         let mut written = 0;
         for i in missing {
-            if Hash32::of(&all[i]) != record.shards[i] {
-                return Err(format!("re-encoded shard {i} does not match the manifest"));
-            }
             let path = layout::shard_path(&record.shards[i]);
             let targets = places.preferred[i]
                 .into_iter()

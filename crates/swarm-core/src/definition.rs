@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::erasure::Coding;
 use crate::ids::{StoreId, SwarmId};
-use crate::units::ByteSize;
+use crate::units::{ByteSize, Rate};
 
 pub const FORMAT: u32 = 1;
 pub const DEFAULT_SHARD_SIZE: ByteSize = ByteSize(1 << 20);
@@ -58,7 +58,22 @@ pub struct StoreEntry {
     pub url: String,
     #[serde(default = "default_weight")]
     pub weight: f64,
+    /// Most bytes of this swarm the store may hold; a put moves on to other stores once full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<ByteSize>,
+    /// Cap on bytes per second read from the store, enforced by every client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_rate: Option<Rate>,
+    /// Cap on bytes per second written to the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_rate: Option<Rate>,
+    /// Most requests in flight to the store at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
 }
+
+/// Most requests a definition may allow in flight to one store.
+pub const MAX_CONNECTIONS: u32 = 256;
 
 fn default_weight() -> f64 {
     1.0
@@ -168,6 +183,14 @@ impl SwarmDefinition {
                     reason: format!("weight {} must be positive", s.weight),
                 });
             }
+            if let Some(c) = s.connections
+                && !(1..=MAX_CONNECTIONS).contains(&c)
+            {
+                return Err(DefinitionError::Store {
+                    id: s.id.to_string(),
+                    reason: format!("connections {c} must be from 1 to {MAX_CONNECTIONS}"),
+                });
+            }
             s.location().map_err(|e| DefinitionError::Store {
                 id: s.id.to_string(),
                 reason: e.to_string(),
@@ -178,6 +201,19 @@ impl SwarmDefinition {
 }
 
 impl StoreEntry {
+    /// An entry with default weight and no limits.
+    pub fn new(id: StoreId, url: impl Into<String>) -> Self {
+        StoreEntry {
+            id,
+            url: url.into(),
+            weight: default_weight(),
+            quota: None,
+            download_rate: None,
+            upload_rate: None,
+            connections: None,
+        }
+    }
+
     pub fn location(&self) -> Result<StoreLocation, DefinitionError> {
         parse_location(&self.url)
     }
@@ -246,11 +282,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, url: &str) -> StoreEntry {
-        StoreEntry {
-            id: id.parse().unwrap(),
-            url: url.into(),
-            weight: 1.0,
-        }
+        StoreEntry::new(id.parse().unwrap(), url)
     }
 
     fn six() -> Vec<StoreEntry> {
@@ -276,6 +308,14 @@ mod tests {
             def.stores[1].location().unwrap(),
             StoreLocation::Local("/mnt/b c".into())
         );
+        let b = &def.stores[1];
+        assert_eq!(b.quota, Some(ByteSize(500 << 30)));
+        assert_eq!(b.download_rate, Some(Rate(20 << 20)));
+        assert_eq!(b.upload_rate, Some(Rate(5_000_000)));
+        assert_eq!(b.connections, Some(8));
+        assert_eq!(def.stores[0].download_rate, None);
+        // Limits survive a round trip through the writer.
+        assert_eq!(SwarmDefinition::parse(&def.to_toml()).unwrap(), def);
     }
 
     const GOLDEN: &str = r#"
@@ -294,6 +334,10 @@ url = "/mnt/a"
 id = "b"
 url = "file:///mnt/b%20c"
 weight = 2.0
+quota = "500GiB"
+download_rate = "20MiB/s"
+upload_rate = "5MB/s"
+connections = 8
 [[store]]
 id = "c"
 url = "/mnt/c"
@@ -334,6 +378,12 @@ url = "/mnt/f"
             ),
             (&GOLDEN.replace("\"1MiB\"", "\"3MiB\""), "power of two"),
             (&GOLDEN.replace("\"1MiB\"", "\"lots\""), "bad size"),
+            (
+                &GOLDEN.replace("connections = 8", "connections = 0"),
+                "connections 0",
+            ),
+            (&GOLDEN.replace("\"20MiB/s\"", "\"0/s\""), "above zero"),
+            (&GOLDEN.replace("\"20MiB/s\"", "\"quick\""), "bad size"),
             ("format = 1\nswarm = \"zz\"", "bad swarm id"),
         ];
         for (doc, want) in cases {

@@ -118,10 +118,76 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A transfer rate in bytes per second, written `20MiB/s` (the `/s` is optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rate(pub u64);
+
+impl Rate {
+    pub fn bytes_per_sec(self) -> u64 {
+        self.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = SizeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let t = t.strip_suffix("/s").unwrap_or(t);
+        let n: ByteSize = t.parse()?;
+        if n.0 == 0 {
+            return Err(SizeError {
+                input: s.to_owned(),
+                reason: "a rate must be above zero",
+            });
+        }
+        Ok(Rate(n.0))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", ByteSize(self.0))
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(0) => Err(serde::de::Error::custom("a rate must be above zero")),
+            Raw::N(n) => Ok(Rate(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!("20MiB/s".parse::<Rate>().unwrap().0, 20 << 20);
+        assert_eq!("5 MB/s".parse::<Rate>().unwrap().0, 5_000_000);
+        assert_eq!("1024".parse::<Rate>().unwrap().0, 1024);
+        assert_eq!(Rate(20 << 20).to_string(), "20MiB/s");
+        for bad in ["0/s", "fast", "/s", "-1MiB/s"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_units() {

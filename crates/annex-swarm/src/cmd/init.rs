@@ -30,11 +30,7 @@ pub async fn run(path: &Path, args: InitArgs) -> Result<ExitCode> {
         let url = absolute(url)?;
         parse_location(&url)?;
         let id = store_id(&url, entries.len());
-        entries.push(StoreEntry {
-            id: id.parse()?,
-            url,
-            weight: 1.0,
-        });
+        entries.push(StoreEntry::new(id.parse()?, url));
     }
     let mut def = SwarmDefinition::new(k, m, entries)?;
     def.coding.shard_size = shard_size.parse::<ByteSize>()?;

@@ -109,7 +109,11 @@ fn three_stores_lost_fails_cleanly() {
     let err = l.swarm.fail(&["get", &l.big_key, s(&dest)]);
     assert_error_line(
         &err,
-        &[&l.big_key, "chunk ", "has 3 good shards of the 4 needed"],
+        &[
+            &l.big_key,
+            "chunk ",
+            "only 3 of its shards can be found, 4 are needed",
+        ],
     );
     assert_nothing_at(&dest);
     // The inline object only needs one manifest copy.
@@ -200,7 +204,6 @@ fn damaged_shards(seed: u64, damage: fn(&Path), size_visible: bool) {
     let dest = l.swarm.dest();
     let get = l.swarm.json(&["get", "--json", &l.big_key, s(&dest)]);
     assert!(get["problems"].as_array().unwrap().is_empty(), "{get}");
-    assert_eq!(get["chunks_decoded"], 0);
     assert!(std::fs::read(&dest).unwrap() == l.big);
 }
 

@@ -1,31 +1,27 @@
-//! get: manifest -> shards from their stores -> verified chunks -> DEST.
+//! get: manifest -> shards from every store at once -> verified chunks -> DEST.
 //!
-//! Each chunk needs k good shards. Data shards are asked for first (no decoding needed); every
-//! missing, unreadable or corrupt shard is replaced by the next candidate (a parity shard, then
-//! copies on spare stores) until k verified shards are in hand. Up to [`CHUNKS_IN_FLIGHT`]
-//! chunks are fetched at once; a writer thread writes them in order while another hashes them
-//! for the key.
-//! The output is built in a temporary file beside DEST and renamed only once the key's hash
-//! matches, so DEST never holds a partial or wrong object.
+//! The scheduler in [`crate::fetch`] pulls shards from all stores that hold useful ones, in
+//! proportion to their speed, races late requests and drops stores that fail or hang; chunks
+//! come back verified and in order. A writer thread writes them while another hashes them for
+//! the key. The output is built in a temporary file beside DEST and renamed only once the key's
+//! hash matches, so DEST never holds a partial or wrong object.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde::Serialize;
-use swarm_core::erasure::Coding;
-use swarm_core::ids::Hash32;
 use swarm_core::key::Key;
-use swarm_core::manifest::{Body, ChunkRecord, Manifest};
+use swarm_core::manifest::{Body, Manifest};
 
+use crate::fetch::StoreReport;
+use crate::fetch::plan::Tuning;
 use crate::hashing::BackgroundHasher;
 use crate::progress::Observer;
-use crate::swarm::ChunkPlaces;
-use crate::{EngineError, Swarm, cpu};
+use crate::{EngineError, Swarm};
 
-pub const CHUNKS_IN_FLIGHT: usize = 4;
+/// Pieces queued for the writer thread.
+const WRITE_QUEUE: usize = 8;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GetReport {
@@ -37,15 +33,10 @@ pub struct GetReport {
     pub chunks_decoded: usize,
     /// Shards that could not be used, and why.
     pub problems: Vec<String>,
-}
-
-struct Fetched {
-    /// The chunk's bytes, in order: its data shards (the last cut short) when all were good, or
-    /// the decoded chunk.
-    pieces: Vec<Bytes>,
-    shards_read: usize,
-    decoded: bool,
-    problems: Vec<String>,
+    /// Bytes received and not used, over all stores.
+    pub wasted_bytes: u64,
+    /// What each store did: bytes, speed, waste, and why it was dropped if it was.
+    pub stores: Vec<StoreReport>,
 }
 
 impl Swarm {
@@ -99,7 +90,7 @@ impl Swarm {
             path: tmp.display().to_string(),
             source: e,
         })?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2 * CHUNKS_IN_FLIGHT);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
             let mut out = file;
             let mut n = 0u64;
@@ -125,20 +116,35 @@ impl Swarm {
                 }
                 Body::Chunked { coding, chunks, .. } => {
                     report.chunks = chunks.len();
-                    let mut fetched = futures::stream::iter(chunks.iter().enumerate())
-                        .map(|(n, c)| self.fetch_chunk(key, *coding, n, c))
-                        .buffered(CHUNKS_IN_FLIGHT);
-                    while let Some(f) = fetched.next().await {
-                        let f = f?;
-                        report.shards_read += f.shards_read;
-                        report.chunks_decoded += usize::from(f.decoded);
-                        report.problems.extend(f.problems);
-                        for piece in f.pieces {
-                            obs.advance(piece.len() as u64);
-                            key_hash.feed(piece.clone()).await;
-                            tx.send(piece).await.map_err(|_| writer_gone())?;
+                    // Restored chunks come back in order; the window bounds how many wait.
+                    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(2);
+                    let key_name = key.to_string();
+                    let fetching = self.fetch_chunks(
+                        &key_name,
+                        *coding,
+                        chunks,
+                        chunk_tx,
+                        obs,
+                        Tuning::default(),
+                    );
+                    let consuming = async {
+                        while let Some(pieces) = chunk_rx.recv().await {
+                            for piece in pieces {
+                                obs.advance(piece.len() as u64);
+                                key_hash.feed(piece.clone()).await;
+                                tx.send(piece).await.map_err(|_| writer_gone())?;
+                            }
                         }
-                    }
+                        Ok::<_, EngineError>(())
+                    };
+                    let (fetched, consumed) = tokio::join!(fetching, consuming);
+                    let summary = fetched?;
+                    consumed?;
+                    report.chunks_decoded = summary.chunks_decoded;
+                    report.problems = summary.problems;
+                    report.shards_read = summary.stores.iter().map(|s| s.requests as usize).sum();
+                    report.wasted_bytes = summary.stores.iter().map(|s| s.wasted_bytes).sum();
+                    report.stores = summary.stores;
                 }
             }
             Ok::<_, EngineError>(())
@@ -168,138 +174,10 @@ impl Swarm {
         }
         Ok(report)
     }
-
-    /// Gathers k verified shards of one chunk and restores it.
-    async fn fetch_chunk(
-        &self,
-        key: &Key,
-        coding: Coding,
-        n: usize,
-        record: &ChunkRecord,
-    ) -> Result<Fetched, EngineError> {
-        let k = usize::from(coding.k());
-        let total = coding.total();
-        let places = self.chunk_places(&record.id, total);
-        let mut candidates = Candidates::new(&places, |s| self.up(s));
-        let mut shards: Vec<Option<Bytes>> = vec![None; total];
-        let mut have = 0;
-        let mut problems = Vec::new();
-        let mut reads = 0;
-        let mut inflight = FuturesUnordered::new();
-        let mut pending = vec![false; total];
-        loop {
-            while have + inflight.len() < k {
-                let wanted = |i: usize| shards[i].is_none() && !pending[i];
-                let Some((i, store)) = candidates.next(wanted) else {
-                    break;
-                };
-                pending[i] = true;
-                let hash = record.shards[i];
-                inflight.push(async move { (i, self.read_shard(store, hash).await) });
-            }
-            let Some((i, result)) = inflight.next().await else {
-                break;
-            };
-            pending[i] = false;
-            match result {
-                Ok(bytes) => {
-                    reads += 1;
-                    shards[i] = Some(bytes);
-                    have += 1;
-                }
-                Err(why) => problems.push(format!("chunk {n} shard {i}: {why}")),
-            }
-            if have >= k {
-                break;
-            }
-        }
-        if have < k {
-            return Err(EngineError::Unrestorable {
-                key: key.to_string(),
-                detail: format!(
-                    "chunk {n} ({} bytes) has {have} good shards of the {k} needed; looked at: {}",
-                    record.len,
-                    problems.join("; ")
-                ),
-            });
-        }
-        let decoded = shards[..k].iter().any(Option::is_none);
-        let len = record.len as usize;
-        let id = record.id;
-        let pieces = cpu(move || -> Result<Vec<Bytes>, String> {
-            let pieces = if decoded {
-                vec![coding.decode(len, &shards).map_err(|e| e.to_string())?]
-            } else {
-                // All data shards are here: they are the chunk, cut at its length.
-                let mut left = len;
-                shards[..k]
-                    .iter()
-                    .flatten()
-                    .map_while(|b| {
-                        let take = left.min(b.len());
-                        left -= take;
-                        (take > 0).then(|| b.slice(..take))
-                    })
-                    .collect()
-            };
-            let mut h = blake3::Hasher::new();
-            pieces.iter().for_each(|p| {
-                h.update(p);
-            });
-            if Hash32(*h.finalize().as_bytes()) != id {
-                return Err("restored chunk does not match its id".into());
-            }
-            Ok(pieces)
-        })
-        .await
-        .map_err(|e| EngineError::Unrestorable {
-            key: key.to_string(),
-            detail: format!("chunk {n}: {e}"),
-        })?;
-        Ok(Fetched {
-            pieces,
-            shards_read: reads,
-            decoded,
-            problems,
-        })
-    }
 }
 
 fn writer_gone() -> EngineError {
     EngineError::Refused("output writer stopped".into())
-}
-
-/// Where to ask for each shard of a chunk next: every shard's preferred store first (data shards
-/// before parity, so a healthy chunk needs no decoding), then, for shards still missing, the other
-/// stores that may hold them (spares, then stores an older store list preferred). A shard's later
-/// candidates wait while a request for it is in flight.
-struct Candidates {
-    primary: Vec<Option<usize>>,
-    elsewhere: Vec<std::collections::VecDeque<usize>>,
-}
-
-impl Candidates {
-    fn new(places: &ChunkPlaces, up: impl Fn(usize) -> bool) -> Self {
-        let elsewhere = (0..places.preferred.len())
-            .map(|i| places.elsewhere(i).filter(|&s| up(s)).collect())
-            .collect();
-        // A preferred store that is down is still asked (it fails at once), so the error says
-        // where the shard should have been.
-        Candidates {
-            primary: places.preferred.clone(),
-            elsewhere,
-        }
-    }
-
-    /// The next (shard, store) to ask, among shards for which `wanted` holds.
-    fn next(&mut self, wanted: impl Fn(usize) -> bool) -> Option<(usize, usize)> {
-        let first = (0..self.primary.len()).find(|&i| wanted(i) && self.primary[i].is_some());
-        if let Some(i) = first {
-            return self.primary[i].take().map(|s| (i, s));
-        }
-        let i = (0..self.elsewhere.len()).find(|&i| wanted(i) && !self.elsewhere[i].is_empty())?;
-        self.elsewhere[i].pop_front().map(|s| (i, s))
-    }
 }
 
 /// The output being built; removed unless kept, also when the get is dropped half-way (Ctrl-C).

@@ -5,6 +5,7 @@
 //! blocking pool; at most a fixed number of chunks is in flight, whatever the file size.
 
 pub mod error;
+pub mod fetch;
 pub mod fsck;
 pub mod get;
 mod hashing;

@@ -7,6 +7,10 @@ pub trait Observer: Send + Sync {
     /// `n` more units are done.
     fn advance(&self, _n: u64) {}
     fn finish(&self) {}
+    /// A get received `n` more bytes from `store`.
+    fn store_advance(&self, _store: &str, _n: u64) {}
+    /// A get stopped using `store` for the rest of the transfer.
+    fn store_dropped(&self, _store: &str, _why: &str) {}
 }
 
 /// An observer that ignores everything.

@@ -24,6 +24,9 @@ pub struct Slot {
     pub down: Option<String>,
 }
 
+/// Requests in flight to one store when its definition entry does not say.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
 pub struct Swarm {
     def: SwarmDefinition,
     coding: Coding,
@@ -101,6 +104,15 @@ impl Swarm {
 
     pub(crate) fn store(&self, i: usize) -> &Arc<dyn Store> {
         &self.slots[i].store
+    }
+
+    /// Requests store `i` may have in flight at once.
+    pub(crate) fn connections(&self, i: usize) -> usize {
+        self.def
+            .stores
+            .get(i)
+            .and_then(|e| e.connections)
+            .map_or(DEFAULT_CONNECTIONS, |c| c as usize)
     }
 
     pub(crate) fn name(&self, i: usize) -> String {

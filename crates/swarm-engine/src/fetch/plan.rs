@@ -1,0 +1,689 @@
+//! The download scheduler's decisions, free of I/O and clocks: the fetcher (and the simulator in
+//! the tests) tells it what happened and when, and it says which shard to ask which store for
+//! next, which requests to cancel and which stores to drop. States and transitions: STATE.md.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub(crate) type StoreIx = usize;
+pub(crate) type ReqId = u64;
+
+/// What the fetcher must know of one chunk to fetch it.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkSpec {
+    /// Bytes the chunk counts against the window (its length).
+    pub len: u64,
+    /// Length of each of its shards.
+    pub shard_len: u64,
+    /// For each shard, the stores that may hold it, best first.
+    pub candidates: Vec<Vec<StoreIx>>,
+}
+
+/// The scheduler's knobs. [`Tuning::default`] is what `get` uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    /// Most chunk bytes admitted and not yet handed on; bounds memory.
+    pub window_bytes: u64,
+    /// A request is overdue after `overdue_factor` times its expected time plus `grace`; its
+    /// store then gets no new work, and idle stores race it.
+    pub overdue_factor: f64,
+    pub grace: Duration,
+    /// A store is dropped when a request has waited `hang_factor` times its expected time, and at
+    /// least `hang_floor`.
+    pub hang_factor: f64,
+    pub hang_floor: Duration,
+    /// Speed assumed for a store before any store has answered (bytes per second).
+    pub default_rate: f64,
+    /// Corrupt shards a store may return before it is dropped as lying.
+    pub max_corrupt: u32,
+    /// Chunks this close to the head take parity from any store rather than wait for their data
+    /// shards' stores.
+    pub urgent: usize,
+    /// Extra requests (beyond what the chunk needs) a chunk may have in flight at once.
+    pub max_races: usize,
+    /// A race is only worth it when it should win by at least this much.
+    pub race_floor: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            window_bytes: 64 << 20,
+            overdue_factor: 3.0,
+            grace: Duration::from_millis(250),
+            hang_factor: 20.0,
+            hang_floor: Duration::from_secs(3),
+            default_rate: (4 << 20) as f64,
+            max_corrupt: 3,
+            urgent: 2,
+            max_races: 2,
+            race_floor: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What a store sent back for one request.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    Good(Bytes),
+    /// The store does not have this shard (not the store's fault).
+    Missing,
+    /// The store returned bytes that fail the shard's hash.
+    Corrupt,
+    /// The store failed (I/O error, unavailable).
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub id: ReqId,
+    pub chunk: usize,
+    pub shard: usize,
+    pub store: StoreIx,
+    pub len: u64,
+    issued: Instant,
+    /// Bytes already queued on the store when this was asked for.
+    ahead: u64,
+}
+
+/// Per-store figures, reported at the end of a get.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StoreTally {
+    pub bytes: u64,
+    pub requests: u64,
+    pub busy: Duration,
+    /// Bytes received and not used: corrupt shards, or shards that arrived for a finished chunk.
+    pub wasted: u64,
+    /// Requests cancelled because another store answered first (or the store was dropped).
+    pub cancelled: u64,
+    /// Requests made to race a late one.
+    pub races: u64,
+    pub missing: u64,
+    pub corrupt: u32,
+    pub dropped: Option<String>,
+}
+
+#[derive(Debug)]
+struct StoreState {
+    slots: usize,
+    live: usize,
+    live_bytes: u64,
+    busy_since: Option<Instant>,
+    /// A request of this store is overdue: no new work until it answers.
+    stalled: bool,
+    tally: StoreTally,
+}
+
+impl StoreState {
+    fn usable(&self) -> bool {
+        self.tally.dropped.is_none()
+    }
+
+    fn busy_at(&self, now: Instant) -> Duration {
+        self.tally.busy
+            + self
+                .busy_since
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
+
+    /// Measured bytes per second, once the store has delivered something.
+    fn measured(&self, now: Instant) -> Option<f64> {
+        let busy = self.busy_at(now).as_secs_f64();
+        (self.tally.bytes > 0 && busy > 0.0).then(|| self.tally.bytes as f64 / busy)
+    }
+}
+
+#[derive(Debug)]
+struct ChunkState {
+    index: usize,
+    spec: ChunkSpec,
+    shards: Vec<Option<Bytes>>,
+    have: usize,
+    /// Live requests per shard.
+    asking: Vec<u8>,
+    /// Stores already asked, per shard.
+    tried: Vec<Vec<StoreIx>>,
+    live: Vec<ReqId>,
+    done: bool,
+}
+
+impl ChunkState {
+    fn covered(&self) -> usize {
+        (0..self.shards.len())
+            .filter(|&i| self.shards[i].is_none() && self.asking[i] > 0)
+            .count()
+    }
+
+    fn need(&self, k: usize) -> usize {
+        k.saturating_sub(self.have + self.covered())
+    }
+
+    /// A shard `s` may be asked for: not in hand, not asked of `s` before, and `s` is its next
+    /// place to look (every better candidate was asked or is not in use); when `fresh`, also not
+    /// being fetched from elsewhere. Data shards come first.
+    fn askable(
+        &self,
+        s: StoreIx,
+        range: std::ops::Range<usize>,
+        fresh: bool,
+        usable: impl Fn(StoreIx) -> bool,
+    ) -> Option<usize> {
+        range.into_iter().find(|&i| {
+            self.shards[i].is_none()
+                && (!fresh || self.asking[i] == 0)
+                && !self.tried[i].contains(&s)
+                && self.spec.candidates[i]
+                    .iter()
+                    .find(|&&c| !self.tried[i].contains(&c) && usable(c))
+                    == Some(&s)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Data,
+    Parity,
+}
+
+/// What an event asks the fetcher to do.
+#[derive(Debug, Default)]
+pub(crate) struct Step {
+    /// A chunk that now has k good shards: take them with [`Plan::take_shards`] and restore it.
+    pub ready: Option<usize>,
+    /// Requests to abandon.
+    pub cancel: Vec<ReqId>,
+}
+
+pub(crate) struct Plan {
+    k: usize,
+    labels: Vec<String>,
+    tuning: Tuning,
+    stores: Vec<StoreState>,
+    specs: VecDeque<ChunkSpec>,
+    window: VecDeque<ChunkState>,
+    window_bytes: u64,
+    /// Index of the chunk at the window's front.
+    front: usize,
+    next_index: usize,
+    live: HashMap<ReqId, Request>,
+    next_id: ReqId,
+    /// Shards that could not be used: (chunk, "chunk n shard i: store: why").
+    problems: Vec<(usize, String)>,
+    /// Where the store scan starts, rotated so no store always chooses first.
+    turn: usize,
+}
+
+impl Plan {
+    /// `connections[s]` is how many requests store `s` may have in flight; `down[s]` says why a
+    /// store is not to be used at all; `labels` name the stores in messages.
+    pub fn new(
+        k: usize,
+        chunks: Vec<ChunkSpec>,
+        labels: Vec<String>,
+        connections: &[usize],
+        down: &[Option<String>],
+        tuning: Tuning,
+    ) -> Self {
+        let stores = connections
+            .iter()
+            .zip(down)
+            .map(|(&slots, down)| StoreState {
+                slots: slots.max(1),
+                live: 0,
+                live_bytes: 0,
+                busy_since: None,
+                stalled: false,
+                tally: StoreTally {
+                    dropped: down.clone(),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        Plan {
+            k,
+            labels,
+            tuning,
+            stores,
+            specs: chunks.into(),
+            window: VecDeque::new(),
+            window_bytes: 0,
+            front: 0,
+            next_index: 0,
+            live: HashMap::new(),
+            next_id: 0,
+            problems: Vec::new(),
+            turn: 0,
+        }
+    }
+
+    /// Every chunk has been handed on.
+    pub fn finished(&self) -> bool {
+        self.specs.is_empty() && self.window.is_empty()
+    }
+
+    pub fn tallies(&self) -> impl Iterator<Item = &StoreTally> {
+        self.stores.iter().map(|s| &s.tally)
+    }
+
+    pub fn problems(&self) -> impl Iterator<Item = &str> {
+        self.problems.iter().map(|(_, p)| p.as_str())
+    }
+
+    /// The request `id` if it is still live.
+    pub fn request(&self, id: ReqId) -> Option<&Request> {
+        self.live.get(&id)
+    }
+
+    fn rate(&self, s: StoreIx, now: Instant) -> f64 {
+        if let Some(r) = self.stores[s].measured(now) {
+            return r;
+        }
+        // Before a store has answered, assume it is as fast as the middle of the others.
+        let mut known: Vec<f64> = self
+            .stores
+            .iter()
+            .filter(|st| st.usable())
+            .filter_map(|st| st.measured(now))
+            .collect();
+        if known.is_empty() {
+            return self.tuning.default_rate;
+        }
+        known.sort_by(f64::total_cmp);
+        known[known.len() / 2]
+    }
+
+    fn expected(&self, r: &Request, now: Instant) -> Duration {
+        Duration::from_secs_f64((r.ahead + r.len) as f64 / self.rate(r.store, now).max(1.0))
+    }
+
+    fn overdue_after(&self, r: &Request, now: Instant) -> Duration {
+        self.expected(r, now).mul_f64(self.tuning.overdue_factor) + self.tuning.grace
+    }
+
+    fn hang_after(&self, r: &Request, now: Instant) -> Duration {
+        self.expected(r, now)
+            .mul_f64(self.tuning.hang_factor)
+            .max(self.tuning.hang_floor)
+    }
+
+    /// When the request is expected to finish; far in the future once it is overdue.
+    fn finish_estimate(&self, r: &Request, now: Instant) -> Instant {
+        let elapsed = now.saturating_duration_since(r.issued);
+        if self.stores[r.store].stalled || elapsed > self.overdue_after(r, now) {
+            return now + Duration::from_secs(3600);
+        }
+        r.issued + self.expected(r, now)
+    }
+
+    fn admit(&mut self) -> bool {
+        let Some(spec) = self.specs.front() else {
+            return false;
+        };
+        if !self.window.is_empty() && self.window_bytes + spec.len > self.tuning.window_bytes {
+            return false;
+        }
+        let Some(spec) = self.specs.pop_front() else {
+            return false;
+        };
+        let n = spec.candidates.len();
+        self.window_bytes += spec.len;
+        self.window.push_back(ChunkState {
+            index: self.next_index,
+            spec,
+            shards: vec![None; n],
+            have: 0,
+            asking: vec![0; n],
+            tried: vec![Vec::new(); n],
+            live: Vec::new(),
+            done: false,
+        });
+        self.next_index += 1;
+        true
+    }
+
+    /// Work for a free slot of store `s`: the earliest chunk still short of shards, preferring a
+    /// data shard (no decoding) unless the chunk is urgent. Without `parity`, data shards only.
+    fn pick(&mut self, s: StoreIx, parity: bool) -> Option<(usize, usize)> {
+        let k = self.k;
+        let mut fallback = None;
+        let mut pos = 0;
+        loop {
+            if pos == self.window.len() && !self.admit() {
+                break;
+            }
+            let c = &self.window[pos];
+            let usable = |x: StoreIx| self.stores[x].usable();
+            if !c.done && c.need(k) > 0 {
+                if let Some(i) = c.askable(s, 0..k.min(c.shards.len()), true, usable) {
+                    return Some((pos, i));
+                }
+                if parity
+                    && fallback.is_none()
+                    && let Some(i) = c.askable(s, 0..c.shards.len(), true, usable)
+                {
+                    if pos < self.tuning.urgent || k == 1 {
+                        return Some((pos, i));
+                    }
+                    fallback = Some((pos, i));
+                }
+            }
+            pos += 1;
+        }
+        fallback
+    }
+
+    /// A race for store `s`: a chunk whose outstanding requests will finish well after `s`
+    /// could deliver another of its shards.
+    fn pick_race(&self, s: StoreIx, now: Instant) -> Option<(usize, usize)> {
+        let rate = self.rate(s, now).max(1.0);
+        let usable = |x: StoreIx| self.stores[x].usable();
+        for (pos, c) in self.window.iter().enumerate() {
+            if c.done || c.live.is_empty() || c.live.len() >= self.k + self.tuning.max_races {
+                continue;
+            }
+            let mine = Duration::from_secs_f64(
+                (self.stores[s].live_bytes + c.spec.shard_len) as f64 / rate,
+            );
+            let Some(latest) = c
+                .live
+                .iter()
+                .filter_map(|id| self.live.get(id))
+                .map(|r| self.finish_estimate(r, now))
+                .max()
+            else {
+                continue;
+            };
+            if latest.saturating_duration_since(now) <= mine * 2 + self.tuning.race_floor {
+                continue;
+            }
+            // Another shard of the chunk, not another copy of a shard being fetched: copies
+            // elsewhere exist only where a put spilled.
+            if let Some(i) = c.askable(s, 0..c.shards.len(), true, usable) {
+                return Some((pos, i));
+            }
+        }
+        None
+    }
+
+    /// Requests to send now: fills every usable store's free slots. Stores first take the data
+    /// shards they hold; slots still free then take parity, and last race late requests.
+    pub fn next_requests(&mut self, now: Instant) -> Vec<Request> {
+        let mut out = Vec::new();
+        let n = self.stores.len();
+        let start = self.turn;
+        self.turn = (self.turn + 1) % n.max(1);
+        for pass in [Pass::Data, Pass::Parity] {
+            loop {
+                let mut issued = false;
+                for j in 0..n {
+                    let s = (start + j) % n;
+                    let st = &self.stores[s];
+                    if !st.usable() || st.stalled || st.live >= st.slots {
+                        continue;
+                    }
+                    let (choice, race) = match (self.pick(s, pass == Pass::Parity), pass) {
+                        (Some(c), _) => (Some(c), false),
+                        (None, Pass::Data) => (None, false),
+                        (None, Pass::Parity) => (self.pick_race(s, now), true),
+                    };
+                    let Some((pos, shard)) = choice else {
+                        continue;
+                    };
+                    out.push(self.issue(s, pos, shard, race, now));
+                    issued = true;
+                }
+                if !issued {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn issue(&mut self, s: StoreIx, pos: usize, shard: usize, race: bool, now: Instant) -> Request {
+        let id = self.next_id;
+        self.next_id += 1;
+        let c = &mut self.window[pos];
+        c.asking[shard] += 1;
+        c.tried[shard].push(s);
+        c.live.push(id);
+        let st = &mut self.stores[s];
+        let r = Request {
+            id,
+            chunk: c.index,
+            shard,
+            store: s,
+            len: c.spec.shard_len,
+            issued: now,
+            ahead: st.live_bytes,
+        };
+        st.live += 1;
+        st.live_bytes += r.len;
+        st.busy_since.get_or_insert(now);
+        st.tally.requests += 1;
+        st.tally.races += u64::from(race);
+        self.live.insert(id, r.clone());
+        r
+    }
+
+    /// Forgets a live request: its store's slot and its chunk's bookkeeping.
+    fn retire(&mut self, id: ReqId, now: Instant) -> Option<Request> {
+        let r = self.live.remove(&id)?;
+        let st = &mut self.stores[r.store];
+        st.live -= 1;
+        st.live_bytes -= r.len;
+        if st.live == 0 {
+            if let Some(t) = st.busy_since.take() {
+                st.tally.busy += now.saturating_duration_since(t);
+            }
+            st.stalled = false;
+        }
+        if let Some(c) = self.chunk_mut(r.chunk) {
+            c.asking[r.shard] -= 1;
+            c.live.retain(|&x| x != id);
+        }
+        Some(r)
+    }
+
+    fn chunk_mut(&mut self, index: usize) -> Option<&mut ChunkState> {
+        let pos = index.checked_sub(self.front)?;
+        self.window.get_mut(pos)
+    }
+
+    /// A store answered request `id`.
+    pub fn on_result(&mut self, id: ReqId, verdict: Verdict, now: Instant) -> Step {
+        let mut step = Step::default();
+        let Some(r) = self.retire(id, now) else {
+            return step; // cancelled already
+        };
+        let k = self.k;
+        let name = |r: &Request| format!("chunk {} shard {}", r.chunk, r.shard);
+        match verdict {
+            Verdict::Good(bytes) => {
+                let st = &mut self.stores[r.store];
+                st.tally.bytes += r.len;
+                st.stalled = false;
+                let Some(c) = self.chunk_mut(r.chunk) else {
+                    self.stores[r.store].tally.wasted += r.len;
+                    return step;
+                };
+                if c.done || c.shards[r.shard].is_some() {
+                    self.stores[r.store].tally.wasted += r.len;
+                    return step;
+                }
+                c.shards[r.shard] = Some(bytes);
+                c.have += 1;
+                if c.have >= k {
+                    c.done = true;
+                    step.ready = Some(r.chunk);
+                    let others = std::mem::take(&mut c.live);
+                    for other in others {
+                        if let Some(o) = self.retire(other, now) {
+                            self.stores[o.store].tally.cancelled += 1;
+                            step.cancel.push(other);
+                        }
+                    }
+                }
+            }
+            Verdict::Missing => {
+                self.stores[r.store].tally.missing += 1;
+                // Only where the shard belongs: other stores are looked at on the off chance.
+                let home = self
+                    .chunk_mut(r.chunk)
+                    .and_then(|c| c.spec.candidates[r.shard].first().copied());
+                if home == Some(r.store) {
+                    let p = format!("{}: {}: missing", name(&r), self.store_label(r.store));
+                    self.problems.push((r.chunk, p));
+                }
+            }
+            Verdict::Corrupt => {
+                let max = self.tuning.max_corrupt;
+                let st = &mut self.stores[r.store];
+                st.tally.corrupt += 1;
+                st.tally.wasted += r.len;
+                let n = st.tally.corrupt;
+                let p = format!("{}: {}: corrupt", name(&r), self.store_label(r.store));
+                self.problems.push((r.chunk, p));
+                if n >= max {
+                    step.cancel.extend(self.drop_store(
+                        r.store,
+                        format!("returned {n} corrupt shards"),
+                        now,
+                    ));
+                }
+            }
+            Verdict::Failed(why) => {
+                self.problems
+                    .push((r.chunk, format!("{}: {why}", name(&r))));
+                step.cancel.extend(self.drop_store(r.store, why, now));
+            }
+        }
+        step
+    }
+
+    fn store_label(&self, s: StoreIx) -> String {
+        self.labels
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| format!("store #{s}"))
+    }
+
+    /// Stops using a store for the rest of the get; its requests go back to the queue.
+    fn drop_store(&mut self, s: StoreIx, why: String, now: Instant) -> Vec<ReqId> {
+        if self.stores[s].tally.dropped.is_some() {
+            return Vec::new();
+        }
+        self.stores[s].tally.dropped = Some(why);
+        let ids: Vec<ReqId> = self
+            .live
+            .values()
+            .filter(|r| r.store == s)
+            .map(|r| r.id)
+            .collect();
+        for &id in &ids {
+            self.retire(id, now);
+            self.stores[s].tally.cancelled += 1;
+        }
+        ids
+    }
+
+    /// Checks the clocks: marks stores with an overdue request as stalled and drops stores that
+    /// have not answered for far too long. Returns requests to abandon.
+    pub fn tick(&mut self, now: Instant) -> Vec<ReqId> {
+        let mut hung = Vec::new();
+        let mut stalled = Vec::new();
+        for r in self.live.values() {
+            let waited = now.saturating_duration_since(r.issued);
+            if waited > self.hang_after(r, now) {
+                hung.push((r.store, waited));
+            } else if waited > self.overdue_after(r, now) {
+                stalled.push(r.store);
+            }
+        }
+        for s in stalled {
+            self.stores[s].stalled = true;
+        }
+        let mut cancel = Vec::new();
+        for (s, waited) in hung {
+            cancel.extend(self.drop_store(
+                s,
+                format!("no answer for {:.1}s", waited.as_secs_f64()),
+                now,
+            ));
+        }
+        cancel
+    }
+
+    /// Hands over the shards of a ready chunk (see [`Step::ready`]).
+    pub fn take_shards(&mut self, index: usize) -> Vec<Option<Bytes>> {
+        self.chunk_mut(index)
+            .map(|c| std::mem::take(&mut c.shards))
+            .unwrap_or_default()
+    }
+
+    /// The chunk at the window's front has been written out: frees its room in the window.
+    pub fn release_front(&mut self) {
+        if let Some(c) = self.window.pop_front() {
+            self.window_bytes -= c.spec.len;
+            self.front += 1;
+        }
+    }
+
+    /// The first chunk that can no longer gather k shards, with what was tried.
+    pub fn stuck(&self) -> Option<(usize, String)> {
+        let k = self.k;
+        for c in &self.window {
+            if c.done {
+                continue;
+            }
+            let possible = (0..c.shards.len())
+                .filter(|&i| {
+                    c.shards[i].is_some()
+                        || c.asking[i] > 0
+                        || c.spec.candidates[i]
+                            .iter()
+                            .any(|&s| self.stores[s].usable() && !c.tried[i].contains(&s))
+                })
+                .count();
+            if possible < k {
+                let lost: Vec<&str> = self
+                    .problems
+                    .iter()
+                    .filter(|(n, _)| *n == c.index)
+                    .map(|(_, p)| p.as_str())
+                    .collect();
+                let dropped: Vec<String> = self
+                    .stores
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(s, st)| {
+                        st.tally
+                            .dropped
+                            .as_ref()
+                            .map(|w| format!("{} ({w})", self.store_label(s)))
+                    })
+                    .collect();
+                return Some((
+                    c.index,
+                    format!(
+                        "only {possible} of its shards can be found, {k} are needed; {}{}",
+                        if lost.is_empty() {
+                            "no other copies".to_owned()
+                        } else {
+                            lost.join("; ")
+                        },
+                        if dropped.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; stores not used: {}", dropped.join(", "))
+                        }
+                    ),
+                ));
+            }
+        }
+        None
+    }
+}

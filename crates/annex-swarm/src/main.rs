@@ -48,6 +48,8 @@ fn main() -> ExitCode {
             () = interrupted => None,
         }
     });
+    // Reads abandoned to a hung store may still block pool threads: do not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     // Dropping the command's future above removed its temporary output, if any.
     let Some(outcome) = outcome else {
         eprintln!("annex-swarm: interrupted");

@@ -1,17 +1,44 @@
-//! Progress bars on stderr (indicatif hides them when stderr is not a terminal).
+//! Progress bars on stderr (indicatif hides them when stderr is not a terminal): one for the
+//! operation, and during a get one line per store with its bytes and speed.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use swarm_engine::progress::Observer;
 
 pub struct Bar {
+    multi: MultiProgress,
     bar: ProgressBar,
+    stores: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Bar {
     pub fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let bar = multi.add(ProgressBar::new(0));
         Bar {
-            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            multi,
+            bar,
+            stores: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn store_line(&self, store: &str) -> ProgressBar {
+        let mut lines = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .entry(store.to_owned())
+            .or_insert_with(|| {
+                let line = self.multi.add(ProgressBar::new(0));
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{prefix:>14} {bytes:>10} {bytes_per_sec:>12} {msg}",
+                ) {
+                    line.set_style(style);
+                }
+                line.set_prefix(store.to_owned());
+                line
+            })
+            .clone()
     }
 }
 
@@ -34,7 +61,20 @@ impl Observer for Bar {
         self.bar.inc(n);
     }
 
+    fn store_advance(&self, store: &str, n: u64) {
+        self.store_line(store).inc(n);
+    }
+
+    fn store_dropped(&self, store: &str, why: &str) {
+        self.store_line(store)
+            .set_message(format!("dropped: {why}"));
+    }
+
     fn finish(&self) {
+        let lines = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        for line in lines.values() {
+            line.finish_and_clear();
+        }
         self.bar.finish_and_clear();
     }
 }

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod fsck;
 pub mod get;
 mod hashing;
+mod limits;
 pub mod maintain;
 pub mod progress;
 pub mod put;

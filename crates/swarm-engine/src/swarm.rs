@@ -14,6 +14,7 @@ use swarm_core::placement::{self, Candidate, Item};
 use swarm_store::{Store, StoreError, layout, open_store};
 
 use crate::EngineError;
+use crate::limits::Limited;
 
 /// One store of the swarm and whether it answered when the swarm was opened.
 #[derive(Debug, Clone)]
@@ -54,6 +55,11 @@ impl Swarm {
         def.validate()?;
         let coding = def.coding()?;
         let chunker = ChunkerParams::for_coding(coding.k(), def.coding.shard_size.0);
+        let stores: Vec<Arc<dyn Store>> = stores
+            .into_iter()
+            .zip(&def.stores)
+            .map(|(s, entry)| Limited::wrap(s, entry))
+            .collect();
         let checks = join_all(stores.iter().map(|s| s.check())).await;
         let slots = stores
             .into_iter()

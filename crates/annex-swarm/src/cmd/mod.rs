@@ -37,6 +37,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         SwarmCommand::Get { key, dest, json } => {
             let key = parse_key(&key)?;
             let r = swarm.get(&key, &dest, &Bar::new()).await?;
+            for s in &r.stores {
+                if let (false, Some(why)) = (json, &s.dropped)
+                    && !why.starts_with("unavailable")
+                {
+                    eprintln!("store {} was dropped during the get: {why}", s.store);
+                }
+            }
             if json {
                 report::json(out, &r)?;
             } else if !r.problems.is_empty() {

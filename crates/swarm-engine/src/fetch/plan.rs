@@ -111,6 +111,8 @@ struct StoreState {
     live: usize,
     live_bytes: u64,
     busy_since: Option<Instant>,
+    /// Asked since this moment and has not answered since (cancelled requests do not reset it).
+    waiting_since: Option<Instant>,
     /// A request of this store is overdue: no new work until it answers.
     stalled: bool,
     tally: StoreTally,
@@ -214,6 +216,7 @@ pub(crate) struct Plan {
     problems: Vec<(usize, String)>,
     /// Where the store scan starts, rotated so no store always chooses first.
     turn: usize,
+    largest_shard: u64,
 }
 
 impl Plan {
@@ -227,6 +230,7 @@ impl Plan {
         down: &[Option<String>],
         tuning: Tuning,
     ) -> Self {
+        let largest_shard = chunks.iter().map(|c| c.shard_len).max().unwrap_or(0);
         let stores = connections
             .iter()
             .zip(down)
@@ -235,6 +239,7 @@ impl Plan {
                 live: 0,
                 live_bytes: 0,
                 busy_since: None,
+                waiting_since: None,
                 stalled: false,
                 tally: StoreTally {
                     dropped: down.clone(),
@@ -256,12 +261,19 @@ impl Plan {
             next_id: 0,
             problems: Vec::new(),
             turn: 0,
+            largest_shard,
         }
     }
 
     /// Every chunk has been handed on.
     pub fn finished(&self) -> bool {
         self.specs.is_empty() && self.window.is_empty()
+    }
+
+    /// Chunk bytes admitted and not yet handed on.
+    #[cfg(test)]
+    pub fn window_bytes(&self) -> u64 {
+        self.window_bytes
     }
 
     pub fn tallies(&self) -> impl Iterator<Item = &StoreTally> {
@@ -463,6 +475,7 @@ impl Plan {
         st.live += 1;
         st.live_bytes += r.len;
         st.busy_since.get_or_insert(now);
+        st.waiting_since.get_or_insert(now);
         st.tally.requests += 1;
         st.tally.races += u64::from(race);
         self.live.insert(id, r.clone());
@@ -499,6 +512,7 @@ impl Plan {
         let Some(r) = self.retire(id, now) else {
             return step; // cancelled already
         };
+        self.stores[r.store].waiting_since = None;
         let k = self.k;
         let name = |r: &Request| format!("chunk {} shard {}", r.chunk, r.shard);
         match verdict {
@@ -605,6 +619,23 @@ impl Plan {
         }
         for s in stalled {
             self.stores[s].stalled = true;
+        }
+        // A store whose requests keep being raced away without it ever answering hangs too.
+        for s in 0..self.stores.len() {
+            let st = &self.stores[s];
+            let (Some(since), true) = (st.waiting_since, st.usable()) else {
+                continue;
+            };
+            let nominal = Duration::from_secs_f64(
+                (st.slots as u64 * self.largest_shard) as f64 / self.rate(s, now).max(1.0),
+            );
+            let limit = nominal
+                .mul_f64(self.tuning.hang_factor)
+                .max(self.tuning.hang_floor);
+            let waited = now.saturating_duration_since(since);
+            if waited > limit {
+                hung.push((s, waited));
+            }
         }
         let mut cancel = Vec::new();
         for (s, waited) in hung {

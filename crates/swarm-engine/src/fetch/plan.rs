@@ -492,7 +492,6 @@ impl Plan {
             if let Some(t) = st.busy_since.take() {
                 st.tally.busy += now.saturating_duration_since(t);
             }
-            st.stalled = false;
         }
         if let Some(c) = self.chunk_mut(r.chunk) {
             c.asking[r.shard] -= 1;
@@ -512,7 +511,10 @@ impl Plan {
         let Some(r) = self.retire(id, now) else {
             return step; // cancelled already
         };
+        // The store answered: it is not hung (a stalled store stays benched until it does, so a
+        // hung one is not handed request after request while its old ones are raced away).
         self.stores[r.store].waiting_since = None;
+        self.stores[r.store].stalled = false;
         let k = self.k;
         let name = |r: &Request| format!("chunk {} shard {}", r.chunk, r.shard);
         match verdict {

@@ -104,6 +104,8 @@ fn a_store_that_never_answers_is_raced_then_dropped() {
     );
     let why = hung.tallies[5].dropped.as_deref().unwrap();
     assert!(why.starts_with("no answer for"), "{why}");
+    // Once overdue it is benched: it is not handed request after request.
+    assert!(hung.tallies[5].requests <= crate::swarm::DEFAULT_CONNECTIONS as u64);
 }
 
 #[test]

@@ -81,3 +81,23 @@ fn a_store_whose_reads_never_return_is_raced() {
         .sum();
     assert!(others > 0, "other stores raced the hung one: {get}");
 }
+
+#[test]
+fn upload_rate_limits_a_put() {
+    let swarm = Swarm::new();
+    add_to_stores(&swarm, "upload_rate = \"1MiB/s\"\nconnections = 2");
+    let data = pseudo_random(2 << 20, 43);
+    let file = swarm.write_file("two-mib", &data);
+    let started = Instant::now();
+    let put = swarm.put_json(&file);
+    let took = started.elapsed();
+    let written = put["bytes_written"].as_u64().unwrap();
+    assert!(written >= data.len() as u64 * 3 / 2, "{put}");
+    // Six stores at 1 MiB/s each take at least written / 6 MiB/s.
+    let floor = written as f64 / (6.0 * (1 << 20) as f64);
+    assert!(
+        took.as_secs_f64() >= 0.9 * floor,
+        "{took:?} is faster than the limits allow ({floor:.2}s)"
+    );
+    swarm.assert_restores(put["key"].as_str().unwrap(), &data);
+}

@@ -45,6 +45,9 @@ pub(crate) struct Tuning {
     pub max_races: usize,
     /// A race is only worth it when it should win by at least this much.
     pub race_floor: Duration,
+    /// A measured store gets only as many slots as it can serve within this time, so a slow
+    /// store does not sit on shards the others could fetch sooner.
+    pub queue_time: Duration,
 }
 
 impl Default for Tuning {
@@ -53,13 +56,14 @@ impl Default for Tuning {
             window_bytes: 64 << 20,
             overdue_factor: 3.0,
             grace: Duration::from_millis(250),
-            hang_factor: 20.0,
+            hang_factor: 10.0,
             hang_floor: Duration::from_secs(3),
             default_rate: (4 << 20) as f64,
             max_corrupt: 3,
             urgent: 2,
             max_races: 2,
             race_floor: Duration::from_millis(100),
+            queue_time: Duration::from_millis(500),
         }
     }
 }
@@ -216,7 +220,8 @@ pub(crate) struct Plan {
     problems: Vec<(usize, String)>,
     /// Where the store scan starts, rotated so no store always chooses first.
     turn: usize,
-    largest_shard: u64,
+    /// Mean shard length, for how long a store's slots' worth of requests should take.
+    typical_shard: u64,
 }
 
 impl Plan {
@@ -230,7 +235,8 @@ impl Plan {
         down: &[Option<String>],
         tuning: Tuning,
     ) -> Self {
-        let largest_shard = chunks.iter().map(|c| c.shard_len).max().unwrap_or(0);
+        let typical_shard =
+            chunks.iter().map(|c| c.shard_len).sum::<u64>() / (chunks.len() as u64).max(1);
         let stores = connections
             .iter()
             .zip(down)
@@ -261,7 +267,7 @@ impl Plan {
             next_id: 0,
             problems: Vec::new(),
             turn: 0,
-            largest_shard,
+            typical_shard,
         }
     }
 
@@ -330,6 +336,19 @@ impl Plan {
         r.issued + self.expected(r, now)
     }
 
+    /// Requests store `s` may have in flight now: its connections, fewer for a slow store.
+    fn slots(&self, s: StoreIx, now: Instant) -> usize {
+        let st = &self.stores[s];
+        match st.measured(now) {
+            Some(rate) => {
+                let fit =
+                    rate * self.tuning.queue_time.as_secs_f64() / self.typical_shard.max(1) as f64;
+                (fit.ceil() as usize).clamp(1, st.slots)
+            }
+            None => st.slots,
+        }
+    }
+
     fn admit(&mut self) -> bool {
         let Some(spec) = self.specs.front() else {
             return false;
@@ -388,12 +407,27 @@ impl Plan {
     }
 
     /// A race for store `s`: a chunk whose outstanding requests will finish well after `s`
-    /// could deliver another of its shards.
+    /// could deliver another of its shards, when that matters: a request is overdue, the get is
+    /// in its tail (nothing left to admit), or the chunk is the window's front and the window is
+    /// full. A request merely queued behind others on a store keeping its pace is left alone:
+    /// cancelling it would waste that store's bandwidth.
     fn pick_race(&self, s: StoreIx, now: Instant) -> Option<(usize, usize)> {
         let rate = self.rate(s, now).max(1.0);
         let usable = |x: StoreIx| self.stores[x].usable();
+        let tail = self.specs.is_empty();
+        let full = self
+            .specs
+            .front()
+            .is_some_and(|n| self.window_bytes + n.len > self.tuning.window_bytes);
         for (pos, c) in self.window.iter().enumerate() {
             if c.done || c.live.is_empty() || c.live.len() >= self.k + self.tuning.max_races {
+                continue;
+            }
+            let late = c.live.iter().filter_map(|id| self.live.get(id)).any(|r| {
+                self.stores[r.store].stalled
+                    || now.saturating_duration_since(r.issued) > self.overdue_after(r, now)
+            });
+            if !(late || tail || (pos == 0 && full)) {
                 continue;
             }
             let mine = Duration::from_secs_f64(
@@ -433,7 +467,7 @@ impl Plan {
                 for j in 0..n {
                     let s = (start + j) % n;
                     let st = &self.stores[s];
-                    if !st.usable() || st.stalled || st.live >= st.slots {
+                    if !st.usable() || st.stalled || st.live >= self.slots(s, now) {
                         continue;
                     }
                     let (choice, race) = match (self.pick(s, pass == Pass::Parity), pass) {
@@ -629,7 +663,7 @@ impl Plan {
                 continue;
             };
             let nominal = Duration::from_secs_f64(
-                (st.slots as u64 * self.largest_shard) as f64 / self.rate(s, now).max(1.0),
+                (st.slots as u64 * self.typical_shard) as f64 / self.rate(s, now).max(1.0),
             );
             let limit = nominal
                 .mul_f64(self.tuning.hang_factor)

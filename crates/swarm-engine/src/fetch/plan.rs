@@ -522,10 +522,10 @@ impl Plan {
         let st = &mut self.stores[r.store];
         st.live -= 1;
         st.live_bytes -= r.len;
-        if st.live == 0 {
-            if let Some(t) = st.busy_since.take() {
-                st.tally.busy += now.saturating_duration_since(t);
-            }
+        if st.live == 0
+            && let Some(t) = st.busy_since.take()
+        {
+            st.tally.busy += now.saturating_duration_since(t);
         }
         if let Some(c) = self.chunk_mut(r.chunk) {
             c.asking[r.shard] -= 1;

@@ -345,7 +345,9 @@ impl Plan {
                     rate * self.tuning.queue_time.as_secs_f64() / self.typical_shard.max(1) as f64;
                 (fit.ceil() as usize).clamp(1, st.slots)
             }
-            None => st.slots,
+            // Until a store has answered, two requests: enough to keep it busy, few to sit on
+            // if it turns out slow.
+            None => st.slots.min(2),
         }
     }
 

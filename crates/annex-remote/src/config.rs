@@ -22,7 +22,10 @@ pub const PARAMETERS: [(&str, &str); 7] = [
     ),
     ("k", "data shards per chunk: any k stores restore a file"),
     ("m", "parity shards per chunk: how many stores may be lost"),
-    ("shardsize", "target shard size of a new swarm (default 1MiB)"),
+    (
+        "shardsize",
+        "target shard size of a new swarm (default 1MiB)",
+    ),
     (
         "inlinethreshold",
         "smaller objects are stored whole inside their manifest (default 256KiB)",
@@ -281,7 +284,10 @@ fn store_urls(list: &str) -> Result<Vec<String>, ConfigError> {
             reason: reason.to_owned(),
         };
         if let Some((_, rest)) = url.split_once("://")
-            && rest.split('/').next().is_some_and(|auth| auth.contains('@'))
+            && rest
+                .split('/')
+                .next()
+                .is_some_and(|auth| auth.contains('@'))
         {
             return Err(bad(
                 "credentials do not belong in the store URL (it is stored in the git-annex branch)",
@@ -387,7 +393,12 @@ mod tests {
 
     #[test]
     fn one_line_makes_a_new_swarm() {
-        let p = params(&[("stores", &six()), ("k", "4"), ("m", "2"), ("shardsize", "64KiB")]);
+        let p = params(&[
+            ("stores", &six()),
+            ("k", "4"),
+            ("m", "2"),
+            ("shardsize", "64KiB"),
+        ]);
         let Plan::Create(def) = plan(&p, no_file).unwrap() else {
             panic!("expected a new swarm");
         };
@@ -404,7 +415,11 @@ mod tests {
         let def = new_definition(&p).unwrap();
         let v = encode_definition(&def);
         assert!(v.starts_with("1:"));
-        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b)), "{v}");
+        assert!(
+            v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b)),
+            "{v}"
+        );
         assert_eq!(decode_definition(&v).unwrap(), def);
     }
 
@@ -414,13 +429,21 @@ mod tests {
         let def = new_definition(&p).unwrap();
         let stored = encode_definition(&def);
         // What git-annex passes again on enableremote: the original parameters and ours.
-        let again = params(&[("stores", &six()), ("k", "4"), ("m", "2"), (DEFINITION_FIELD, &stored)]);
+        let again = params(&[
+            ("stores", &six()),
+            ("k", "4"),
+            ("m", "2"),
+            (DEFINITION_FIELD, &stored),
+        ]);
         assert_eq!(plan(&again, no_file).unwrap(), Plan::Keep(def.clone()));
         let only = params(&[(DEFINITION_FIELD, &stored)]);
         assert_eq!(plan(&only, no_file).unwrap(), Plan::Keep(def.clone()));
         let changed = params(&[("stores", "/srv/x,/srv/y"), (DEFINITION_FIELD, &stored)]);
         let e = plan(&changed, no_file).unwrap_err().to_string();
-        assert!(e.contains("already uses swarm") && e.contains("stores=/srv/s1,"), "{e}");
+        assert!(
+            e.contains("already uses swarm") && e.contains("stores=/srv/s1,"),
+            "{e}"
+        );
         let k = params(&[("k", "3"), (DEFINITION_FIELD, &stored)]);
         assert!(plan(&k, no_file).unwrap_err().to_string().contains("(k=4)"));
     }
@@ -430,11 +453,17 @@ mod tests {
         let def = new_definition(&params(&[("stores", &six()), ("k", "4"), ("m", "2")])).unwrap();
         let toml = def.to_toml();
         let p = params(&[("definition", "swarm.toml")]);
-        assert_eq!(plan(&p, |_| Ok(toml.clone())).unwrap(), Plan::Adopt(def.clone()));
+        assert_eq!(
+            plan(&p, |_| Ok(toml.clone())).unwrap(),
+            Plan::Adopt(def.clone())
+        );
 
         let stored = encode_definition(&def);
         let with = params(&[("definition", "swarm.toml"), (DEFINITION_FIELD, &stored)]);
-        assert_eq!(plan(&with, |_| Ok(toml.clone())).unwrap(), Plan::Keep(def.clone()));
+        assert_eq!(
+            plan(&with, |_| Ok(toml.clone())).unwrap(),
+            Plan::Keep(def.clone())
+        );
         let mut newer = def.clone();
         newer.version += 1;
         newer.stores.pop();
@@ -445,38 +474,81 @@ mod tests {
         );
         let mut same_version = newer.clone();
         same_version.version = def.version;
-        assert!(matches!(plan(&with, |_| Ok(same_version.to_toml())), Err(ConfigError::SameVersion(1))));
+        assert!(matches!(
+            plan(&with, |_| Ok(same_version.to_toml())),
+            Err(ConfigError::SameVersion(1))
+        ));
         let other = new_definition(&params(&[("stores", &six()), ("k", "4"), ("m", "2")])).unwrap();
-        assert!(matches!(plan(&with, |_| Ok(other.to_toml())), Err(ConfigError::OtherSwarm { .. })));
+        assert!(matches!(
+            plan(&with, |_| Ok(other.to_toml())),
+            Err(ConfigError::OtherSwarm { .. })
+        ));
         let e = plan(&p, |_| Err("No such file or directory".into())).unwrap_err();
-        assert_eq!(e.to_string(), "definition=swarm.toml: No such file or directory");
+        assert_eq!(
+            e.to_string(),
+            "definition=swarm.toml: No such file or directory"
+        );
     }
 
     #[test]
     fn bad_parameters_say_what_is_wrong() {
         let e = |pairs: &[(&str, &str)]| plan(&params(pairs), no_file).unwrap_err().to_string();
         assert!(e(&[]).starts_with("no swarm given: use stores="));
-        assert_eq!(e(&[("stores", &six()), ("k", "4")]), "m= is needed with stores= (e.g. k=4 m=2)");
-        assert_eq!(e(&[("k", "4"), ("m", "2")]), "stores= is needed with stores= (e.g. k=4 m=2)");
+        assert_eq!(
+            e(&[("stores", &six()), ("k", "4")]),
+            "m= is needed with stores= (e.g. k=4 m=2)"
+        );
+        assert_eq!(
+            e(&[("k", "4"), ("m", "2")]),
+            "stores= is needed with stores= (e.g. k=4 m=2)"
+        );
         assert_eq!(
             e(&[("stores", &six()), ("k", "four"), ("m", "2")]),
             "k=four: not a whole number from 0 to 65535"
         );
-        assert_eq!(e(&[("stores", &six()), ("k", "0"), ("m", "2")]), "k=0: must be at least 1");
+        assert_eq!(
+            e(&[("stores", &six()), ("k", "0"), ("m", "2")]),
+            "k=0: must be at least 1"
+        );
         assert_eq!(
             e(&[("stores", "/a,b"), ("k", "1"), ("m", "1")]),
             "store `b`: give an absolute path: a relative one would mean another place in every clone"
         );
-        assert_eq!(e(&[("stores", "/a,/a"), ("k", "1"), ("m", "1")]), "store `/a`: listed twice");
-        assert!(e(&[("stores", "/a,/b"), ("k", "2"), ("m", "1")]).contains("needs at least 3 stores"));
-        assert!(
-            e(&[("stores", "/a,s3://key:secret@host/b"), ("k", "1"), ("m", "1")])
-                .contains("credentials do not belong")
-        );
-        assert!(e(&[("stores", "/a,s3://host/b"), ("k", "1"), ("m", "1")]).contains("not supported by this build yet"));
-        assert!(e(&[("stores", &six()), ("k", "4"), ("m", "2"), ("shardsize", "3KiB")]).contains("power of two"));
         assert_eq!(
-            e(&[("stores", &six()), ("k", "4"), ("m", "2"), ("definition", "x")]),
+            e(&[("stores", "/a,/a"), ("k", "1"), ("m", "1")]),
+            "store `/a`: listed twice"
+        );
+        assert!(
+            e(&[("stores", "/a,/b"), ("k", "2"), ("m", "1")]).contains("needs at least 3 stores")
+        );
+        assert!(
+            e(&[
+                ("stores", "/a,s3://key:secret@host/b"),
+                ("k", "1"),
+                ("m", "1")
+            ])
+            .contains("credentials do not belong")
+        );
+        assert!(
+            e(&[("stores", "/a,s3://host/b"), ("k", "1"), ("m", "1")])
+                .contains("not supported by this build yet")
+        );
+        assert!(
+            e(&[
+                ("stores", &six()),
+                ("k", "4"),
+                ("m", "2"),
+                ("shardsize", "3KiB")
+            ])
+            .contains("power of two")
+        );
+        assert_eq!(
+            e(&[
+                ("stores", &six()),
+                ("k", "4"),
+                ("m", "2"),
+                ("definition", "x")
+            ]),
             "give either definition=FILE or stores=/k=/m=, not both"
         );
         for bad in ["", "2:abc", "1:!!!", "1:aGVsbG8"] {
@@ -485,7 +557,10 @@ mod tests {
                 continue; // empty is unset
             }
             let e = plan(&p, no_file).unwrap_err().to_string();
-            assert!(e.contains("embedded swarm definition") || e.contains("invalid swarm definition"), "{bad}: {e}");
+            assert!(
+                e.contains("embedded swarm definition") || e.contains("invalid swarm definition"),
+                "{bad}: {e}"
+            );
         }
     }
 }

@@ -10,8 +10,8 @@ mod memory;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
 use annex_remote::{Options, Remote};
+use anyhow::{Context, Result, bail};
 use tokio::io::BufReader;
 
 fn main() -> ExitCode {

@@ -16,7 +16,8 @@ use std::fmt;
 pub const VERSIONS: [u8; 2] = [1, 2];
 
 /// Extensions this remote uses when git-annex offers them. Any other offered name is ignored.
-pub const KNOWN_EXTENSIONS: [&str; 4] = ["INFO", "ASYNC", "GETGITREMOTENAME", "UNAVAILABLERESPONSE"];
+pub const KNOWN_EXTENSIONS: [&str; 4] =
+    ["INFO", "ASYNC", "GETGITREMOTENAME", "UNAVAILABLERESPONSE"];
 
 /// Longest free-text field sent to git-annex; longer text is cut with an ellipsis.
 pub const MAX_TEXT: usize = 2000;
@@ -350,7 +351,11 @@ mod tests {
     fn parses_every_request_git_annex_sends() {
         assert_eq!(
             req("EXTENSIONS INFO GETGITREMOTENAME ASYNC"),
-            Request::Extensions(vec!["INFO".into(), "GETGITREMOTENAME".into(), "ASYNC".into()])
+            Request::Extensions(vec![
+                "INFO".into(),
+                "GETGITREMOTENAME".into(),
+                "ASYNC".into()
+            ])
         );
         assert_eq!(req("EXTENSIONS"), Request::Extensions(vec![]));
         assert_eq!(
@@ -408,19 +413,34 @@ mod tests {
             "TRANSFER direction `SEND` is neither STORE nor RETRIEVE"
         );
         assert_eq!(e("TRANSFER STORE"), "TRANSFER needs a key");
-        assert_eq!(e("TRANSFER STORE k"), "TRANSFER needs a file name after the key");
-        assert_eq!(e("TRANSFER STORE k "), "TRANSFER needs a file name after the key");
+        assert_eq!(
+            e("TRANSFER STORE k"),
+            "TRANSFER needs a file name after the key"
+        );
+        assert_eq!(
+            e("TRANSFER STORE k "),
+            "TRANSFER needs a file name after the key"
+        );
     }
 
     #[test]
     fn job_prefixes() {
         assert_eq!(split_job("J 1 PREPARE").unwrap(), (1, "PREPARE"));
         assert_eq!(split_job("J 42 VALUE ").unwrap(), (42, "VALUE "));
-        for bad in ["PREPARE", "J PREPARE", "J x PREPARE", "J -1 PREPARE", "J 1", "J  1 X"] {
+        for bad in [
+            "PREPARE",
+            "J PREPARE",
+            "J x PREPARE",
+            "J -1 PREPARE",
+            "J 1",
+            "J  1 X",
+        ] {
             assert!(split_job(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            split_job("J 99999999999999999999 X").unwrap_err().to_string(),
+            split_job("J 99999999999999999999 X")
+                .unwrap_err()
+                .to_string(),
             "bad job prefix in `J 99999999999999999999 X`: expected `J <number> <message>`"
         );
     }
@@ -431,19 +451,37 @@ mod tests {
         let k = "SHA256E-s6--ab.txt".to_owned();
         for (m, line) in [
             (Version(1), "VERSION 1"),
-            (Extensions(vec!["INFO".into(), "ASYNC".into()]), "EXTENSIONS INFO ASYNC"),
+            (
+                Extensions(vec!["INFO".into(), "ASYNC".into()]),
+                "EXTENSIONS INFO ASYNC",
+            ),
             (Extensions(vec![]), "EXTENSIONS"),
-            (TransferSuccess(Direction::Store, k.clone()), "TRANSFER-SUCCESS STORE SHA256E-s6--ab.txt"),
+            (
+                TransferSuccess(Direction::Store, k.clone()),
+                "TRANSFER-SUCCESS STORE SHA256E-s6--ab.txt",
+            ),
             (
                 TransferFailure(Direction::Retrieve, k.clone(), "no\nsuch  key\r".into()),
                 "TRANSFER-FAILURE RETRIEVE SHA256E-s6--ab.txt no such key",
             ),
-            (CheckPresentUnknown(k.clone(), "3 stores down".into()), "CHECKPRESENT-UNKNOWN SHA256E-s6--ab.txt 3 stores down"),
-            (Availability(self::Availability::Unavailable), "AVAILABILITY UNAVAILABLE"),
+            (
+                CheckPresentUnknown(k.clone(), "3 stores down".into()),
+                "CHECKPRESENT-UNKNOWN SHA256E-s6--ab.txt 3 stores down",
+            ),
+            (
+                Availability(self::Availability::Unavailable),
+                "AVAILABILITY UNAVAILABLE",
+            ),
             (Cost(100), "COST 100"),
             (Progress(1048576), "PROGRESS 1048576"),
-            (SetConfig("swarmdefinition".into(), "1:abc".into()), "SETCONFIG swarmdefinition 1:abc"),
-            (Config("k".into(), "data shards".into()), "CONFIG k data shards"),
+            (
+                SetConfig("swarmdefinition".into(), "1:abc".into()),
+                "SETCONFIG swarmdefinition 1:abc",
+            ),
+            (
+                Config("k".into(), "data shards".into()),
+                "CONFIG k data shards",
+            ),
         ] {
             assert_eq!(m.to_string(), line);
         }

@@ -296,11 +296,10 @@ impl Remote {
             }
             Direction::Retrieve => {
                 let report = swarm.get(key, path, &progress).await?;
-                if !report.problems.is_empty() {
+                if let Some(first) = report.problems.first() {
                     io.send(Message::Debug(format!(
-                        "{key}: restored, though {} shard reads failed (`annex-swarm repair` restores full health): {}",
+                        "{key}: restored, though {} shard reads failed, first {first} (`annex-swarm repair` restores full health)",
                         report.problems.len(),
-                        report.problems.join("; ")
                     )));
                 }
             }
@@ -513,9 +512,9 @@ fn down_stores(swarm: &Swarm) -> String {
     swarm
         .slots()
         .iter()
-        .filter_map(|s| s.down.as_ref().map(|why| format!("{} ({why})", s.store.id())))
+        .filter_map(|s| s.down.clone())
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("; ")
 }
 
 /// GETINFO's fields: the swarm, its coding, each store and what the swarm can survive now.
@@ -658,18 +657,22 @@ mod tests {
 
     #[test]
     fn keys_are_checked_when_they_name_their_content() {
-        let whole = "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.txt";
+        let whole =
+            "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.txt";
         assert!(!annex_key(whole).unwrap().is_opaque());
         for opaque in [
             "SHA256E-s1048576-S102400-C3--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.bin",
             "GPGHMACSHA1--c6e674906f8bd1ab1e1d5fb4a4e63b8cbb76b16d",
-            "XXH3-s6--abc",
+            "BLAKE3-s6--abc",
             "SHA256-s6--tooshort",
         ] {
             let k = annex_key(opaque).unwrap();
             assert!(k.is_opaque(), "{opaque}");
             assert_eq!(k.to_string(), opaque);
         }
+        // An `X…` name is an external backend: parsed, but it has no hash to check.
+        let external = annex_key("XXH3-s6--abc").unwrap();
+        assert!(!external.is_opaque() && external.hasher().is_none());
         assert!(annex_key("").is_err());
         assert!(annex_key("a\tb").is_err());
     }
@@ -680,6 +683,9 @@ mod tests {
             redact_userinfo("s3://AKIA:secret@host/bucket failed; see https://x.org/a@b"),
             "s3://***@host/bucket failed; see https://x.org/a@b"
         );
-        assert_eq!(describe("line one\nuser:pw@x sftp://u:p@h\n"), "line one user:pw@x sftp://***@h");
+        assert_eq!(
+            describe("line one\nuser:pw@x sftp://u:p@h\n"),
+            "line one user:pw@x sftp://***@h"
+        );
     }
 }

@@ -193,15 +193,26 @@ where
             jobs.insert(job, fresh);
         }
     };
-    // git-annex is gone or gave up: stop every job (a put or get in progress cleans up after
-    // itself when dropped), then let the writer flush what is queued.
-    for (_, job) in jobs.drain() {
-        job.task.abort();
-    }
     drop(out);
-    let written = writer.await.unwrap_or(Ok(()));
+    let mut writer = writer;
+    let aborts: Vec<_> = jobs.values().map(|j| j.task.abort_handle()).collect();
+    let stop = |aborts: &[tokio::task::AbortHandle]| aborts.iter().for_each(|a| a.abort());
+    let written = if outcome.is_err() {
+        // git-annex gave up: stop every job (a put or get in progress cleans up after itself
+        // when dropped), then let the writer flush what is queued.
+        stop(&aborts);
+        writer.await
+    } else {
+        // End of input: answer what was asked, unless the output is gone too (the writer only
+        // ends early when a write fails), in which case nobody is listening.
+        let tasks: Vec<_> = jobs.into_values().map(|j| j.task).collect();
+        tokio::select! {
+            _ = futures::future::join_all(tasks) => writer.await,
+            w = &mut writer => { stop(&aborts); w }
+        }
+    };
     outcome?;
-    written.map_err(SessionError::Write)
+    written.unwrap_or(Ok(())).map_err(SessionError::Write)
 }
 
 struct Job {
@@ -218,7 +229,10 @@ impl Job {
                 match routed {
                     Ok(Incoming::Request(req)) => {
                         // A bug must not leave git-annex waiting for a reply forever.
-                        let fallback = Remote::failure(&req, "internal error in git-annex-remote-swarm (see its stderr)");
+                        let fallback = Remote::failure(
+                            &req,
+                            "internal error in git-annex-remote-swarm (see its stderr)",
+                        );
                         let handled = AssertUnwindSafe(remote.handle(req, &mut io))
                             .catch_unwind()
                             .await;

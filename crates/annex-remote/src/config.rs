@@ -4,13 +4,15 @@
 //! format. Pure: reading a definition file and preparing stores is the caller's work.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
 use swarm_core::definition::{DefinitionError, StoreEntry, SwarmDefinition, parse_location};
 use swarm_core::units::ByteSize;
 
 /// The remote.log field holding the embedded definition (set by INITREMOTE).
 pub const DEFINITION_FIELD: &str = "swarmdefinition";
-/// Format of the embedded definition: `1:` then the definition's TOML in unpadded base64url.
+/// Format of the embedded definition: `1:` then the definition's TOML in base64url (padded, so
+/// `basenc --base64url -d` reads it; padding is optional when decoding).
 pub const EMBED_FORMAT: &str = "1";
 
 /// Every parameter this remote takes, with the description LISTCONFIGS gives. git-annex
@@ -345,14 +347,19 @@ fn size(v: &str, name: &'static str) -> Result<ByteSize, ConfigError> {
     })
 }
 
-/// The value of [`DEFINITION_FIELD`]: `1:` and the definition's TOML in unpadded base64url
-/// (one word: remote.log values cannot hold spaces or newlines).
+/// The value of [`DEFINITION_FIELD`]: `1:` and the definition's TOML in base64url (one word:
+/// remote.log values cannot hold spaces or newlines).
 pub fn encode_definition(def: &SwarmDefinition) -> String {
     format!(
         "{EMBED_FORMAT}:{}",
-        URL_SAFE_NO_PAD.encode(def.to_toml().as_bytes())
+        URL_SAFE.encode(def.to_toml().as_bytes())
     )
 }
+
+const DECODER: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 pub fn decode_definition(value: &str) -> Result<SwarmDefinition, ConfigError> {
     let bad = |why: String| ConfigError::BadEmbedded(why);
@@ -364,7 +371,7 @@ pub fn decode_definition(value: &str) -> Result<SwarmDefinition, ConfigError> {
             "format {format} is not supported (this build reads format {EMBED_FORMAT})"
         )));
     }
-    let bytes = URL_SAFE_NO_PAD
+    let bytes = DECODER
         .decode(body.trim())
         .map_err(|e| bad(format!("bad base64url: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
@@ -417,10 +424,12 @@ mod tests {
         assert!(v.starts_with("1:"));
         assert!(
             v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b)),
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:=".contains(&b)),
             "{v}"
         );
         assert_eq!(decode_definition(&v).unwrap(), def);
+        // Padding is optional when reading.
+        assert_eq!(decode_definition(v.trim_end_matches('=')).unwrap(), def);
     }
 
     #[test]

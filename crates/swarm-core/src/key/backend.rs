@@ -212,6 +212,10 @@ pub enum Backend {
     GitManifest,
     /// An external backend `X<name>`.
     External(ExternalBackend),
+    /// Not a backend of the key's text: the backend of a key taken verbatim with
+    /// [`Key::opaque`](super::Key::opaque), whose content is not checked. Parsing never
+    /// yields it.
+    Opaque,
 }
 
 impl Backend {
@@ -263,6 +267,7 @@ impl Backend {
             Backend::GitBundle => "GITBUNDLE",
             Backend::GitManifest => "GITMANIFEST",
             Backend::External(x) => x.full_name(),
+            Backend::Opaque => "opaque",
         }
     }
 

@@ -194,6 +194,43 @@ impl Key {
         )
     }
 
+    /// A key taken verbatim, for names whose content annex-swarm cannot check: the keys of
+    /// git-annex's encrypted special remotes (`GPGHMACSHA1--…`, the content is ciphertext), the
+    /// chunk keys of its `chunk=` option (`…-S1048576-C2--…`, the content is one chunk, not
+    /// what the name hashes), and backends this build does not know (`XXH3`, `BLAKE3`, …).
+    ///
+    /// It prints exactly as `text`, and has backend [`Backend::Opaque`], no size, mtime,
+    /// chunk or hasher, so nothing is verified against it. It is a different key from the
+    /// parsed one with the same text (compare printed forms when that matters). Only the
+    /// empty string and whitespace or control characters are refused, as in parsing.
+    pub fn opaque(text: &str) -> Result<Key, KeyError> {
+        if text.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        if let Some((index, ch)) = text
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace() || c.is_control())
+        {
+            return Err(KeyError::BadChar {
+                key: escape(text),
+                ch,
+                index,
+            });
+        }
+        Ok(Key {
+            backend: Backend::Opaque,
+            size: None,
+            mtime: None,
+            chunk: None,
+            name: text.to_owned(),
+        })
+    }
+
+    /// Whether this key was made by [`Key::opaque`].
+    pub fn is_opaque(&self) -> bool {
+        self.backend == Backend::Opaque
+    }
+
     /// This key without the chunk fields: the key of the whole object.
     pub fn without_chunk(&self) -> Key {
         Key {
@@ -205,6 +242,9 @@ impl Key {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_opaque() {
+            return f.write_str(&self.name);
+        }
         f.write_str(self.backend.name())?;
         if let Some(s) = self.size {
             write!(f, "-s{s}")?;

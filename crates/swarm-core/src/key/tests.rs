@@ -342,6 +342,41 @@ fn every_backend_parses_in_a_key() {
     }
 }
 
+/// Keys git-annex sends to special remotes whose content is not what the name says.
+#[test]
+fn opaque_keys_print_verbatim_and_check_nothing() {
+    for text in [
+        "GPGHMACSHA1--c6e674906f8bd1ab1e1d5fb4a4e63b8cbb76b16d",
+        "SHA256E-s1048576-S102400-C3--7cb10c53d8e7b3bbc0b4e0b9dbb3e6b0a0e2cbd0a2c3a3f7f6f1a8e3b1c8da9c.bin",
+        "XXH3-s6--2b1f0b6e9a1c3d4e",
+        "FOO-bar--",
+    ] {
+        let k = Key::opaque(text).unwrap();
+        assert_eq!(k.to_string(), text);
+        assert!(k.is_opaque());
+        assert_eq!(k.backend(), &Backend::Opaque);
+        assert_eq!((k.size(), k.mtime(), k.chunk()), (None, None, None));
+        assert!(k.hasher().is_none());
+        assert!(k.digest_hex().is_none());
+        assert!(matches!(k.check_digest("00"), Err(KeyError::NotVerifiable { .. })));
+    }
+    // The parsed key with the same text is another key.
+    let text = "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.txt";
+    assert_ne!(Key::opaque(text).unwrap(), key(text));
+    assert!(!key(text).is_opaque());
+}
+
+#[test]
+fn opaque_keys_refuse_empty_and_whitespace() {
+    assert_eq!(Key::opaque(""), Err(KeyError::Empty));
+    assert!(matches!(
+        Key::opaque("GPGHMACSHA1--a b"),
+        Err(KeyError::BadChar { ch: ' ', index: 14, .. })
+    ));
+    assert!(matches!(Key::opaque("a\nb"), Err(KeyError::BadChar { .. })));
+    assert!("opaque--x".parse::<Key>().is_err(), "parsing never yields Opaque");
+}
+
 // ---- property tests ----
 
 fn arb_backend() -> impl Strategy<Value = Backend> {

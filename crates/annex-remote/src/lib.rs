@@ -1,0 +1,15 @@
+//! `git-annex-remote-swarm`: a git-annex external special remote that keeps each key
+//! erasure-coded over the stores of an annex-swarm swarm.
+//!
+//! Layers: [`protocol`] (lines <-> messages, pure), [`config`] (initremote parameters <-> the
+//! swarm definition kept in the git-annex branch, pure), [`remote`] (each request mapped onto
+//! the swarm engine), [`session`] (the conversation: jobs, ASYNC, one writer). The library
+//! never prints; the only bytes on the session's output are protocol lines.
+
+pub mod config;
+pub mod protocol;
+pub mod remote;
+pub mod session;
+
+pub use remote::Remote;
+pub use session::{Options, run};

@@ -1,0 +1,294 @@
+//! One conversation with git-annex: reads request lines, runs each job, writes replies.
+//!
+//! Without ASYNC there is one job and requests are handled one after another. With ASYNC
+//! (negotiated in `EXTENSIONS`) every line carries `J <n>`; each job number gets its own task
+//! and inbox, so jobs run at once over one shared [`Remote`] (one swarm, one runtime), while the
+//! lines of one job stay in order (a job's query, then its `VALUE`). Every outgoing line goes
+//! through one channel to one writer task, so lines are never interleaved or cut.
+//!
+//! The session never prints anything but protocol lines to its output.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::protocol::{self, Incoming, Message, ProtocolError, Request};
+use crate::remote::{Negotiated, Remote};
+
+/// How this process speaks the protocol.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The VERSION line sent first (1 or 2).
+    pub version: u8,
+    /// Whether to accept ASYNC when git-annex offers it.
+    pub allow_async: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            version: 1,
+            allow_async: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("reading from git-annex: {0}")]
+    Read(std::io::Error),
+    #[error("writing to git-annex: {0}")]
+    Write(std::io::Error),
+    #[error("git-annex reported an error: {0}")]
+    Annex(String),
+}
+
+/// A line git-annex sent to one job: a request, a reply to the job's query, or a malformed
+/// line the job answers with an error.
+type Routed = Result<Incoming, ProtocolError>;
+
+/// What a job uses to talk to git-annex.
+pub struct JobIo {
+    job: Option<u64>,
+    out: mpsc::UnboundedSender<String>,
+    inbox: mpsc::UnboundedReceiver<Routed>,
+}
+
+/// git-annex closed the conversation, or answered a query with something else than `VALUE`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+impl JobIo {
+    /// Sends one message of this job.
+    pub fn send(&self, msg: Message) {
+        // A closed writer means git-annex is gone; the reader ends the session.
+        let _ = self.out.send(msg.line(self.job));
+    }
+
+    /// A sender for progress lines of this job, usable from synchronous callbacks.
+    pub fn sender(&self) -> LineSender {
+        LineSender {
+            job: self.job,
+            out: self.out.clone(),
+        }
+    }
+
+    /// Sends a query (GETCONFIG, GETGITREMOTENAME, ...) and waits for its `VALUE`.
+    pub async fn ask(&mut self, msg: Message) -> Result<String, QueryError> {
+        let what = msg.to_string();
+        self.send(msg);
+        match self.inbox.recv().await {
+            Some(Ok(Incoming::Value(v))) => Ok(v),
+            Some(Ok(other)) => Err(QueryError(format!(
+                "git-annex answered `{what}` with {other:?}, not VALUE"
+            ))),
+            Some(Err(e)) => Err(QueryError(format!(
+                "git-annex answered `{what}` with a malformed line: {e}"
+            ))),
+            None => Err(QueryError("git-annex closed the connection".into())),
+        }
+    }
+}
+
+/// Sends lines of one job from anywhere (the engine's progress callbacks are synchronous).
+#[derive(Clone)]
+pub struct LineSender {
+    job: Option<u64>,
+    out: mpsc::UnboundedSender<String>,
+}
+
+impl LineSender {
+    pub fn send(&self, msg: Message) {
+        let _ = self.out.send(msg.line(self.job));
+    }
+}
+
+/// Runs the conversation until git-annex closes its end (or sends a global `ERROR`).
+///
+/// Jobs are tasks of a [`tokio::task::LocalSet`] on the calling thread: they only orchestrate,
+/// while the engine does its hashing, coding and file I/O on tokio's blocking pool, so jobs
+/// still run at once. (The engine's put future is not provably `Send` to today's compiler.)
+pub async fn run<R, W>(
+    input: R,
+    output: W,
+    remote: Arc<Remote>,
+    options: Options,
+) -> Result<(), SessionError>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin + 'static,
+{
+    tokio::task::LocalSet::new()
+        .run_until(converse(input, output, remote, options))
+        .await
+}
+
+async fn converse<R, W>(
+    input: R,
+    output: W,
+    remote: Arc<Remote>,
+    options: Options,
+) -> Result<(), SessionError>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin + 'static,
+{
+    let (out, lines) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::task::spawn_local(write_lines(output, lines));
+    let _ = out.send(Message::Version(options.version).to_string());
+
+    let mut jobs: HashMap<Option<u64>, Job> = HashMap::new();
+    let mut async_mode = false;
+    let mut input = input.lines();
+    let outcome = loop {
+        let line = match input.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(SessionError::Read(e)),
+        };
+        tracing::trace!("< {line}");
+        let (job, body) = if async_mode {
+            match protocol::split_job(&line) {
+                Ok((n, body)) => (Some(n), body),
+                // Untagged lines under ASYNC: git-annex's global ERROR, or garbage.
+                Err(e) => match protocol::parse(&line) {
+                    Ok(Incoming::Error(msg)) => break Err(SessionError::Annex(msg)),
+                    _ => {
+                        let _ = out.send(Message::Error(e.to_string()).to_string());
+                        continue;
+                    }
+                },
+            }
+        } else {
+            (None, line.as_str())
+        };
+        let parsed = protocol::parse(body);
+        match &parsed {
+            Ok(Incoming::Error(msg)) if job.is_none() => {
+                break Err(SessionError::Annex(msg.clone()));
+            }
+            Ok(Incoming::Request(Request::Extensions(offered))) => {
+                let chosen = negotiate(offered, &options);
+                async_mode = chosen.asynchronous;
+                remote.set_extensions(chosen.clone());
+                let _ = out.send(Message::Extensions(chosen.names()).line(job));
+                continue;
+            }
+            _ => {}
+        }
+        let entry = jobs
+            .entry(job)
+            .or_insert_with(|| Job::spawn(job, out.clone(), remote.clone()));
+        if let Err(returned) = entry.inbox.send(parsed) {
+            // A job's task only ends when its inbox closes; start a new one all the same.
+            tracing::warn!("job {job:?} had stopped; starting it again");
+            let fresh = Job::spawn(job, out.clone(), remote.clone());
+            let _ = fresh.inbox.send(returned.0);
+            jobs.insert(job, fresh);
+        }
+    };
+    drop(out);
+    let mut writer = writer;
+    let aborts: Vec<_> = jobs.values().map(|j| j.task.abort_handle()).collect();
+    let stop = |aborts: &[tokio::task::AbortHandle]| aborts.iter().for_each(|a| a.abort());
+    let written = if outcome.is_err() {
+        // git-annex gave up: stop every job (a put or get in progress cleans up after itself
+        // when dropped), then let the writer flush what is queued.
+        stop(&aborts);
+        writer.await
+    } else {
+        // End of input: answer what was asked, unless the output is gone too (the writer only
+        // ends early when a write fails), in which case nobody is listening.
+        let tasks: Vec<_> = jobs.into_values().map(|j| j.task).collect();
+        tokio::select! {
+            _ = futures::future::join_all(tasks) => writer.await,
+            w = &mut writer => { stop(&aborts); w }
+        }
+    };
+    outcome?;
+    written.unwrap_or(Ok(())).map_err(SessionError::Write)
+}
+
+struct Job {
+    inbox: mpsc::UnboundedSender<Routed>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Job {
+    fn spawn(job: Option<u64>, out: mpsc::UnboundedSender<String>, remote: Arc<Remote>) -> Job {
+        let (inbox_tx, inbox) = mpsc::unbounded_channel();
+        let mut io = JobIo { job, out, inbox };
+        let task = tokio::task::spawn_local(async move {
+            while let Some(routed) = io.inbox.recv().await {
+                match routed {
+                    Ok(Incoming::Request(req)) => {
+                        // A bug must not leave git-annex waiting for a reply forever.
+                        let fallback = Remote::failure(
+                            &req,
+                            "internal error in git-annex-remote-swarm (see its stderr)",
+                        );
+                        let handled = AssertUnwindSafe(remote.handle(req, &mut io))
+                            .catch_unwind()
+                            .await;
+                        if handled.is_err() {
+                            tracing::error!("a request handler panicked");
+                            io.send(fallback);
+                        }
+                    }
+                    Ok(Incoming::Value(v)) => io.send(Message::Error(format!(
+                        "unexpected VALUE {v}: no question was asked"
+                    ))),
+                    Ok(Incoming::Error(msg)) => {
+                        tracing::warn!("git-annex reported an error for job {job:?}: {msg}")
+                    }
+                    Err(e) => io.send(Message::Error(e.to_string())),
+                }
+            }
+        });
+        Job {
+            inbox: inbox_tx,
+            task,
+        }
+    }
+}
+
+/// The extensions to use: those offered that this remote knows (unknown names are ignored).
+fn negotiate(offered: &[String], options: &Options) -> Negotiated {
+    let has = |name: &str| offered.iter().any(|o| o == name);
+    Negotiated {
+        info: has("INFO"),
+        asynchronous: options.allow_async && has("ASYNC"),
+        git_remote_name: has("GETGITREMOTENAME"),
+        unavailable_response: has("UNAVAILABLERESPONSE"),
+    }
+}
+
+/// Writes whole lines, flushing whenever no more are queued.
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut output: W,
+    mut lines: mpsc::UnboundedReceiver<String>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    while let Some(first) = lines.recv().await {
+        buf.clear();
+        push_line(&mut buf, &first);
+        while let Ok(more) = lines.try_recv() {
+            push_line(&mut buf, &more);
+        }
+        output.write_all(&buf).await?;
+        output.flush().await?;
+    }
+    output.shutdown().await
+}
+
+fn push_line(buf: &mut Vec<u8>, line: &str) {
+    tracing::trace!("> {line}");
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+}

@@ -1,0 +1,222 @@
+//! Shared fixtures: a swarm of local stores in a temporary directory, and a conversation with
+//! the remote over in-memory pipes, played from git-annex's side.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use annex_remote::config::{Params, encode_definition, new_definition};
+use annex_remote::{Options, Remote};
+use swarm_core::definition::SwarmDefinition;
+use swarm_store::open_store;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+pub const STORES: usize = 6;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A 4 + 2 swarm over six stores (4 KiB shards so small files span chunks), set up as
+/// INITREMOTE would, with a work directory for the files git-annex would hand over.
+pub struct Fixture {
+    pub dir: TempDir,
+    pub stores: Vec<PathBuf>,
+    pub def: SwarmDefinition,
+    /// The value of `swarmdefinition` in remote.log.
+    pub embedded: String,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("annex-remote-test.")
+            .tempdir()
+            .unwrap();
+        let stores: Vec<PathBuf> = (1..=STORES)
+            .map(|i| dir.path().join(format!("store{i}")))
+            .collect();
+        let list: Vec<&str> = stores.iter().map(|p| p.to_str().unwrap()).collect();
+        let params = Params {
+            stores: Some(list.join(",")),
+            k: Some("4".into()),
+            m: Some("2".into()),
+            shard_size: Some("4KiB".into()),
+            ..Params::default()
+        };
+        let def = new_definition(&params).unwrap();
+        // On a thread of its own: tests call this from inside their runtime.
+        let stores_def = def.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                for e in &stores_def.stores {
+                    open_store(e, stores_def.swarm)
+                        .unwrap()
+                        .create()
+                        .await
+                        .unwrap();
+                }
+            });
+        })
+        .join()
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("work")).unwrap();
+        let embedded = encode_definition(&def);
+        Fixture {
+            dir,
+            stores,
+            def,
+            embedded,
+        }
+    }
+
+    /// A file in the work directory with `content`; returns its path.
+    pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.work(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn work(&self, name: &str) -> PathBuf {
+        self.dir.path().join("work").join(name)
+    }
+
+    /// Makes a store unavailable (as a disk that is gone).
+    pub fn destroy_store(&self, i: usize) {
+        std::fs::remove_dir_all(&self.stores[i]).unwrap();
+    }
+}
+
+/// The SHA256E key git-annex would give `content` in a file named `name`.
+pub fn sha256e(content: &[u8], name: &str) -> String {
+    use swarm_core::key::{Backend, Key};
+    let mut h = Backend::sha256e().hasher().unwrap();
+    h.update(content);
+    Key::from_content(
+        Backend::sha256e(),
+        &h.finalize(),
+        content.len() as u64,
+        name,
+    )
+    .unwrap()
+    .to_string()
+}
+
+/// Deterministic bytes.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64 * 31 + u64::from(seed) * 7 + (i as u64 >> 9)) as u8)
+        .collect()
+}
+
+/// git-annex's side of a conversation with the remote, run on its own thread and runtime as
+/// the binary runs it.
+pub struct Annex {
+    to_remote: DuplexStream,
+    from_remote: Lines<BufReader<DuplexStream>>,
+    session: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl Annex {
+    pub fn start(options: Options) -> Self {
+        let (to_remote, remote_in) = tokio::io::duplex(1 << 16);
+        let (remote_out, from_remote) = tokio::io::duplex(1 << 16);
+        let session = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(annex_remote::run(
+                BufReader::new(remote_in),
+                remote_out,
+                Arc::new(Remote::new()),
+                options,
+            ))
+            .map_err(|e| e.to_string())
+        });
+        Annex {
+            to_remote,
+            from_remote: BufReader::new(from_remote).lines(),
+            session,
+        }
+    }
+
+    /// Started, VERSION read, EXTENSIONS answered (with `offered`).
+    pub async fn negotiated(offered: &str, expect: &str) -> Self {
+        let mut a = Annex::start(Options::default());
+        a.expect("VERSION 1").await;
+        a.send(&format!("EXTENSIONS {offered}")).await;
+        a.expect(expect).await;
+        a
+    }
+
+    /// Negotiated without ASYNC, then prepared over `fixture`'s swarm.
+    pub async fn prepared(fixture: &Fixture) -> Self {
+        let mut a =
+            Annex::negotiated("INFO GETGITREMOTENAME", "EXTENSIONS INFO GETGITREMOTENAME").await;
+        a.send("PREPARE").await;
+        a.expect("GETCONFIG swarmdefinition").await;
+        a.send(&format!("VALUE {}", fixture.embedded)).await;
+        let mut line = a.recv().await;
+        if line.starts_with("DEBUG stores unavailable: store ") {
+            line = a.recv().await;
+        }
+        assert_eq!(line, "PREPARE-SUCCESS");
+        a
+    }
+
+    pub async fn send(&mut self, line: &str) {
+        self.to_remote
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    pub async fn recv(&mut self) -> String {
+        match tokio::time::timeout(TIMEOUT, self.from_remote.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) => panic!("the remote closed its output"),
+            Ok(Err(e)) => panic!("reading from the remote: {e}"),
+            Err(_) => panic!("no line from the remote within {TIMEOUT:?}"),
+        }
+    }
+
+    pub async fn expect(&mut self, line: &str) {
+        assert_eq!(self.recv().await, line);
+    }
+
+    /// Reads lines up to and including the first that is not PROGRESS; returns the progress
+    /// values and that line.
+    pub async fn reply_after_progress(&mut self, prefix: &str) -> (Vec<u64>, String) {
+        let mut progress = Vec::new();
+        loop {
+            let line = self.recv().await;
+            match line.strip_prefix(&format!("{prefix}PROGRESS ")) {
+                Some(n) => progress.push(n.parse().unwrap()),
+                None => return (progress, line),
+            }
+        }
+    }
+
+    /// Closes git-annex's side and waits for the session to end.
+    pub async fn close(self) -> Result<(), String> {
+        drop(self.to_remote);
+        let mut from = self.from_remote;
+        // Every request was answered before: nothing more may come.
+        if let Ok(Ok(Some(line))) = tokio::time::timeout(TIMEOUT, from.next_line()).await {
+            panic!("unexpected line after close: {line}");
+        }
+        tokio::task::spawn_blocking(move || self.session.join().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

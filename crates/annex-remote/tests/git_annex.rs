@@ -1,0 +1,389 @@
+//! The remote driven by real git-annex: the full `git annex testremote` with Debian's
+//! git-annex, `--fast` with the newest one from PyPI, an end-to-end run (copy -J4, drop, get,
+//! fsck, m stores lost, a second clone) and git-annex's hybrid encryption with a throwaway key.
+//!
+//! `scripts/test.sh` installs both git-annex versions when missing. The newest one is found
+//! through `ANNEX_SWARM_NEW_GIT_ANNEX` (its `git-annex` binary); `skip:<reason>` there skips
+//! that test with a loud message. Every other absence is a failure, never a silent pass.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+const REMOTE: &str = env!("CARGO_BIN_EXE_git-annex-remote-swarm");
+const DEBIAN_GIT_ANNEX: &str = "/usr/bin/git-annex";
+
+/// A scratch area: HOME, GNUPGHOME, stores and repositories, all in one temporary directory.
+struct Scratch {
+    dir: TempDir,
+    /// The directory holding the `git-annex` to use (first on PATH, after the remote's).
+    annex_bin: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Scratch {
+    fn new(git_annex: &Path) -> Self {
+        assert!(
+            git_annex.is_file(),
+            "{} is missing: run scripts/test.sh (it installs git-annex) or install it",
+            git_annex.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("annex-remote-e2e.")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Scratch {
+            dir,
+            annex_bin: git_annex.parent().unwrap().to_owned(),
+            extra_env: Vec::new(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Six store directories `stores/s1..s6`, as a stores= value.
+    fn stores(&self, n: usize) -> String {
+        (1..=n)
+            .map(|i| {
+                self.path(&format!("stores/s{i}"))
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn cmd(&self, program: &str, cwd: &Path) -> Command {
+        let remote_dir = Path::new(REMOTE).parent().unwrap();
+        let path = format!(
+            "{}:{}:{}",
+            remote_dir.display(),
+            self.annex_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new(program);
+        c.current_dir(cwd)
+            .env("PATH", path)
+            .env("HOME", self.path("home"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "annex-swarm test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "annex-swarm test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .env_remove("ANNEX_SWARM_REMOTE_VERSION")
+            .env_remove("ANNEX_SWARM_REMOTE_ASYNC")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE");
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs `program args` in `cwd`; panics with its output unless it succeeds.
+    fn run(&self, cwd: &Path, program: &str, args: &[&str]) -> String {
+        let out = self.try_run(cwd, program, args);
+        assert!(
+            out.status.success(),
+            "`{program} {}` in {} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            args.join(" "),
+            cwd.display(),
+            out.status,
+            tail(&out.stdout),
+            tail(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn try_run(&self, cwd: &Path, program: &str, args: &[&str]) -> Output {
+        self.cmd(program, cwd).args(args).output().unwrap()
+    }
+
+    fn annex(&self, repo: &Path, args: &[&str]) -> String {
+        let mut all = vec!["annex"];
+        all.extend_from_slice(args);
+        self.run(repo, "git", &all)
+    }
+
+    /// A new repository `name` with git-annex initialised.
+    fn repo(&self, name: &str) -> PathBuf {
+        let repo = self.path(name);
+        std::fs::create_dir_all(&repo).unwrap();
+        self.run(&repo, "git", &["init", "-q"]);
+        self.annex(&repo, &["init", "-q", name]);
+        repo
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// `All N tests passed` from testremote's output, with N.
+fn passed(out: &str) -> usize {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("All ") && l.contains(" tests passed"))
+        .unwrap_or_else(|| panic!("no `All N tests passed` line in:\n{out}"));
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The newest git-annex (PyPI), or `None` after saying loudly why the test is skipped.
+fn newest_git_annex() -> Option<PathBuf> {
+    let var = std::env::var("ANNEX_SWARM_NEW_GIT_ANNEX").ok();
+    if let Some(reason) = var.as_deref().and_then(|v| v.strip_prefix("skip:")) {
+        eprintln!("\n*** SKIPPED: newest git-annex not available: {reason} ***\n");
+        return None;
+    }
+    let path = var.map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/annex-swarm/git-annex-venv/bin/git-annex")
+    });
+    assert!(
+        path.is_file(),
+        "newest git-annex not found at {}: run scripts/test.sh (installs it from PyPI), set ANNEX_SWARM_NEW_GIT_ANNEX=/path/to/git-annex, or ANNEX_SWARM_NEW_GIT_ANNEX=skip:<reason>",
+        path.display()
+    );
+    Some(path)
+}
+
+fn initremote(s: &Scratch, repo: &Path, name: &str, extra: &[&str]) {
+    let stores = format!("stores={}", s.stores(6));
+    let mut args = vec![
+        "initremote",
+        name,
+        "type=external",
+        "externaltype=swarm",
+        "k=4",
+        "m=2",
+        &stores,
+    ];
+    args.extend_from_slice(extra);
+    s.annex(repo, &args);
+}
+
+/// The full testremote (573 tests: key sizes x chunk sizes x encryption none/shared) with
+/// Debian's git-annex 10.20230126, which uses ASYNC: one remote process per variant.
+#[test]
+fn testremote_full_with_debian_git_annex() {
+    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let repo = s.repo("debian");
+    initremote(&s, &repo, "myswarm", &["encryption=none"]);
+    let out = s.annex(&repo, &["testremote", "myswarm"]);
+    assert_eq!(passed(&out), 573, "{}", tail(out.as_bytes()));
+}
+
+/// VERSION 2 and no ASYNC (a process per job) are accepted by Debian's git-annex too.
+#[test]
+fn testremote_fast_version_2_without_async() {
+    let mut s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    s.extra_env = vec![
+        ("ANNEX_SWARM_REMOTE_VERSION".into(), "2".into()),
+        ("ANNEX_SWARM_REMOTE_ASYNC".into(), "0".into()),
+    ];
+    let repo = s.repo("debian-v2");
+    initremote(&s, &repo, "myswarm", &["encryption=none"]);
+    let out = s.annex(&repo, &["testremote", "myswarm", "--fast"]);
+    assert!(passed(&out) >= 125, "{out}");
+}
+
+/// The newest git-annex from PyPI, in its own repository, VERSION 1 and 2.
+#[test]
+fn testremote_fast_with_newest_git_annex() {
+    let Some(newest) = newest_git_annex() else {
+        return;
+    };
+    for version in ["1", "2"] {
+        let mut s = Scratch::new(&newest);
+        s.extra_env = vec![("ANNEX_SWARM_REMOTE_VERSION".into(), version.into())];
+        let repo = s.repo("newest");
+        let v = s.annex(&repo, &["version", "--raw"]);
+        assert!(v.trim() > "10.20230126", "not newer than Debian's: {v}");
+        initremote(&s, &repo, "myswarm", &["encryption=none"]);
+        let out = s.annex(&repo, &["testremote", "myswarm", "--fast"]);
+        assert!(passed(&out) >= 125, "{out}");
+    }
+}
+
+/// Bytes of file `i` of the end-to-end set: 1 empty, 96 tiny, two of 1 MiB, one of 64 MiB.
+fn e2e_content(i: usize) -> Vec<u8> {
+    let len = match i {
+        0 => 0,
+        97 | 98 => 1 << 20,
+        99 => 64 << 20,
+        n => n * 13,
+    };
+    let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn check_all_files(repo: &Path) {
+    for i in 0..100 {
+        let got = std::fs::read(repo.join(format!("f{i:03}.bin"))).unwrap();
+        assert!(got == e2e_content(i), "f{i:03}.bin differs after get");
+    }
+}
+
+#[test]
+fn end_to_end_copy_drop_get_fsck_lost_stores_and_a_second_clone() {
+    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let repo = s.repo("origin");
+    for i in 0..100 {
+        std::fs::write(repo.join(format!("f{i:03}.bin")), e2e_content(i)).unwrap();
+    }
+    s.annex(&repo, &["add", "-q", "."]);
+    s.run(&repo, "git", &["commit", "-q", "-m", "files"]);
+    initremote(&s, &repo, "myswarm", &["encryption=none"]);
+
+    s.annex(&repo, &["copy", "--to", "myswarm", "-J4", "."]);
+    s.annex(&repo, &["drop", "-J4", "."]);
+    assert!(!repo.join("f099.bin").exists(), "dropped content is gone");
+    s.annex(&repo, &["get", "-J4", "."]);
+    check_all_files(&repo);
+    s.annex(&repo, &["fsck", "--from", "myswarm", "-J4", "--quiet"]);
+
+    let whereis = s.annex(&repo, &["whereis", "f099.bin"]);
+    assert!(
+        whereis.contains("myswarm: swarm ")
+            && whereis.contains("(4+2): restorable, survives 2 more lost stores"),
+        "{whereis}"
+    );
+
+    // Lose m = 2 stores: every file still comes back, and fsck still passes.
+    std::fs::remove_dir_all(s.path("stores/s2")).unwrap();
+    std::fs::remove_dir_all(s.path("stores/s5")).unwrap();
+    s.annex(&repo, &["drop", "-J4", "."]);
+    s.annex(&repo, &["get", "-J4", "."]);
+    check_all_files(&repo);
+    s.annex(&repo, &["fsck", "--from", "myswarm", "--fast", "--quiet"]);
+    let info = s.annex(&repo, &["info", "myswarm"]);
+    assert!(
+        info.contains("health: 2 of 6 stores down: fully stored keys survive 0 more lost stores"),
+        "{info}"
+    );
+
+    // A second clone: enableremote with no parameters finds the same swarm.
+    let clone = s.path("clone");
+    s.run(
+        s.dir.path(),
+        "git",
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    s.annex(&clone, &["init", "-q", "clone"]);
+    s.annex(&clone, &["enableremote", "myswarm"]);
+    s.annex(&clone, &["get", "-J4", "--from", "myswarm", "."]);
+    check_all_files(&clone);
+
+    // One more store lost (m + 1): the remote cannot vouch for the big file any more.
+    std::fs::remove_dir_all(s.path("stores/s3")).unwrap();
+    let fsck = s.try_run(
+        &repo,
+        "git",
+        &["annex", "fsck", "--from", "myswarm", "--fast", "f099.bin"],
+    );
+    assert!(
+        !fsck.status.success(),
+        "fsck must not pass with m + 1 stores lost"
+    );
+}
+
+/// git-annex's hybrid encryption (a throwaway gpg key without passphrase) and chunk= on top.
+#[test]
+fn hybrid_encryption_and_chunking_on_top() {
+    let mut s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let gnupg = s.path("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    s.extra_env = vec![("GNUPGHOME".into(), gnupg.to_str().unwrap().into())];
+    let _agent = GpgAgent(s.cmd("gpgconf", s.dir.path()));
+    s.run(
+        s.dir.path(),
+        "gpg",
+        &[
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "annex-swarm test <test@example.invalid>",
+            "future-default",
+            "default",
+            "never",
+        ],
+    );
+    let keys = s.run(s.dir.path(), "gpg", &["--list-keys", "--with-colons"]);
+    let fpr = keys
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .map(|l| l.trim_matches(':').to_owned())
+        .expect("a fingerprint");
+
+    let repo = s.repo("encrypted");
+    let files: Vec<(String, Vec<u8>)> = [0usize, 5, 300_000, 1 << 20]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            (
+                format!("e{i}.bin"),
+                (0..n).map(|j| (j * 7 + i) as u8).collect(),
+            )
+        })
+        .collect();
+    for (name, data) in &files {
+        std::fs::write(repo.join(name), data).unwrap();
+    }
+    s.annex(&repo, &["add", "-q", "."]);
+    let keyid = format!("keyid={fpr}");
+    initremote(
+        &s,
+        &repo,
+        "encswarm",
+        &["encryption=hybrid", &keyid, "chunk=256KiB"],
+    );
+    s.annex(&repo, &["copy", "--to", "encswarm", "-J4", "."]);
+    s.annex(&repo, &["drop", "."]);
+    s.annex(&repo, &["get", "-J4", "."]);
+    for (name, data) in &files {
+        assert!(
+            &std::fs::read(repo.join(name)).unwrap() == data,
+            "{name} differs"
+        );
+    }
+    s.annex(&repo, &["fsck", "--from", "encswarm", "--quiet"]);
+    // The stores hold no plaintext names: the remote only ever saw HMAC keys.
+    let store_listing = s.run(s.dir.path(), "find", &[s.path("stores").to_str().unwrap()]);
+    assert!(!store_listing.contains("e3.bin") && !store_listing.contains("SHA256"));
+}
+
+/// Stops the gpg-agent the test's GNUPGHOME started.
+struct GpgAgent(Command);
+
+impl Drop for GpgAgent {
+    fn drop(&mut self) {
+        let _ = self.0.args(["--kill", "gpg-agent"]).output();
+    }
+}

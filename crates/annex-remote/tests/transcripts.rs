@@ -1,0 +1,572 @@
+//! Transcript tests: request lines in, exact reply lines out, as git-annex would exchange them
+//! with the remote (over in-memory pipes, with a real swarm of local stores).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use annex_remote::config::PARAMETERS;
+use common::{Annex, Fixture, path_str, pattern, sha256e};
+
+#[tokio::test]
+async fn extensions_echo_only_what_was_offered_and_is_known() {
+    let a = Annex::negotiated(
+        "INFO GETGITREMOTENAME UNAVAILABLERESPONSE TRANSFER-RETRIEVE-URL CHECKPRESENT-URL IMPORTKEY DELEGATE ASYNC",
+        "EXTENSIONS INFO GETGITREMOTENAME UNAVAILABLERESPONSE ASYNC",
+    )
+    .await;
+    a.close().await.unwrap();
+    let a = Annex::negotiated("", "EXTENSIONS").await;
+    a.close().await.unwrap();
+    let a = Annex::negotiated("FUTURE-THING INFO", "EXTENSIONS INFO").await;
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn listconfigs_names_every_parameter() {
+    let mut a = Annex::negotiated("INFO", "EXTENSIONS INFO").await;
+    a.send("LISTCONFIGS").await;
+    a.expect("CONFIG stores store directories of a new swarm, comma-separated (absolute paths or file:// URLs)").await;
+    a.expect("CONFIG k data shards per chunk: any k stores restore a file")
+        .await;
+    a.expect("CONFIG m parity shards per chunk: how many stores may be lost")
+        .await;
+    for (name, _) in &PARAMETERS[3..] {
+        assert!(a.recv().await.starts_with(&format!("CONFIG {name} ")));
+    }
+    a.expect("CONFIGEND").await;
+    // Asked before PREPARE too (initremote does): nothing else is needed for it.
+    a.send("EXPORTSUPPORTED").await;
+    a.expect("EXPORTSUPPORTED-FAILURE").await;
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn store_check_retrieve_remove_round_trip() {
+    let f = Fixture::new();
+    let mut a = Annex::prepared(&f).await;
+    let content = b"hello\n";
+    let key = sha256e(content, "hello.txt");
+    let src = f.file("src", content);
+    a.send(&format!("CHECKPRESENT {key}")).await;
+    a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
+    a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
+        .await;
+    a.expect("PROGRESS 6").await;
+    a.expect(&format!("TRANSFER-SUCCESS STORE {key}")).await;
+    a.send(&format!("CHECKPRESENT {key}")).await;
+    a.expect(&format!("CHECKPRESENT-SUCCESS {key}")).await;
+    // Storing again (testremote's "store when already present") succeeds.
+    a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
+        .await;
+    a.expect("PROGRESS 6").await;
+    a.expect(&format!("TRANSFER-SUCCESS STORE {key}")).await;
+
+    // A destination that already holds a partial download (resume) is replaced.
+    let dest = f.file("dest with spaces", b"hel");
+    a.send(&format!("TRANSFER RETRIEVE {key} {}", path_str(&dest)))
+        .await;
+    a.expect("PROGRESS 6").await;
+    a.expect(&format!("TRANSFER-SUCCESS RETRIEVE {key}")).await;
+    assert_eq!(std::fs::read(&dest).unwrap(), content);
+
+    let swarm = &f.def.swarm.to_string()[..8];
+    a.send(&format!("WHEREIS {key}")).await;
+    a.expect(&format!(
+        "WHEREIS-SUCCESS swarm {swarm} (4+2): restorable, survives 2 more lost stores; stored inline; 3 manifest copies"
+    ))
+    .await;
+
+    a.send(&format!("REMOVE {key}")).await;
+    a.expect(&format!("REMOVE-SUCCESS {key}")).await;
+    a.send(&format!("REMOVE {key}")).await;
+    a.expect(&format!("REMOVE-SUCCESS {key}")).await;
+    a.send(&format!("CHECKPRESENT {key}")).await;
+    a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
+    a.send(&format!("WHEREIS {key}")).await;
+    a.expect("WHEREIS-FAILURE").await;
+    a.send(&format!(
+        "TRANSFER RETRIEVE {key} {}",
+        path_str(&f.work("gone"))
+    ))
+    .await;
+    let reply = a.recv().await;
+    assert!(
+        reply.starts_with(&format!(
+            "TRANSFER-FAILURE RETRIEVE {key} key {key} is not in the swarm"
+        )),
+        "{reply}"
+    );
+    assert!(!f.work("gone").exists());
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn chunked_files_report_progress_and_come_back_whole() {
+    let f = Fixture::new();
+    let mut a = Annex::prepared(&f).await;
+    // Over the inline threshold (256 KiB), so chunked over the stores.
+    let content = pattern(700_000, 1);
+    let key = sha256e(&content, "big.bin");
+    let src = f.file("big.bin", &content);
+    a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
+        .await;
+    let (progress, reply) = a.reply_after_progress("").await;
+    assert_eq!(reply, format!("TRANSFER-SUCCESS STORE {key}"));
+    assert_eq!(progress.last(), Some(&700_000));
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+    let dest = f.work("big.out");
+    a.send(&format!("TRANSFER RETRIEVE {key} {}", path_str(&dest)))
+        .await;
+    let (progress, reply) = a.reply_after_progress("").await;
+    assert_eq!(reply, format!("TRANSFER-SUCCESS RETRIEVE {key}"));
+    assert_eq!(progress.last(), Some(&700_000));
+    assert_eq!(std::fs::read(&dest).unwrap(), content);
+    a.close().await.unwrap();
+}
+
+/// git-annex's encryption and chunk= hand over keys whose content is not what their name says.
+#[tokio::test]
+async fn opaque_keys_are_stored_verbatim_without_verification() {
+    let f = Fixture::new();
+    let mut a = Annex::prepared(&f).await;
+    let cipher = pattern(300_000, 9);
+    let src = f.file("cipher", &cipher);
+    for key in [
+        "GPGHMACSHA1--c6e674906f8bd1ab1e1d5fb4a4e63b8cbb76b16d",
+        "SHA256E-s1048576-S300000-C2--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.bin",
+        "XXH3-s300000--0123456789abcdef",
+    ] {
+        a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
+            .await;
+        let (_, reply) = a.reply_after_progress("").await;
+        assert_eq!(reply, format!("TRANSFER-SUCCESS STORE {key}"));
+        a.send(&format!("CHECKPRESENT {key}")).await;
+        a.expect(&format!("CHECKPRESENT-SUCCESS {key}")).await;
+        let dest = f.work("cipher.out");
+        a.send(&format!("TRANSFER RETRIEVE {key} {}", path_str(&dest)))
+            .await;
+        let (_, reply) = a.reply_after_progress("").await;
+        assert_eq!(reply, format!("TRANSFER-SUCCESS RETRIEVE {key}"));
+        assert_eq!(std::fs::read(&dest).unwrap(), cipher);
+    }
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn content_that_does_not_match_its_key_is_refused_and_not_claimed() {
+    let f = Fixture::new();
+    let mut a = Annex::prepared(&f).await;
+    let key = sha256e(b"hello\n", "x.txt");
+    let src = f.file("other", b"HELLO\n");
+    a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
+        .await;
+    let (_, reply) = a.reply_after_progress("").await;
+    assert!(
+        reply.starts_with(&format!(
+            "TRANSFER-FAILURE STORE {key} content does not match key {key}"
+        )),
+        "{reply}"
+    );
+    a.send(&format!("CHECKPRESENT {key}")).await;
+    a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
+
+    let missing = f.work("no such file");
+    a.send(&format!("TRANSFER STORE {key} {}", path_str(&missing)))
+        .await;
+    let reply = a.recv().await;
+    assert_eq!(
+        reply,
+        format!(
+            "TRANSFER-FAILURE STORE {key} {}: No such file or directory (os error 2)",
+            path_str(&missing)
+        )
+    );
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_lines_get_error_replies_and_the_session_goes_on() {
+    let f = Fixture::new();
+    let mut a = Annex::prepared(&f).await;
+    for (line, reply) in [
+        ("", "ERROR empty protocol line"),
+        ("CHECKPRESENT", "ERROR CHECKPRESENT needs a key"),
+        ("REMOVE a b", "ERROR `a b`: a key cannot contain spaces"),
+        (
+            "TRANSFER",
+            "ERROR TRANSFER needs STORE or RETRIEVE, a key and a file",
+        ),
+        (
+            "TRANSFER SEND k f",
+            "ERROR TRANSFER direction `SEND` is neither STORE nor RETRIEVE",
+        ),
+        (
+            "TRANSFER STORE k",
+            "ERROR TRANSFER needs a file name after the key",
+        ),
+        (
+            "CHECKPRESENT a\u{1}b",
+            "ERROR bad key `a\\u{1}b`: character U+0001 (control) at byte 1 is not allowed (keys may not contain whitespace or control characters)",
+        ),
+        (
+            "VALUE stray",
+            "ERROR unexpected VALUE stray: no question was asked",
+        ),
+        ("FROBNICATE x y", "UNSUPPORTED-REQUEST"),
+        ("CLAIMURL http://example.com/", "UNSUPPORTED-REQUEST"),
+        ("CHECKURL http://example.com/", "UNSUPPORTED-REQUEST"),
+        ("GETORDERED", "UNORDERED"),
+        ("GETCOST", "COST 100"),
+        ("GETAVAILABILITY", "AVAILABILITY LOCAL"),
+    ] {
+        a.send(line).await;
+        let got = a.recv().await;
+        if reply.starts_with("ERROR bad key") {
+            // The exact escaping is the key module's; it must be one line naming the fault.
+            assert!(got.starts_with("ERROR bad key `a"), "{line:?}: {got}");
+        } else {
+            assert_eq!(got, reply, "{line:?}");
+        }
+    }
+    // Still serving.
+    let key = sha256e(b"x", "x");
+    a.send(&format!("CHECKPRESENT {key}")).await;
+    a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn getinfo_tells_stores_coding_and_health() {
+    let f = Fixture::new();
+    f.destroy_store(5);
+    let mut a = Annex::prepared(&f).await;
+    a.send("GETINFO").await;
+    let mut fields = BTreeMap::new();
+    loop {
+        let line = a.recv().await;
+        if line == "INFOEND" {
+            break;
+        }
+        let field = line
+            .strip_prefix("INFOFIELD ")
+            .expect("INFOFIELD")
+            .to_owned();
+        let value = a.recv().await;
+        fields.insert(
+            field,
+            value
+                .strip_prefix("INFOVALUE ")
+                .expect("INFOVALUE")
+                .to_owned(),
+        );
+    }
+    assert_eq!(fields["swarm"], f.def.swarm.to_string());
+    assert_eq!(
+        fields["coding"],
+        "4+2: any 4 of a chunk's 6 shards restore it; 1.50x the data's size"
+    );
+    assert_eq!(fields["stores"], "6 (5 up)");
+    assert_eq!(
+        fields["health"],
+        "1 of 6 stores down: fully stored keys survive 1 more lost stores; run `annex-swarm fsck` and `repair`"
+    );
+    let down = &f.def.stores[5];
+    assert!(
+        fields[&format!("store {}", down.id)].starts_with(&format!("{} (DOWN: ", down.url)),
+        "{fields:?}"
+    );
+    assert_eq!(
+        fields[&format!("store {}", f.def.stores[0].id)],
+        format!("{} (up)", f.def.stores[0].url)
+    );
+    a.close().await.unwrap();
+}
+
+/// Present only when restorable; unknown when too many stores cannot be asked.
+#[tokio::test]
+async fn checkpresent_with_stores_lost() {
+    let f = Fixture::new();
+    let content = pattern(400_000, 3);
+    let key = sha256e(&content, "f.bin");
+    let absent = sha256e(b"never stored", "n");
+    let src = f.file("f.bin", &content);
+    {
+        let mut a = Annex::prepared(&f).await;
+        a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
+            .await;
+        let (_, reply) = a.reply_after_progress("").await;
+        assert_eq!(reply, format!("TRANSFER-SUCCESS STORE {key}"));
+        a.close().await.unwrap();
+    }
+    // m = 2 stores lost: still present, still restorable, absent keys still known absent.
+    f.destroy_store(0);
+    f.destroy_store(1);
+    {
+        let mut a = Annex::prepared(&f).await;
+        a.send(&format!("CHECKPRESENT {key}")).await;
+        a.expect(&format!("CHECKPRESENT-SUCCESS {key}")).await;
+        a.send(&format!("CHECKPRESENT {absent}")).await;
+        a.expect(&format!("CHECKPRESENT-FAILURE {absent}")).await;
+        let dest = f.work("back");
+        a.send(&format!("TRANSFER RETRIEVE {key} {}", path_str(&dest)))
+            .await;
+        let (_, mut reply) = a.reply_after_progress("").await;
+        assert!(
+            reply.starts_with(&format!("DEBUG {key}: restored, though ")),
+            "{reply}"
+        );
+        while reply.starts_with("DEBUG") || reply.starts_with("PROGRESS") {
+            reply = a.recv().await;
+        }
+        assert_eq!(reply, format!("TRANSFER-SUCCESS RETRIEVE {key}"));
+        assert_eq!(std::fs::read(&dest).unwrap(), content);
+        a.close().await.unwrap();
+    }
+    // m + 1 lost: nothing can be told for sure, and nothing is claimed present.
+    f.destroy_store(2);
+    {
+        let mut a = Annex::prepared(&f).await;
+        for k in [&key, &absent] {
+            a.send(&format!("CHECKPRESENT {k}")).await;
+            let reply = a.recv().await;
+            assert!(
+                reply.starts_with(&format!("CHECKPRESENT-UNKNOWN {k} ")),
+                "{reply}"
+            );
+        }
+        a.send("GETAVAILABILITY").await;
+        a.expect("AVAILABILITY LOCAL").await;
+        a.close().await.unwrap();
+    }
+    // With UNAVAILABLERESPONSE offered, fewer than k stores up is said plainly.
+    let mut a = Annex::negotiated("UNAVAILABLERESPONSE", "EXTENSIONS UNAVAILABLERESPONSE").await;
+    a.send("PREPARE").await;
+    a.expect("GETCONFIG swarmdefinition").await;
+    a.send(&format!("VALUE {}", f.embedded)).await;
+    let debug = a.recv().await;
+    assert!(
+        debug.starts_with("DEBUG stores unavailable: store "),
+        "{debug}"
+    );
+    assert_eq!(debug.matches("does not exist").count(), 3, "{debug}");
+    a.expect("PREPARE-SUCCESS").await;
+    a.send("GETAVAILABILITY").await;
+    a.expect("AVAILABILITY UNAVAILABLE").await;
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn prepare_without_a_definition_fails_clearly() {
+    let mut a = Annex::negotiated("INFO", "EXTENSIONS INFO").await;
+    a.send("PREPARE").await;
+    a.expect("GETCONFIG swarmdefinition").await;
+    a.send("VALUE ").await;
+    a.expect("PREPARE-FAILURE this remote has no swarm definition (swarmdefinition is unset): set it up with `git annex initremote NAME type=external externaltype=swarm stores=DIR,DIR,... k=K m=M encryption=...`").await;
+    a.send("PREPARE").await;
+    a.expect("GETCONFIG swarmdefinition").await;
+    a.send("VALUE 1:@@@").await;
+    let reply = a.recv().await;
+    assert!(
+        reply.starts_with("PREPARE-FAILURE the embedded swarm definition (swarmdefinition=) is unreadable: bad base64url"),
+        "{reply}"
+    );
+    a.close().await.unwrap();
+}
+
+/// INITREMOTE asks for each parameter, prepares the stores and records the definition.
+#[tokio::test]
+async fn initremote_creates_stores_and_embeds_the_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<String> = (1..=3)
+        .map(|i| {
+            dir.path()
+                .join(format!("s{i}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let answers = |stores: &str, m: &str, embedded: &str| {
+        vec![
+            ("stores", stores.to_owned()),
+            ("k", "2".to_owned()),
+            ("m", m.to_owned()),
+            ("shardsize", String::new()),
+            ("inlinethreshold", String::new()),
+            ("definition", String::new()),
+            ("swarmdefinition", embedded.to_owned()),
+        ]
+    };
+    async fn initremote(a: &mut Annex, answers: Vec<(&str, String)>) -> Vec<String> {
+        a.send("INITREMOTE").await;
+        for (name, value) in answers {
+            a.expect(&format!("GETCONFIG {name}")).await;
+            a.send(&format!("VALUE {value}")).await;
+        }
+        let mut out = Vec::new();
+        loop {
+            let line = a.recv().await;
+            let done = line.starts_with("INITREMOTE-");
+            out.push(line);
+            if done {
+                return out;
+            }
+        }
+    }
+    let mut a = Annex::negotiated("INFO", "EXTENSIONS INFO").await;
+    // Refused with the reason, nothing created.
+    let out = initremote(&mut a, answers(&stores.join(","), "", "")).await;
+    assert_eq!(
+        out,
+        ["INITREMOTE-FAILURE m= is needed with stores= (e.g. k=4 m=2)"]
+    );
+    assert!(!std::path::Path::new(&stores[0]).exists());
+    let out = initremote(&mut a, answers(&stores[..2].join(","), "1", "")).await;
+    assert_eq!(
+        out,
+        ["INITREMOTE-FAILURE bad coding: k + m = 3 needs at least 3 stores, the definition has 2"]
+    );
+
+    let out = initremote(&mut a, answers(&stores.join(","), "1", "")).await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[1], "INITREMOTE-SUCCESS");
+    let embedded = out[0]
+        .strip_prefix("SETCONFIG swarmdefinition ")
+        .unwrap()
+        .to_owned();
+    let def = annex_remote::config::decode_definition(&embedded).unwrap();
+    assert_eq!((def.coding.k, def.coding.m, def.stores.len()), (2, 1, 3));
+    for s in &stores {
+        assert!(
+            std::path::Path::new(s)
+                .join("annex-swarm-store.toml")
+                .is_file()
+        );
+    }
+    // enableremote in a clone: the same swarm, stores only checked.
+    let out = initremote(&mut a, answers(&stores.join(","), "1", &embedded)).await;
+    assert_eq!(
+        out,
+        [
+            format!("SETCONFIG swarmdefinition {embedded}"),
+            "INITREMOTE-SUCCESS".into()
+        ]
+    );
+    // A store gone in this clone: enabled all the same, with a note.
+    std::fs::remove_dir_all(&stores[2]).unwrap();
+    let out = initremote(&mut a, answers("", "", &embedded)).await;
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(
+        out[0].starts_with(&format!(
+            "INFO swarm {}: stores not reachable from here",
+            def.swarm
+        )),
+        "{out:?}"
+    );
+    assert!(
+        !std::path::Path::new(&stores[2]).exists(),
+        "enableremote must not create stores"
+    );
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn async_jobs_run_at_once_with_whole_tagged_lines() {
+    let f = Fixture::new();
+    let mut a = Annex::negotiated(
+        "INFO GETGITREMOTENAME ASYNC",
+        "EXTENSIONS INFO GETGITREMOTENAME ASYNC",
+    )
+    .await;
+    // Job 1's question is outstanding while job 2 is served.
+    a.send("J 1 PREPARE").await;
+    a.expect("J 1 GETCONFIG swarmdefinition").await;
+    a.send("J 2 GETORDERED").await;
+    a.expect("J 2 UNORDERED").await;
+    a.send(&format!("J 1 VALUE {}", f.embedded)).await;
+    a.expect("J 1 PREPARE-SUCCESS").await;
+
+    // Malformed lines under ASYNC.
+    a.send("PREPARE").await;
+    a.expect("ERROR bad job prefix in `PREPARE`: expected `J <number> <message>`")
+        .await;
+    a.send("J 5 CHECKPRESENT").await;
+    a.expect("J 5 ERROR CHECKPRESENT needs a key").await;
+    a.send("J 5 FROBNICATE").await;
+    a.expect("J 5 UNSUPPORTED-REQUEST").await;
+
+    // Eight stores at once, interleaved with presence checks.
+    let mut keys = BTreeMap::new();
+    for j in 1..=8u64 {
+        let content = pattern(150_000 + j as usize * 40_000, j as u8);
+        let key = sha256e(&content, &format!("f{j}.bin"));
+        let src = f.file(&format!("f{j}.bin"), &content);
+        a.send(&format!("J {j} TRANSFER STORE {key} {}", path_str(&src)))
+            .await;
+        keys.insert(j, (key, content));
+    }
+    let absent = sha256e(b"absent", "a");
+    a.send(&format!("J 9 CHECKPRESENT {absent}")).await;
+    let mut finals = BTreeMap::new();
+    let mut progress_jobs = BTreeSet::new();
+    while finals.len() < 9 {
+        let line = a.recv().await;
+        let (job, body) = line
+            .strip_prefix("J ")
+            .and_then(|r| r.split_once(' '))
+            .unwrap_or_else(|| panic!("untagged line {line}"));
+        let job: u64 = job.parse().unwrap();
+        if let Some(n) = body.strip_prefix("PROGRESS ") {
+            n.parse::<u64>().unwrap();
+            progress_jobs.insert(job);
+            continue;
+        }
+        assert!(
+            finals.insert(job, body.to_owned()).is_none(),
+            "two replies for job {job}"
+        );
+    }
+    for (j, (key, _)) in &keys {
+        assert_eq!(finals[j], format!("TRANSFER-SUCCESS STORE {key}"));
+    }
+    assert_eq!(finals[&9], format!("CHECKPRESENT-FAILURE {absent}"));
+    assert_eq!(progress_jobs, (1..=8).collect());
+
+    // And back, all at once, each into its own file.
+    for (j, (key, _)) in &keys {
+        let dest = f.work(&format!("out{j}"));
+        a.send(&format!(
+            "J {j} TRANSFER RETRIEVE {key} {}",
+            path_str(&dest)
+        ))
+        .await;
+    }
+    let mut done = BTreeSet::new();
+    while done.len() < keys.len() {
+        let line = a.recv().await;
+        if line.contains(" PROGRESS ") {
+            continue;
+        }
+        let (j, (key, _)) = keys
+            .iter()
+            .find(|(j, (key, _))| line == format!("J {j} TRANSFER-SUCCESS RETRIEVE {key}"))
+            .unwrap_or_else(|| panic!("unexpected {line}"));
+        let _ = key;
+        done.insert(*j);
+    }
+    for (j, (_, content)) in &keys {
+        assert_eq!(&std::fs::read(f.work(&format!("out{j}"))).unwrap(), content);
+    }
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_global_error_from_git_annex_ends_the_session() {
+    let mut a = Annex::negotiated("INFO", "EXTENSIONS INFO").await;
+    a.send("ERROR something broke").await;
+    let e = a.close().await.unwrap_err();
+    assert_eq!(e, "git-annex reported an error: something broke");
+}

@@ -81,13 +81,16 @@ struct Counts {
     bytes_written: AtomicU64,
 }
 
-/// Makes sure rustls has a crypto provider (ring) before the first HTTPS client is built. We
-/// build OpenDAL's HTTP transport without one to keep aws-lc-sys (a C build) out.
+/// Makes sure rustls has a crypto provider (ring) and OpenDAL has its HTTP transport before the
+/// first request. We build the transport without a provider to keep aws-lc-sys (a C build) out.
 pub fn ensure_tls_provider() {
     static DONE: std::sync::Once = std::sync::Once::new();
     DONE.call_once(|| {
         // Err means another provider is installed already, which serves as well.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Without OpenDAL's auto-registration (which would pull default TLS), the HTTP services
+        // need the reqwest transport installed by hand.
+        opendal_http_transport_reqwest::install_default();
     });
 }
 

@@ -21,10 +21,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ANNEX_SWARM_LOG")
-                .unwrap_or_else(|_| filter.into()),
-        )
+        .with_env_filter(log_filter(filter))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,6 +59,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `ANNEX_SWARM_LOG` or the -v level, with OpenDAL's request signer capped at warn whatever was
+/// asked: reqsign logs the credentials it loads (keys included) at debug.
+fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    let asked = std::env::var("ANNEX_SWARM_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| level.to_owned());
+    let capped = format!("{asked},reqsign=warn,reqsign_core=warn,reqsign_aws_v4=warn");
+    tracing_subscriber::EnvFilter::try_new(&capped)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},reqsign=warn")))
 }
 
 /// The error and its causes on one line, skipping a cause its parent already spelled out.

@@ -11,6 +11,7 @@ mod hashing;
 pub mod maintain;
 pub mod progress;
 pub mod put;
+mod quota;
 pub mod swarm;
 
 pub use error::EngineError;

@@ -14,6 +14,7 @@ use swarm_core::placement::{self, Candidate, Item};
 use swarm_store::{Store, StoreError, layout, open_store};
 
 use crate::EngineError;
+use crate::quota::Quota;
 
 /// One store of the swarm and whether it answered when the swarm was opened.
 #[derive(Debug, Clone)]
@@ -30,6 +31,7 @@ pub struct Swarm {
     chunker: ChunkerParams,
     slots: Vec<Slot>,
     candidates: Vec<Candidate>,
+    quotas: Vec<Quota>,
 }
 
 impl Swarm {
@@ -70,12 +72,14 @@ impl Swarm {
                 weight: e.weight,
             })
             .collect();
+        let quotas = def.stores.iter().map(|e| Quota::new(e.quota)).collect();
         Ok(Swarm {
             def,
             coding,
             chunker,
             slots,
             candidates,
+            quotas,
         })
     }
 
@@ -93,6 +97,10 @@ impl Swarm {
 
     pub fn slots(&self) -> &[Slot] {
         &self.slots
+    }
+
+    pub(crate) fn quotas(&self) -> &[Quota] {
+        &self.quotas
     }
 
     pub(crate) fn up(&self, i: usize) -> bool {
@@ -184,13 +192,13 @@ impl Swarm {
             let results = join_all(
                 batch
                     .iter()
-                    .map(|&i| self.store(i).write(&path, bytes.clone())),
+                    .map(|&i| self.write_within_quota(i, &path, bytes.clone())),
             )
             .await;
             for (i, r) in batch.into_iter().zip(results) {
                 match r {
                     Ok(()) => written.push(i),
-                    Err(e) => failures.push(e.to_string()),
+                    Err(e) => failures.push(e),
                 }
             }
         }

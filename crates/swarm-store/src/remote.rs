@@ -281,25 +281,30 @@ fn describe(e: &opendal::Error) -> String {
 impl Inner {
     fn err(&self, op: &'static str, path: &str, e: opendal::Error) -> StoreError {
         let store = self.id.to_string();
+        let text = describe(&e);
+        // Some services report a refused login as an unexpected HTTP status.
+        let denied = matches!(
+            e.kind(),
+            ErrorKind::PermissionDenied | ErrorKind::ConfigInvalid
+        ) || text.contains("status: 401")
+            || text.contains("status: 403");
         match e.kind() {
             ErrorKind::NotFound => StoreError::NotFound {
                 store,
                 path: path.to_owned(),
             },
-            ErrorKind::PermissionDenied | ErrorKind::ConfigInvalid => {
+            _ if denied => {
                 let reason = format!(
-                    "{} refused {op} {path} (wrong credentials or no access?): {}",
-                    self.kind,
-                    describe(&e)
+                    "{} refused {op} {path} (wrong credentials or no access?): {text}",
+                    self.kind
                 );
                 self.mark_down(&reason);
                 StoreError::Unavailable { store, reason }
             }
             ErrorKind::Unexpected | ErrorKind::RateLimited => {
                 let reason = format!(
-                    "{} not answering ({op} {path} failed after {RETRIES} retries): {}",
-                    self.kind,
-                    describe(&e)
+                    "{} not answering ({op} {path} failed, retried up to {RETRIES} times): {text}",
+                    self.kind
                 );
                 self.mark_down(&reason);
                 StoreError::Unavailable { store, reason }
@@ -308,7 +313,7 @@ impl Inner {
                 store,
                 op,
                 path: path.to_owned(),
-                source: std::io::Error::other(describe(&e)),
+                source: std::io::Error::other(text),
             },
         }
     }

@@ -299,6 +299,11 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Where SeaweedFS keeps its volumes.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// `s3://annex/PREFIX?endpoint=...`
     pub fn url(&self, prefix: &str) -> String {
         format!(

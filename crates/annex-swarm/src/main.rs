@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         _ => "debug",
     };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr(Vec::new()))
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(log_filter(filter))
         .init();
@@ -58,6 +58,31 @@ fn main() -> ExitCode {
             eprintln!("annex-swarm: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One log event, written to stderr with every URL's query string hidden when dropped: OpenDAL
+/// logs request URLs (in retry warnings, at debug), and some services carry tokens there.
+struct ScrubbedStderr(Vec<u8>);
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedStderr {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            swarm_store::remote::scrub_queries(&text).as_bytes(),
+        );
     }
 }
 

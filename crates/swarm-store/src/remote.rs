@@ -265,7 +265,7 @@ impl RemoteStore {
 /// OpenDAL's error on one line: kind, message, and the root cause (the context names the
 /// service, path and URL, never a credential). Long service replies are cut.
 fn describe(e: &opendal::Error) -> String {
-    let mut text = e.to_string();
+    let mut text = scrub_queries(&e.to_string());
     text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.len() > 400 {
         let mut cut = 400;
@@ -276,6 +276,32 @@ fn describe(e: &opendal::Error) -> String {
         text.push_str("...");
     }
     text
+}
+
+/// Hides the query string of every URL in `text`: some services (Google's token endpoint as
+/// OpenDAL calls it) carry the refresh token and client secret there, and OpenDAL puts the URL
+/// in its error context.
+pub fn scrub_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | '"' | '\'' | ')' | '>'))
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.split_once('?') {
+            Some((base, _)) => {
+                out.push_str(base);
+                out.push_str("?<hidden>");
+            }
+            None => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Inner {
@@ -649,6 +675,20 @@ impl Store for RemoteStore {
 mod tests {
     use super::*;
     use crate::credentials::MapSource;
+
+    #[test]
+    fn url_queries_are_hidden_in_errors() {
+        let t = "context: { url: https://oauth2.googleapis.com/token?refresh_token=abc&client_secret=xyz, called: x } => http://h/p?q=1";
+        let s = scrub_queries(t);
+        assert!(
+            !s.contains("abc") && !s.contains("xyz") && !s.contains("q=1"),
+            "{s}"
+        );
+        assert!(
+            s.contains("https://oauth2.googleapis.com/token?<hidden>, called"),
+            "{s}"
+        );
+    }
 
     #[test]
     fn missing_credentials_name_where_they_go() {

@@ -37,32 +37,58 @@ fn fail(what: &str) -> ! {
 /// A free TCP port on 127.0.0.1 (below 40000 so that port + 10000, SeaweedFS's habit for gRPC,
 /// stays valid; each is checked free).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let seed = (std::process::id() as u16 % 300) * 50;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Tests run as parallel processes: start each process at a different, time-seeded place.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let seed = std::process::id().wrapping_mul(7919) ^ nanos;
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + (seed.wrapping_add(n) % 19000);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(13)) % 19000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+        {
             return port;
         }
     }
 }
 
-fn wait_for(what: &str, log: &Path, timeout: Duration, mut ready: impl FnMut() -> bool) {
+/// Tries to start a server up to 3 times (a port picked free may be taken by another test
+/// before the server binds it); `launch` returns whether the server came up.
+fn with_retries(what: &str, mut launch: impl FnMut() -> bool) {
+    for _ in 0..3 {
+        if launch() {
+            return;
+        }
+    }
+    panic!("test server: {what} did not start in 3 attempts (see the log tails above)")
+}
+
+/// Waits until `ready`; false (after printing the log's tail) if the server failed to bind or
+/// did not come up in time.
+fn wait_for(what: &str, log: &Path, timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if ready() {
-            return;
+            return true;
+        }
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("already in use") {
+            break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(15).collect();
-    panic!(
-        "test server: {what} not ready after {timeout:?}; log tail:\n{}",
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+    eprintln!(
+        "test server: {what} not ready after {:?}; log tail:\n{}",
+        start.elapsed(),
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    )
+    );
+    false
 }
 
 /// An HTTP/1.0 request to 127.0.0.1:port; the status code, if any answer came.
@@ -234,6 +260,21 @@ impl S3Server {
     }
 
     fn launch(&mut self) {
+        let mut first = true;
+        with_retries("SeaweedFS", || {
+            if !first {
+                // Keep the S3 port (URLs name it); take new internal ports.
+                self.proc.stop();
+                for p in self.ports.iter_mut().skip(1) {
+                    *p = free_port();
+                }
+            }
+            first = false;
+            self.launch_once()
+        });
+    }
+
+    fn launch_once(&mut self) -> bool {
         let tools = std::env::var_os("ANNEX_SWARM_TEST_TOOLS")
             .map(PathBuf::from)
             .or_else(|| {
@@ -292,7 +333,7 @@ impl S3Server {
                 .output()
                 .map(|o| o.stdout == b"200")
                 .unwrap_or(false)
-        });
+        })
     }
 
     pub fn endpoint(&self) -> String {
@@ -404,6 +445,13 @@ http {{
     }
 
     fn launch(&mut self) {
+        with_retries("nginx", || {
+            self.proc.stop();
+            self.launch_once()
+        });
+    }
+
+    fn launch_once(&mut self) -> bool {
         let nginx = find_binary("nginx", &[PathBuf::from("/usr/sbin/nginx")]);
         let d = self.dir.path();
         let mut cmd = Command::new(nginx);
@@ -420,7 +468,7 @@ http {{
         let port = self.port;
         wait_for("nginx WebDAV", &log, Duration::from_secs(20), || {
             http_status(port, "OPTIONS / HTTP/1.0\r\n\r\n").is_some()
-        });
+        })
     }
 
     /// `webdav+http://tester@127.0.0.1:PORT/PATH/`
@@ -555,6 +603,13 @@ impl SftpServer {
     }
 
     fn launch(&mut self) {
+        with_retries("sshd", || {
+            self.proc.stop();
+            self.launch_once()
+        });
+    }
+
+    fn launch_once(&mut self) -> bool {
         let sshd = find_binary("sshd", &[PathBuf::from("/usr/sbin/sshd")]);
         let d = self.dir.path();
         let mut cmd = Command::new(sshd);
@@ -572,7 +627,7 @@ impl SftpServer {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let mut buf = [0u8; 8];
             matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"SSH-"))
-        });
+        })
     }
 
     /// `sftp://annexswarmtest@127.0.0.1:PORT/<data dir>/PATH`

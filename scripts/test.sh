@@ -14,6 +14,8 @@ fi
 
 # git-annex from Debian and from PyPI (newest), gnupg, for the special remote's tests.
 . scripts/test-tools.sh
+# The store tests run against real S3 (SeaweedFS), WebDAV (nginx) and SFTP (openssh) servers.
+scripts/install-test-servers.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

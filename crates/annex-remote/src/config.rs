@@ -209,16 +209,13 @@ pub fn new_definition(params: &Params) -> Result<SwarmDefinition, ConfigError> {
         .iter()
         .enumerate()
         .map(|(n, url)| {
-            Ok(StoreEntry {
-                id: store_id(url, n)
-                    .parse()
-                    .map_err(|e: swarm_core::ids::IdError| ConfigError::BadStore {
-                        url: url.clone(),
-                        reason: e.to_string(),
-                    })?,
-                url: url.clone(),
-                weight: 1.0,
-            })
+            let id = store_id(url, n)
+                .parse()
+                .map_err(|e: swarm_core::ids::IdError| ConfigError::BadStore {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+            Ok(StoreEntry::new(id, url.clone()))
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
     let mut def = SwarmDefinition::new(k, m, entries)?;

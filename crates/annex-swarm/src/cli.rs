@@ -17,6 +17,9 @@ pub struct Cli {
     /// More logging on stderr (-v info, -vv debug); ANNEX_SWARM_LOG takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// After the command, print on stderr how many requests each store answered.
+    #[arg(long, global = true)]
+    pub request_stats: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -25,6 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// Create a swarm definition and prepare its stores.
     Init(InitArgs),
+    /// Run the OAuth consent flow for a cloud drive and save the refresh token in the
+    /// credentials file (needs the service's OAuth client id and secret, and the internet).
+    Authorize(AuthorizeArgs),
     #[command(flatten)]
     OnSwarm(SwarmCommand),
 }
@@ -49,6 +55,18 @@ pub struct InitArgs {
     /// Replace an existing definition file.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuthorizeArgs {
+    /// gdrive, onedrive or dropbox.
+    pub service: String,
+    /// Save the token for this store id only (default: for every store of the service).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Loopback port for the redirect (0 picks one; Dropbox needs the one registered).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 /// Commands that work on an existing swarm.
@@ -118,6 +136,18 @@ pub enum SwarmCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
+    /// Is a store reachable and writable (write, read back and delete a probe object), and how
+    /// much free space does it report? TARGET is a store URL, or a store id of the swarm.
+    /// Exit 0: reachable and writable; 2: unreachable; 3: not writable; 4: writable but not
+    /// initialised for this swarm (by store id).
+    Check {
+        target: String,
+        /// Look credentials up as for this store id (for a URL).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Prepare a store of the definition again (a replacement disk, a recreated directory) so
     /// that `repair` can refill it.
     Init {

@@ -162,11 +162,18 @@ fn unknown_store_scheme() {
     definition_refused(&swarm, &def, &["unknown store kind `ftp`"]);
     let def = edited_definition(
         &swarm,
+        "peer.toml",
+        &format!("url = \"{abs}\""),
+        "url = \"peer://node/x\"",
+    );
+    definition_refused(&swarm, &def, &["`peer`", "not supported"]);
+    let def = edited_definition(
+        &swarm,
         "s3.toml",
         &format!("url = \"{abs}\""),
-        "url = \"s3://bucket/x\"",
+        "url = \"s3://Bad_Bucket/x?secret=hunter2\"",
     );
-    definition_refused(&swarm, &def, &["`s3`", "not supported"]);
+    definition_refused(&swarm, &def, &["looks like a secret"]);
     let out = swarm.path("ftp-init.toml");
     let mut args = vec!["--swarm", s(&out), "init", "--k", "1", "--m", "1"];
     args.extend(["--store", "ftp://host/a", "--store", "ftp://host/b"]);

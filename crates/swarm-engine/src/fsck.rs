@@ -402,7 +402,11 @@ impl Swarm {
                 if !self.up(t) || holders.contains(&t) {
                     continue;
                 }
-                if self.store(t).write(&path, all[i].clone()).await.is_ok() {
+                if self
+                    .write_within_quota(t, &path, all[i].clone())
+                    .await
+                    .is_ok()
+                {
                     holders.push(t);
                     written += 1;
                     done = true;
@@ -438,7 +442,11 @@ impl Swarm {
             if !self.up(i) || survey.manifest_at.contains(&i) {
                 continue;
             }
-            if self.store(i).write(&path, bytes.clone()).await.is_ok() {
+            if self
+                .write_within_quota(i, &path, bytes.clone())
+                .await
+                .is_ok()
+            {
                 have += 1;
                 written += 1;
             }

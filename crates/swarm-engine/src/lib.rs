@@ -13,6 +13,7 @@ mod limits;
 pub mod maintain;
 pub mod progress;
 pub mod put;
+mod quota;
 pub mod swarm;
 
 pub use error::EngineError;

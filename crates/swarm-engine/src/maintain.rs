@@ -47,6 +47,8 @@ pub struct StoreStatus {
     pub shards: usize,
     pub manifests: usize,
     pub bytes_used: u64,
+    /// The store's quota from the definition, if it has one.
+    pub quota: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,7 +259,9 @@ impl Swarm {
             .slots()
             .iter()
             .zip(shards.iter().zip(&manifests))
-            .map(|(slot, (s, m))| StoreStatus {
+            .zip(&self.definition().stores)
+            .map(|((slot, (s, m)), entry)| StoreStatus {
+                quota: entry.quota.map(|q| q.0),
                 id: slot.store.id().to_string(),
                 url: slot.url.clone(),
                 up: slot.down.is_none(),

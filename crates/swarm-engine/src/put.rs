@@ -317,9 +317,7 @@ impl Swarm {
             s.touch(&path).await.map_err(|e| e.to_string())?;
             return Ok(Placed::Reused);
         }
-        s.write(&path, data.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        self.write_within_quota(store, &path, data.clone()).await?;
         Ok(Placed::Written)
     }
 }

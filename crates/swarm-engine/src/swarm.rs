@@ -15,6 +15,7 @@ use swarm_store::{Store, StoreError, layout, open_store};
 
 use crate::EngineError;
 use crate::limits::Limited;
+use crate::quota::Quota;
 
 /// One store of the swarm and whether it answered when the swarm was opened.
 #[derive(Debug, Clone)]
@@ -34,6 +35,7 @@ pub struct Swarm {
     chunker: ChunkerParams,
     slots: Vec<Slot>,
     candidates: Vec<Candidate>,
+    quotas: Vec<Quota>,
 }
 
 impl Swarm {
@@ -79,12 +81,14 @@ impl Swarm {
                 weight: e.weight,
             })
             .collect();
+        let quotas = def.stores.iter().map(|e| Quota::new(e.quota)).collect();
         Ok(Swarm {
             def,
             coding,
             chunker,
             slots,
             candidates,
+            quotas,
         })
     }
 
@@ -102,6 +106,10 @@ impl Swarm {
 
     pub fn slots(&self) -> &[Slot] {
         &self.slots
+    }
+
+    pub(crate) fn quotas(&self) -> &[Quota] {
+        &self.quotas
     }
 
     pub(crate) fn up(&self, i: usize) -> bool {
@@ -202,13 +210,13 @@ impl Swarm {
             let results = join_all(
                 batch
                     .iter()
-                    .map(|&i| self.store(i).write(&path, bytes.clone())),
+                    .map(|&i| self.write_within_quota(i, &path, bytes.clone())),
             )
             .await;
             for (i, r) in batch.into_iter().zip(results) {
                 match r {
                     Ok(()) => written.push(i),
-                    Err(e) => failures.push(e.to_string()),
+                    Err(e) => failures.push(e),
                 }
             }
         }

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use swarm_core::buffers;
 use swarm_core::ids::{StoreId, SwarmId};
 
 use crate::layout::{MARKER, TMP};
+use crate::marker::Marker;
 use crate::{BoxFut, Listed, ObjectMeta, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -31,13 +31,6 @@ struct Inner {
     swarm: SwarmId,
     /// Makes temp file names unique within this process.
     counter: AtomicU64,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct Marker {
-    format: u32,
-    swarm: String,
-    store: String,
 }
 
 impl LocalStore {
@@ -94,16 +87,12 @@ impl Inner {
     }
 
     fn marker(&self) -> Marker {
-        Marker {
-            format: 1,
-            swarm: self.swarm.to_string(),
-            store: self.id.to_string(),
-        }
+        Marker::new(&self.swarm, &self.id)
     }
 
     fn check_sync(&self) -> Result<(), StoreError> {
         let path = self.root.join(MARKER);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let what = if self.root.is_dir() {
@@ -115,21 +104,8 @@ impl Inner {
             }
             Err(e) => return Err(self.unavailable(format!("cannot read {}: {e}", path.display()))),
         };
-        let found: Marker = toml::from_str(&text).map_err(|e| {
-            self.unavailable(format!("bad marker {}: {}", path.display(), e.message()))
-        })?;
-        let want = self.marker();
-        if found.swarm != want.swarm || found.store != want.store {
-            return Err(self.unavailable(format!(
-                "{} belongs to swarm {} as store `{}`, not swarm {} as store `{}`",
-                self.root.display(),
-                found.swarm,
-                found.store,
-                want.swarm,
-                want.store
-            )));
-        }
-        Ok(())
+        self.marker()
+            .check(&self.id, &text, &self.root.display().to_string())
     }
 
     fn create_sync(&self) -> Result<(), StoreError> {
@@ -138,9 +114,7 @@ impl Inner {
         match self.check_sync() {
             Ok(()) => Ok(()),
             Err(StoreError::Unavailable { .. }) if !self.root.join(MARKER).exists() => {
-                let text =
-                    toml::to_string(&self.marker()).map_err(|e| self.unavailable(e.to_string()))?;
-                self.write_sync(MARKER, &text.into_bytes())
+                self.write_sync(MARKER, &self.marker().encode())
             }
             Err(e) => Err(e),
         }
@@ -306,6 +280,36 @@ impl Store for LocalStore {
     fn list(&self, dir: &str) -> BoxFut<'_, Result<Vec<Listed>, StoreError>> {
         let dir = dir.to_owned();
         on_pool!(self, |s| s.list_sync(&dir))
+    }
+
+    fn read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> BoxFut<'_, Result<Bytes, StoreError>> {
+        let path = path.to_owned();
+        on_pool!(self, |s| {
+            use std::io::{Read, Seek, SeekFrom};
+            let full = s.full(&path)?;
+            let mut f = std::fs::File::open(full).map_err(|e| s.io("read", &path, e))?;
+            let size = f.metadata().map_err(|e| s.io("read", &path, e))?.len();
+            let end = offset.saturating_add(len).min(size);
+            let mut buf = vec![0; end.saturating_sub(offset) as usize];
+            f.seek(SeekFrom::Start(offset))
+                .and_then(|_| f.read_exact(&mut buf))
+                .map_err(|e| s.io("read", &path, e))?;
+            Ok(Bytes::from(buf))
+        })
+    }
+
+    fn free_space(&self) -> BoxFut<'_, Result<Option<u64>, StoreError>> {
+        on_pool!(self, |s| {
+            match rustix::fs::statvfs(&s.root) {
+                Ok(v) => Ok(Some(v.f_bavail.saturating_mul(v.f_frsize))),
+                Err(e) => Err(s.io("statvfs", ".", e.into())),
+            }
+        })
     }
 }
 

@@ -1,5 +1,7 @@
 //! One function per command. Each returns the exit code; errors bubble up to `main`.
 
+mod authorize;
+mod check;
 mod init;
 mod report;
 
@@ -18,9 +20,21 @@ use crate::progress::Bar;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let command = match cli.command {
         Command::Init(args) => return init::run(&cli.swarm, args).await,
+        Command::Authorize(args) => return authorize::run(args).await,
+        Command::OnSwarm(SwarmCommand::Store {
+            action: StoreCommand::Check { target, id, json },
+        }) => return check::run(&cli.swarm, &target, id.as_deref(), json).await,
         Command::OnSwarm(command) => command,
     };
     let swarm = open(&cli.swarm).await?;
+    let outcome = on_swarm(&swarm, command).await;
+    if cli.request_stats {
+        report::request_stats(&mut std::io::stderr(), &swarm)?;
+    }
+    outcome
+}
+
+async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
     match command {
@@ -134,6 +148,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        SwarmCommand::Store {
+            action: StoreCommand::Check { .. },
+        } => bail!("store check is handled before the swarm is opened"),
         SwarmCommand::Store {
             action: StoreCommand::Init { id },
         } => {

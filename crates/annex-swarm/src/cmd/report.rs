@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
+use swarm_core::units::ByteSize;
 use swarm_engine::fsck::{KeyHealth, RepairReport};
 use swarm_engine::maintain::{KeyEntry, SwarmStatus};
 
@@ -64,6 +65,29 @@ pub fn repair(out: &mut dyn Write, reports: &[RepairReport]) -> Result<()> {
     Ok(())
 }
 
+/// Requests each store answered in this process (for benchmarks and tuning).
+pub fn request_stats(out: &mut dyn Write, swarm: &swarm_engine::Swarm) -> Result<()> {
+    for slot in swarm.slots() {
+        let c = slot.store.requests();
+        writeln!(
+            out,
+            "requests: store {} ({}): {} total; {} reads, {} writes, {} stats, {} lists, {} deletes, {} renames; {} bytes read, {} written",
+            slot.store.id(),
+            slot.store.kind(),
+            c.total(),
+            c.reads,
+            c.writes,
+            c.stats,
+            c.lists,
+            c.deletes,
+            c.other,
+            c.bytes_read,
+            c.bytes_written
+        )?;
+    }
+    Ok(())
+}
+
 pub fn ls(out: &mut dyn Write, keys: &[KeyEntry]) -> Result<()> {
     for k in keys {
         writeln!(out, "{}\t{}\t{}", k.key, k.size, k.chunks)?;
@@ -82,10 +106,19 @@ pub fn status(out: &mut dyn Write, s: &SwarmStatus) -> Result<()> {
             None => "up".to_owned(),
             Some(p) => format!("DOWN: {p}"),
         };
+        let used = match st.quota {
+            Some(q) => format!(
+                "{} of quota {} ({:.0}%)",
+                ByteSize(st.bytes_used),
+                ByteSize(q),
+                st.bytes_used as f64 * 100.0 / q.max(1) as f64
+            ),
+            None => format!("{} bytes", st.bytes_used),
+        };
         writeln!(
             out,
-            "  {:<12} {:<40} {:>8} shards {:>6} manifests {:>14} bytes  {state}",
-            st.id, st.url, st.shards, st.manifests, st.bytes_used
+            "  {:<12} {:<40} {:>8} shards {:>6} manifests  {used}  {state}",
+            st.id, st.url, st.shards, st.manifests
         )?;
     }
     Ok(())

@@ -1,0 +1,463 @@
+//! The CLI over a mixed swarm of real servers on loopback: S3 (SeaweedFS), WebDAV (nginx),
+//! SFTP (openssh) and local directories, 3 + 2 over six stores. Faults: a server killed in the
+//! middle of a put, any m servers stopped, a wrong password.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{assert_no_panic, parse_json, pseudo_random, s};
+use serde_json::Value;
+use swarm_testservers::{self as servers, S3Server, SftpServer, WebDavServer};
+use tempfile::TempDir;
+
+/// Store order in the definition: s3, webdav, sftp, then local directories.
+const S3: usize = 0;
+const DAV: usize = 1;
+const SFTP: usize = 2;
+
+struct Mixed {
+    dir: TempDir,
+    def: PathBuf,
+    s3: S3Server,
+    dav: WebDavServer,
+    sftp: SftpServer,
+    /// Extra environment for every command (credentials, PATH with the ssh wrapper).
+    env: Vec<(String, String)>,
+}
+
+impl Mixed {
+    fn start() -> Mixed {
+        let s3 = std::thread::spawn(S3Server::start);
+        let dav = std::thread::spawn(WebDavServer::start);
+        let sftp = SftpServer::start();
+        let (s3, dav) = (s3.join().unwrap(), dav.join().unwrap());
+        let dir = tempfile::Builder::new()
+            .prefix("annex-swarm-stores.")
+            .tempdir()
+            .unwrap();
+        let env = vec![
+            (
+                "ANNEX_SWARM_S3_ACCESS_KEY_ID".into(),
+                servers::S3_ACCESS_KEY.into(),
+            ),
+            (
+                "ANNEX_SWARM_S3_SECRET_ACCESS_KEY".into(),
+                servers::S3_SECRET_KEY.into(),
+            ),
+            (
+                "ANNEX_SWARM_WEBDAV_PASSWORD".into(),
+                servers::DAV_PASSWORD.into(),
+            ),
+            (
+                "ANNEX_SWARM_SFTP_SSH_KEY".into(),
+                sftp.client_key().display().to_string(),
+            ),
+            (
+                "PATH".into(),
+                sftp.path_env().to_string_lossy().into_owned(),
+            ),
+            (
+                "ANNEX_SWARM_CREDENTIALS".into(),
+                dir.path().join("no-credentials.toml").display().to_string(),
+            ),
+        ];
+        let def = dir.path().join("swarm.toml");
+        let m = Mixed {
+            def,
+            s3,
+            dav,
+            sftp,
+            env,
+            dir,
+        };
+        let mut args = vec![
+            "init".to_owned(),
+            "--k".into(),
+            "3".into(),
+            "--m".into(),
+            "2".into(),
+            "--shard-size".into(),
+            "64KiB".into(),
+            "--inline-threshold".into(),
+            "16KiB".into(),
+        ];
+        let urls = [
+            m.s3.url("swarm"),
+            m.dav.url("swarm"),
+            m.sftp.url("swarm"),
+            m.path("local1").display().to_string(),
+            m.path("local2").display().to_string(),
+            m.path("local3").display().to_string(),
+        ];
+        for u in urls {
+            args.push("--store".into());
+            args.push(u);
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        m.ok(&a);
+        m
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut c = common::bin();
+        c.current_dir(self.dir.path()).arg("--swarm").arg(&self.def);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().unwrap();
+        assert_no_panic(&out, args);
+        out
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`annex-swarm {}` failed:\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn put(&self, name: &str, data: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, data).unwrap();
+        self.ok(&["put", s(&p)]).trim().to_owned()
+    }
+
+    fn assert_restores(&self, key: &str, want: &[u8]) {
+        let dest = self.path(&format!("out-{}", rand_suffix()));
+        self.ok(&["get", key, s(&dest)]);
+        let got = std::fs::read(&dest).unwrap();
+        std::fs::remove_file(&dest).unwrap();
+        assert!(got == want, "{key}: restored bytes differ");
+    }
+
+    /// fsck --json of one key: (exit 0?, spare).
+    fn health(&self, key: &str) -> (bool, i64) {
+        let out = self.run(&["fsck", "--json", key]);
+        let v = parse_json(&String::from_utf8_lossy(&out.stdout), &["fsck"]);
+        (out.status.success(), v[0]["spare"].as_i64().unwrap())
+    }
+
+    fn status(&self) -> Value {
+        parse_json(&self.ok(&["status", "--json"]), &["status"])
+    }
+
+    fn store_ids(&self) -> Vec<String> {
+        self.status()["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn stop(&mut self, i: usize) {
+        match i {
+            S3 => self.s3.stop(),
+            DAV => self.dav.stop(),
+            SFTP => self.sftp.stop(),
+            _ => panic!("not a server"),
+        }
+    }
+
+    fn restart(&mut self, i: usize) {
+        match i {
+            S3 => self.s3.restart(),
+            DAV => self.dav.restart(),
+            SFTP => self.sftp.restart(),
+            _ => panic!("not a server"),
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn mixed_swarm_put_get_fsck_status_and_store_check() {
+    let m = Mixed::start();
+    let big = pseudo_random(3_000_000, 1);
+    let small = pseudo_random(5000, 2);
+    let big_key = m.put("big.bin", &big);
+    let small_key = m.put("small.txt", &small);
+    m.assert_restores(&big_key, &big);
+    m.assert_restores(&small_key, &small);
+    assert_eq!(m.health(&big_key), (true, 2));
+    assert_eq!(m.health(&small_key), (true, 2));
+
+    // Every store holds shards, the remote ones included, and nothing is left staged.
+    let status = m.status();
+    for st in status["stores"].as_array().unwrap() {
+        assert_eq!(st["up"], true, "{st}");
+        assert!(st["shards"].as_u64().unwrap() > 0, "{st}");
+    }
+    assert!(count_files(&m.dav.data_dir().join("swarm/tmp")) == 0);
+    assert!(count_files(&m.sftp.data_dir().join("swarm/tmp")) == 0);
+
+    // Request counts per store.
+    let out = m.run(&["--request-stats", "ls"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for kind in ["(s3)", "(webdav)", "(sftp)", "(local)"] {
+        assert!(err.contains(kind), "no request line for {kind}:\n{err}");
+    }
+
+    // store check: by URL and by id; an unreachable store exits 2.
+    let ids = m.store_ids();
+    let out = m.run(&["store", "check", "--json", &m.s3.url("swarm")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = parse_json(&String::from_utf8_lossy(&out.stdout), &["store check"]);
+    assert_eq!(
+        (v["reachable"].as_bool(), v["writable"].as_bool()),
+        (Some(true), Some(true))
+    );
+    for id in &ids {
+        let out = m.run(&["store", "check", id]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{id}: {text}");
+        assert!(text.contains("this swarm's store"), "{text}");
+    }
+    let out = m.run(&["store", "check", &m.path("local1").display().to_string()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("free space: "));
+    let dead = "webdav+http://tester@127.0.0.1:1/x/";
+    let out = m.run(&["store", "check", dead]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = m.run(&["store", "check", "s3://bucket?password=x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("looks like a secret"));
+}
+
+#[test]
+fn s3_killed_in_the_middle_of_a_put() {
+    let mut m = Mixed::start();
+    let data = pseudo_random(40_000_000, 3);
+    let file = m.path("big.bin");
+    std::fs::write(&file, &data).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("annex-swarm"))
+        .current_dir(m.dir.path())
+        .arg("--swarm")
+        .arg(&m.def)
+        .args(["put", s(&file)])
+        .envs(m.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the S3 server once the put has written some shards to it.
+    let weed_data = m.s3.data_dir();
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        if dir_size(&weed_data) > 3_000_000 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    m.s3.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_no_panic(&out, &["put"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let keys: Vec<String> = m
+        .ok(&["ls"])
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect();
+    if out.status.success() {
+        // Completed on the other five stores: restorable with S3 still dead.
+        let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert_eq!(keys, vec![key.clone()]);
+        m.assert_restores(&key, &data);
+    } else {
+        // Failed cleanly: one line naming the problem, and no key claims presence.
+        assert!(stderr.contains("annex-swarm: error:"), "{stderr}");
+        assert!(keys.is_empty(), "a failed put left keys: {keys:?}");
+    }
+    // Every key listed is restorable.
+    for k in &keys {
+        m.assert_restores(k, &data);
+    }
+    m.s3.restart();
+    for k in &keys {
+        m.ok(&["repair", k]);
+        assert_eq!(m.health(k), (true, 2));
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(md) if md.is_dir() => dir_size(&e.path()),
+            Ok(md) => md.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn any_m_servers_stopped_then_repaired() {
+    let mut m = Mixed::start();
+    let data = pseudo_random(2_000_000, 4);
+    let small = pseudo_random(3000, 5);
+    let key = m.put("f.bin", &data);
+    let small_key = m.put("s.txt", &small);
+    for (a, b) in [(S3, DAV), (DAV, SFTP), (S3, SFTP)] {
+        m.stop(a);
+        m.stop(b);
+        m.assert_restores(&key, &data);
+        m.assert_restores(&small_key, &small);
+        let (ok, spare) = m.health(&key);
+        assert!(ok, "stores {a},{b} down: key must stay restorable");
+        assert!(
+            spare < 2,
+            "stores {a},{b} down: fsck must report reduced health"
+        );
+        let status = m.status();
+        let ids = m.store_ids();
+        for i in [a, b] {
+            let st = status["stores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == ids[i].as_str())
+                .unwrap();
+            assert_eq!(st["up"], false, "{st}");
+        }
+        m.restart(a);
+        m.restart(b);
+        m.ok(&["repair"]);
+        assert_eq!(
+            m.health(&key),
+            (true, 2),
+            "after restarting {a},{b} and repair"
+        );
+        assert_eq!(m.health(&small_key), (true, 2));
+    }
+}
+
+#[test]
+fn wrong_password_names_the_store_and_the_others_carry_on() {
+    let m = Mixed::start();
+    let ids = m.store_ids();
+    let dav_id = &ids[DAV];
+    let var = format!(
+        "ANNEX_SWARM_{}_PASSWORD",
+        dav_id.to_ascii_uppercase().replace('-', "_")
+    );
+    let secret = "wrong-hunter2-secret";
+    let data = pseudo_random(1_000_000, 6);
+    let file = m.path("f.bin");
+    std::fs::write(&file, &data).unwrap();
+    let out = m
+        .cmd()
+        .env(&var, secret)
+        .args(["-vv", "put", s(&file)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let status = m
+        .cmd()
+        .env(&var, secret)
+        .env("ANNEX_SWARM_LOG", "trace")
+        .args(["status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(dav_id.as_str()) && l.contains("shards"))
+        .unwrap();
+    assert!(
+        line.contains("DOWN") && line.contains("wrong credentials"),
+        "{line}"
+    );
+    m.assert_restores(&key, &data);
+    // No secret anywhere in what was printed, even at -vv.
+    for o in [&out, &status] {
+        for stream in [&o.stdout, &o.stderr] {
+            let t = String::from_utf8_lossy(stream);
+            for secret in [secret, servers::DAV_PASSWORD, servers::S3_SECRET_KEY] {
+                let leaks: Vec<&str> = t.lines().filter(|l| l.contains(secret)).collect();
+                assert!(
+                    leaks.is_empty(),
+                    "a secret was printed:\n{}",
+                    leaks.join("\n")
+                );
+            }
+        }
+    }
+    // The same for a wrong S3 key: the S3 store is named and the others are used.
+    let s3_var = format!(
+        "ANNEX_SWARM_{}_SECRET_ACCESS_KEY",
+        ids[S3].to_ascii_uppercase().replace('-', "_")
+    );
+    let out = m
+        .cmd()
+        .env(&s3_var, secret)
+        .args(["fsck", &key])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{t}");
+    let st = m
+        .cmd()
+        .env(&s3_var, secret)
+        .args(["status"])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&st.stdout);
+    let line = t.lines().find(|l| l.contains(ids[S3].as_str())).unwrap();
+    assert!(line.contains("DOWN"), "{line}");
+    assert!(!t.contains(secret));
+}

@@ -358,7 +358,10 @@ fn opaque_keys_print_verbatim_and_check_nothing() {
         assert_eq!((k.size(), k.mtime(), k.chunk()), (None, None, None));
         assert!(k.hasher().is_none());
         assert!(k.digest_hex().is_none());
-        assert!(matches!(k.check_digest("00"), Err(KeyError::NotVerifiable { .. })));
+        assert!(matches!(
+            k.check_digest("00"),
+            Err(KeyError::NotVerifiable { .. })
+        ));
     }
     // The parsed key with the same text is another key.
     let text = "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.txt";
@@ -371,10 +374,17 @@ fn opaque_keys_refuse_empty_and_whitespace() {
     assert_eq!(Key::opaque(""), Err(KeyError::Empty));
     assert!(matches!(
         Key::opaque("GPGHMACSHA1--a b"),
-        Err(KeyError::BadChar { ch: ' ', index: 14, .. })
+        Err(KeyError::BadChar {
+            ch: ' ',
+            index: 14,
+            ..
+        })
     ));
     assert!(matches!(Key::opaque("a\nb"), Err(KeyError::BadChar { .. })));
-    assert!("opaque--x".parse::<Key>().is_err(), "parsing never yields Opaque");
+    assert!(
+        "opaque--x".parse::<Key>().is_err(),
+        "parsing never yields Opaque"
+    );
 }
 
 // ---- property tests ----

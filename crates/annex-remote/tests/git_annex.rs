@@ -308,6 +308,55 @@ fn end_to_end_copy_drop_get_fsck_lost_stores_and_a_second_clone() {
     );
 }
 
+/// With ASYNC, `copy -J8` is served by one remote process (a wrapper on PATH counts starts).
+#[test]
+fn copy_j8_runs_in_one_remote_process() {
+    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let repo = s.repo("one-process");
+    for i in 0..16 {
+        std::fs::write(repo.join(format!("g{i:02}.bin")), e2e_content(i)).unwrap();
+    }
+    s.annex(&repo, &["add", "-q", "."]);
+    initremote(&s, &repo, "myswarm", &["encryption=none"]);
+    let wrapper_dir = s.path("wrapper");
+    std::fs::create_dir_all(&wrapper_dir).unwrap();
+    let starts = s.path("starts");
+    let wrapper = wrapper_dir.join("git-annex-remote-swarm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho started >> '{}'\nexec '{REMOTE}' \"$@\"\n",
+            starts.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut copy = s.cmd("git", &repo);
+    let path = format!(
+        "{}:{}",
+        wrapper_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let path = format!("{path}:{}", s.annex_bin.display());
+    // The wrapper must come before the remote's own directory.
+    copy.env("PATH", path)
+        .args(["annex", "copy", "--to", "myswarm", "-J8", "."]);
+    let out = copy.output().unwrap();
+    assert!(out.status.success(), "{}", tail(&out.stderr));
+    let started = std::fs::read_to_string(&starts).unwrap();
+    assert_eq!(
+        started.lines().count(),
+        1,
+        "remote processes started: {started}"
+    );
+    let present = s.annex(&repo, &["find", "--in", "myswarm"]);
+    assert_eq!(present.lines().count(), 16);
+}
+
 /// git-annex's hybrid encryption (a throwaway gpg key without passphrase) and chunk= on top.
 #[test]
 fn hybrid_encryption_and_chunking_on_top() {

@@ -536,7 +536,7 @@ mod tests {
             .contains("credentials do not belong")
         );
         assert!(
-            e(&[("stores", "/a,s3://host/b"), ("k", "1"), ("m", "1")])
+            e(&[("stores", "/a,peer://host/b"), ("k", "1"), ("m", "1")])
                 .contains("not supported by this build yet")
         );
         assert!(

@@ -296,10 +296,21 @@ impl Remote {
             }
             Direction::Retrieve => {
                 let report = swarm.get(key, path, &progress).await?;
-                if let Some(first) = report.problems.first() {
+                let unused: Vec<String> = report
+                    .stores
+                    .iter()
+                    .filter_map(|s| s.dropped.as_ref().map(|why| format!("{} ({why})", s.store)))
+                    .collect();
+                if !report.problems.is_empty() || !unused.is_empty() {
+                    let first = report
+                        .problems
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| format!("stores not used: {}", unused.join(", ")));
                     io.send(Message::Debug(format!(
-                        "{key}: restored, though {} shard reads failed, first {first} (`annex-swarm repair` restores full health)",
+                        "{key}: restored, though {} shard reads failed and {} stores were not used, first {first} (`annex-swarm repair` restores full health)",
                         report.problems.len(),
+                        unused.len(),
                     )));
                 }
             }

@@ -19,10 +19,14 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ANNEX_SWARM_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter({
+            // reqsign logs the credentials it loads (keys included) at debug: never below warn.
+            let asked = std::env::var("ANNEX_SWARM_LOG").unwrap_or_else(|_| "warn".into());
+            tracing_subscriber::EnvFilter::try_new(format!(
+                "{asked},reqsign=warn,reqsign_core=warn,reqsign_aws_v4=warn"
+            ))
+            .unwrap_or_else(|_| "warn,reqsign=warn".into())
+        })
         .init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,

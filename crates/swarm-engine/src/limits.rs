@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use swarm_core::definition::StoreEntry;
 use swarm_core::ids::StoreId;
-use swarm_store::{BoxFut, Listed, ObjectMeta, Store, StoreError};
+use swarm_store::{BoxFut, Listed, ObjectMeta, RequestCounts, Store, StoreError};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -121,6 +121,36 @@ impl Store for Limited {
             }
             Ok(())
         })
+    }
+
+    fn read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> BoxFut<'_, Result<Bytes, StoreError>> {
+        let path = path.to_owned();
+        Box::pin(async move {
+            let _permit = self.permit().await;
+            let began = Instant::now();
+            let bytes = self.inner.read_range(&path, offset, len).await?;
+            if let Some(link) = &self.down {
+                tokio::time::sleep_until(link.reserve(began, bytes.len() as u64)).await;
+            }
+            Ok(bytes)
+        })
+    }
+
+    fn free_space(&self) -> BoxFut<'_, Result<Option<u64>, StoreError>> {
+        self.inner.free_space()
+    }
+
+    fn requests(&self) -> RequestCounts {
+        self.inner.requests()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
     }
 
     fn stat(&self, path: &str) -> BoxFut<'_, Result<Option<ObjectMeta>, StoreError>> {

@@ -11,7 +11,7 @@ use swarm_core::erasure::Coding;
 use swarm_core::ids::Hash32;
 use swarm_core::manifest::Manifest;
 use swarm_core::placement::{self, Candidate, Item};
-use swarm_store::{Store, StoreError, layout, open_store};
+use swarm_store::{Store, StoreError, layout, open_store_with};
 
 use crate::EngineError;
 use crate::limits::Limited;
@@ -39,12 +39,22 @@ pub struct Swarm {
 }
 
 impl Swarm {
-    /// Opens every store the definition names and checks them all at once.
+    /// Opens every store the definition names and checks them all at once (credentials from the
+    /// environment and the credentials file).
     pub async fn open(def: SwarmDefinition) -> Result<Self, EngineError> {
+        Self::open_with(def, swarm_store::credentials::default_source()).await
+    }
+
+    /// As [`Swarm::open`], asking `creds` for store credentials (the special remote chains
+    /// what git-annex's GETCREDS gave before the default source).
+    pub async fn open_with(
+        def: SwarmDefinition,
+        creds: &dyn swarm_store::credentials::CredentialSource,
+    ) -> Result<Self, EngineError> {
         let stores = def
             .stores
             .iter()
-            .map(|e| open_store(e, def.swarm))
+            .map(|e| open_store_with(e, def.swarm, creds))
             .collect::<Result<Vec<_>, _>>()?;
         Self::with_stores(def, stores).await
     }

@@ -672,3 +672,27 @@ impl SftpServer {
         self.launch();
     }
 }
+
+impl Drop for SftpServer {
+    fn drop(&mut self) {
+        self.proc.stop();
+        // ssh control masters (ControlPersist) that a killed client left behind still hold a
+        // session open: end those that use this server's wrapper, found by its unique path.
+        let tag = self.dir.path().display().to_string();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for p in procs.flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&tag) && pid != std::process::id() {
+                let _ = Command::new("kill")
+                    .arg(pid.to_string())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}

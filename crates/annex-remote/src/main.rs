@@ -5,8 +5,6 @@
 //! Testing knobs: `ANNEX_SWARM_REMOTE_VERSION=2` sends `VERSION 2` (default 1, which every
 //! git-annex accepts); `ANNEX_SWARM_REMOTE_ASYNC=0` declines ASYNC (one job per process).
 
-mod memory;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -15,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use tokio::io::BufReader;
 
 fn main() -> ExitCode {
-    memory::bound_allocator();
+    swarm_engine::memory::bound_allocator();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)

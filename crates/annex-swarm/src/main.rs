@@ -2,7 +2,6 @@
 
 mod cli;
 mod cmd;
-mod memory;
 mod progress;
 
 use std::io::IsTerminal;
@@ -11,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    memory::bound_allocator();
+    swarm_engine::memory::bound_allocator();
     let cli = cli::Cli::parse();
     let filter = match cli.verbose {
         0 => "warn",

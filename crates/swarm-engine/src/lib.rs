@@ -11,6 +11,7 @@ pub mod get;
 mod hashing;
 mod limits;
 pub mod maintain;
+pub mod memory;
 pub mod progress;
 pub mod put;
 mod quota;

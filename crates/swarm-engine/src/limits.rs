@@ -72,6 +72,14 @@ impl Limited {
         })
     }
 
+    /// Hands over bytes read since `began` once their turn on the download link ends.
+    async fn deliver(&self, began: Instant, bytes: Bytes) -> Result<Bytes, StoreError> {
+        if let Some(link) = &self.down {
+            tokio::time::sleep_until(link.reserve(began, bytes.len() as u64)).await;
+        }
+        Ok(bytes)
+    }
+
     async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         match &self.connections {
             // The semaphore is never closed.
@@ -100,10 +108,7 @@ impl Store for Limited {
             let _permit = self.permit().await;
             let began = Instant::now();
             let bytes = self.inner.read(&path).await?;
-            if let Some(link) = &self.down {
-                tokio::time::sleep_until(link.reserve(began, bytes.len() as u64)).await;
-            }
-            Ok(bytes)
+            self.deliver(began, bytes).await
         })
     }
 
@@ -134,10 +139,7 @@ impl Store for Limited {
             let _permit = self.permit().await;
             let began = Instant::now();
             let bytes = self.inner.read_range(&path, offset, len).await?;
-            if let Some(link) = &self.down {
-                tokio::time::sleep_until(link.reserve(began, bytes.len() as u64)).await;
-            }
-            Ok(bytes)
+            self.deliver(began, bytes).await
         })
     }
 

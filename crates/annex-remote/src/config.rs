@@ -220,7 +220,7 @@ pub fn new_definition(params: &Params) -> Result<SwarmDefinition, ConfigError> {
         .collect::<Result<Vec<_>, ConfigError>>()?;
     let mut def = SwarmDefinition::new(k, m, entries)?;
     if let Some(s) = &params.shard_size {
-        def.coding.shard_size = size(s, "shardsize")?;
+        def.coding.shard_size = Some(size(s, "shardsize")?);
     }
     if let Some(s) = &params.inline_threshold {
         def.coding.inline_threshold = size(s, "inlinethreshold")?;
@@ -254,7 +254,7 @@ fn check_unchanged(params: &Params, ours: &SwarmDefinition) -> Result<(), Config
         }
     }
     for (name, given, have) in [
-        ("shardsize", &params.shard_size, ours.coding.shard_size),
+        ("shardsize", &params.shard_size, ours.shard_size()),
         (
             "inlinethreshold",
             &params.inline_threshold,
@@ -407,7 +407,7 @@ mod tests {
             panic!("expected a new swarm");
         };
         assert_eq!((def.coding.k, def.coding.m), (4, 2));
-        assert_eq!(def.coding.shard_size, ByteSize(64 << 10));
+        assert_eq!(def.coding.shard_size, Some(ByteSize(64 << 10)));
         assert_eq!(def.stores.len(), 6);
         assert_eq!(def.stores[0].url, "/srv/s1");
         assert!(def.stores[0].id.to_string().starts_with("s1-"));

@@ -46,9 +46,10 @@ pub struct InitArgs {
     /// A store: a directory path or a file:// URL. Give at least k + m.
     #[arg(long = "store", required = true)]
     pub stores: Vec<String>,
-    /// Target shard size (chunks average k times this).
-    #[arg(long, default_value = "1MiB")]
-    pub shard_size: String,
+    /// Target shard size: chunks are about k times this [default: 1MiB, or 4MiB when any
+    /// store is remote].
+    #[arg(long)]
+    pub shard_size: Option<String>,
     /// Objects below this are stored whole on m + 1 stores.
     #[arg(long, default_value = "256KiB")]
     pub inline_threshold: String,

@@ -30,7 +30,13 @@ struct Mixed {
 }
 
 impl Mixed {
+    /// 3 + 2 with 64 KiB shards, so small files make many chunks.
     fn start() -> Mixed {
+        Mixed::start_with(Some("64KiB"))
+    }
+
+    /// 3 + 2, with `--shard-size` when given.
+    fn start_with(shard_size: Option<&str>) -> Mixed {
         let s3 = std::thread::spawn(S3Server::start);
         let dav = std::thread::spawn(WebDavServer::start);
         let sftp = SftpServer::start();
@@ -80,11 +86,12 @@ impl Mixed {
             "3".into(),
             "--m".into(),
             "2".into(),
-            "--shard-size".into(),
-            "64KiB".into(),
             "--inline-threshold".into(),
             "16KiB".into(),
         ];
+        if let Some(size) = shard_size {
+            args.extend(["--shard-size".into(), size.into()]);
+        }
         let urls = [
             m.s3.url("swarm"),
             m.dav.url("swarm"),
@@ -192,22 +199,6 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn count_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
-}
-
 #[test]
 fn mixed_swarm_put_get_fsck_status_and_store_check() {
     let m = Mixed::start();
@@ -226,8 +217,8 @@ fn mixed_swarm_put_get_fsck_status_and_store_check() {
         assert_eq!(st["up"], true, "{st}");
         assert!(st["shards"].as_u64().unwrap() > 0, "{st}");
     }
-    assert!(count_files(&m.dav.data_dir().join("swarm/tmp")) == 0);
-    assert!(count_files(&m.sftp.data_dir().join("swarm/tmp")) == 0);
+    assert!(files_under(&m.dav.data_dir().join("swarm/tmp")).is_empty());
+    assert!(files_under(&m.sftp.data_dir().join("swarm/tmp")).is_empty());
 
     // Request counts per store.
     let out = m.run(&["--request-stats", "ls"]);
@@ -269,6 +260,91 @@ fn mixed_swarm_put_get_fsck_status_and_store_check() {
     let out = m.run(&["store", "check", "s3://bucket?password=x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("looks like a secret"));
+}
+
+/// `(kind, reads, bytes read, writes, bytes written)` per store from `--request-stats`.
+fn request_stats(stderr: &str) -> Vec<(String, u64, u64, u64, u64)> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("requests: store "))
+        .map(|l| {
+            let kind = l.split(['(', ')']).nth(1).unwrap().to_owned();
+            let num = |word: &str| -> u64 {
+                let at = l.find(word).unwrap();
+                l[..at].split_whitespace().last().unwrap().parse().unwrap()
+            };
+            (kind, num(" reads"), num(" bytes read"), num(" writes"), num(" written"))
+        })
+        .collect()
+}
+
+const MIB: u64 = 1 << 20;
+
+/// With remote stores and no `--shard-size`, shards are at least 4 MiB, and so is every request
+/// that moves one.
+#[test]
+fn remote_requests_are_at_least_4_mib() {
+    let m = Mixed::start_with(None);
+    let def = std::fs::read_to_string(&m.def).unwrap();
+    assert!(def.contains("shard_size = \"4MiB\""), "{def}");
+    let data = pseudo_random(40 << 20, 9);
+    let p = m.path("big.bin");
+    std::fs::write(&p, &data).unwrap();
+    let out = m.run(&["--request-stats", "put", s(&p)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let put = request_stats(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(put.len(), 6, "{put:?}");
+
+    // The shard objects themselves, as the servers store them.
+    let mut shards = 0;
+    for dir in [
+        m.dav.data_dir().join("swarm/shards"),
+        m.sftp.data_dir().join("swarm/shards"),
+        m.path("local1").join("shards"),
+    ] {
+        for f in files_under(&dir) {
+            let len = std::fs::metadata(&f).unwrap().len();
+            assert!(len >= 4 * MIB, "{} is {len} bytes", f.display());
+            shards += 1;
+        }
+    }
+    assert!(shards >= 3, "only {shards} shard objects found");
+
+    let dest = m.path("out.bin");
+    let out = m.run(&["--request-stats", "get", &key, s(&dest)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&dest).unwrap() == data, "restored bytes differ");
+    let get = request_stats(&String::from_utf8_lossy(&out.stderr));
+    for (kind, reads, bytes, _, _) in get.iter().filter(|s| s.0 != "local") {
+        // At most two reads, the store marker and a manifest, are smaller than a shard.
+        assert!(*reads >= 1, "{kind}: no reads");
+        assert!(
+            *bytes >= 4 * MIB * reads.saturating_sub(2),
+            "{kind}: {reads} reads moved only {bytes} bytes"
+        );
+    }
+    for (kind, _, _, writes, bytes) in put.iter().filter(|s| s.0 != "local") {
+        // Besides shards: the marker check, a manifest copy and the touch sidecars are small.
+        assert!(*writes >= 1, "{kind}: no writes");
+        assert!(*bytes >= 4 * MIB, "{kind}: wrote only {bytes} bytes in {writes} writes");
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]

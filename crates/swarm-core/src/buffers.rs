@@ -15,6 +15,8 @@ pub struct Pool {
 
 /// Read blocks of the chunker (tens of MiB).
 pub static BLOCKS: Pool = Pool::new(2);
+/// Chunks that are groups of FastCDC chunks (up to twice k x the target shard).
+pub static GROUPS: Pool = Pool::new(4);
 /// Shards: parity shards made by the encoder, shards read from stores.
 pub static SHARDS: Pool = Pool::new(24);
 

@@ -2,6 +2,10 @@
 //!
 //! Chunk boundaries decide which chunks two versions of a file share, so every parameter is
 //! recorded in the manifest and checked here: fastcdc itself only `debug_assert`s them.
+//!
+//! FastCDC averages at most 4 MiB, and a shard is a chunk's k-th part. Where `k x target shard`
+//! is larger than that, chunks are *groups* of consecutive FastCDC chunks (see [`Grouping`]), so
+//! shards reach the target size that remote stores need for efficient requests.
 
 use std::io::Read;
 
@@ -9,6 +13,9 @@ use bytes::Bytes;
 
 use crate::buffers;
 use fastcdc::v2020::{self, Normalization};
+
+/// Largest group a manifest may describe (a chunk length is a u32; memory is a few chunks).
+pub const MAX_GROUP: u32 = 1 << 30;
 
 /// Parameters of the FastCDC 2020 chunker; all sizes are powers of two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,32 +27,73 @@ pub struct ChunkerParams {
     pub level: u8,
     /// Gear table seed; 0 is fastcdc's default table.
     pub seed: u64,
+    /// When set, chunks are groups of the FastCDC chunks above.
+    pub group: Option<Grouping>,
+}
+
+/// Content-defined groups of FastCDC chunks ("sub-chunks").
+///
+/// Sub-chunks are added to the current group in order. After adding one, the group closes if
+/// it holds at least `min` bytes and the sub-chunk's cut is *strong* (the top bit of FastCDC's
+/// gear hash at the cut is 0: one cut in two, decided by the bytes just before it), or if one
+/// more sub-chunk of the largest size could take it past `max`. The input's end closes the
+/// last group; if that group is shorter than `min` and fits into the group before it (at most
+/// `max` together), the two are one group, so only inputs shorter than `min` have a chunk
+/// shorter than `min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grouping {
+    pub min: u32,
+    pub max: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("bad chunker parameters min={min} avg={avg} max={max} level={level}: {reason}")]
+#[error("bad chunker parameters min={min} avg={avg} max={max} level={level}{group}: {reason}")]
 pub struct ChunkerError {
     min: u32,
     avg: u32,
     max: u32,
     level: u8,
+    group: String,
     reason: &'static str,
 }
 
 impl ChunkerParams {
-    /// Chunks average `k x target_shard` (the nearest power of two, capped by FastCDC's limits),
-    /// so each shard is about `target_shard` bytes; min is avg/4, max avg*4.
+    /// Chunks of about `k x target_shard`, so each shard is about `target_shard` bytes.
+    ///
+    /// Up to FastCDC's 4 MiB average, chunks are plain FastCDC chunks averaging the nearest power
+    /// of two (min avg/4, max avg*4). Above it, chunks are groups of at least `k x target_shard`
+    /// (at most twice that) made of FastCDC chunks averaging a quarter of the target shard, so
+    /// every shard but those of a file's only chunk is at least `target_shard`.
     pub fn for_coding(k: u16, target_shard: u64) -> Self {
         let want = (u64::from(k)).saturating_mul(target_shard.max(1));
-        let avg =
-            nearest_pow2(want).clamp(v2020::AVERAGE_MIN as u64, v2020::AVERAGE_MAX as u64) as u32;
+        if want <= v2020::AVERAGE_MAX as u64 {
+            return Self::plain(nearest_pow2(want));
+        }
+        let group_min = want.min(u64::from(MAX_GROUP / 2)) as u32;
+        ChunkerParams {
+            group: Some(Grouping {
+                min: group_min,
+                max: group_min.saturating_mul(2),
+            }),
+            ..Self::plain(nearest_pow2(target_shard / 4))
+        }
+    }
+
+    fn plain(avg: u64) -> Self {
+        let avg = avg.clamp(v2020::AVERAGE_MIN as u64, v2020::AVERAGE_MAX as u64) as u32;
         ChunkerParams {
             min: avg / 4,
             avg,
             max: avg.saturating_mul(4),
             level: 1,
             seed: 0,
+            group: None,
         }
+    }
+
+    /// The longest chunk these parameters make.
+    pub fn max_chunk(&self) -> u32 {
+        self.group.map_or(self.max, |g| g.max)
     }
 
     pub fn validate(&self) -> Result<(), ChunkerError> {
@@ -55,6 +103,10 @@ impl ChunkerParams {
                 avg: self.avg,
                 max: self.max,
                 level: self.level,
+                group: self
+                    .group
+                    .map(|g| format!(" group min={} max={}", g.min, g.max))
+                    .unwrap_or_default(),
                 reason,
             })
         };
@@ -74,6 +126,17 @@ impl ChunkerParams {
         if self.level > 3 {
             return fail("normalization level must be 0..=3");
         }
+        if let Some(g) = self.group {
+            if g.min < self.max {
+                return fail("a group's min must be at least the FastCDC max");
+            }
+            if g.max < g.min.saturating_add(self.max) {
+                return fail("a group's max must be at least its min plus the FastCDC max");
+            }
+            if g.max > MAX_GROUP {
+                return fail("a group's max must be at most 1 GiB");
+            }
+        }
         Ok(())
     }
 
@@ -86,28 +149,147 @@ impl ChunkerParams {
         }
     }
 
-    /// Splits a stream into chunks, each a zero-copy slice of a large read buffer (see
-    /// [`Chunks`]). Call [`validate`](Self::validate) first (the manifest decoder does).
+    /// Splits a stream into chunks (see [`Chunks`]). Call [`validate`](Self::validate) first
+    /// (the manifest decoder does).
     pub fn stream<R: Read>(&self, source: R) -> Chunks<R> {
-        Chunks::new(source, *self)
+        Chunks {
+            sub: SubChunks::new(source, *self),
+            group: self.group.map(|rule| Groups::new(rule, self.max)),
+        }
     }
 
     /// Chunk boundaries of an in-memory buffer (lengths, in order).
     pub fn cut(&self, data: &[u8]) -> Vec<usize> {
-        v2020::FastCDC::with_level_and_seed(
+        let subs = v2020::FastCDC::with_level_and_seed(
             data,
             self.min as usize,
             self.avg as usize,
             self.max as usize,
             self.normalization(),
             self.seed,
-        )
-        .map(|c| c.length)
-        .collect()
+        );
+        let Some(rule) = self.group else {
+            return subs.map(|c| c.length).collect();
+        };
+        let mut lens: Vec<usize> = Vec::new();
+        let mut open = 0usize;
+        for c in subs {
+            open += c.length;
+            if closes(rule, self.max, open, c.hash) {
+                lens.push(open);
+                open = 0;
+            }
+        }
+        if open > 0 {
+            match lens.last_mut() {
+                Some(prev) if merges(rule, *prev, open) => *prev += open,
+                _ => lens.push(open),
+            }
+        }
+        lens
     }
 }
 
-/// Streams chunks out of a reader, cutting exactly where FastCDC over the whole input would.
+/// Whether a group of `len` bytes closes after a sub-chunk whose cut has gear hash `hash`.
+fn closes(rule: Grouping, sub_max: u32, len: usize, hash: u64) -> bool {
+    let strong = hash >> 63 == 0;
+    (len >= rule.min as usize && strong) || len + sub_max as usize > rule.max as usize
+}
+
+/// Whether the input's last group (`tail` bytes, closed by the end) joins the one before it.
+fn merges(rule: Grouping, prev: usize, tail: usize) -> bool {
+    tail < rule.min as usize && prev + tail <= rule.max as usize
+}
+
+/// Chunks of a stream: FastCDC chunks, or groups of them (copied into one buffer each).
+pub struct Chunks<R> {
+    sub: SubChunks<R>,
+    group: Option<Groups>,
+}
+
+impl<R: Read> Iterator for Chunks<R> {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Some(g) = &mut self.group else {
+            return self.sub.next().map(|r| r.map(|(b, _)| b));
+        };
+        loop {
+            match self.sub.next() {
+                Some(Ok((bytes, hash))) => {
+                    if let Some(done) = g.add(&bytes, hash) {
+                        return Some(Ok(done));
+                    }
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None => return g.finish().map(Ok),
+            }
+        }
+    }
+}
+
+/// Streaming state of [`Grouping`]: the open group, and the last closed one, held back until
+/// it is known whether the input's last group joins it.
+struct Groups {
+    rule: Grouping,
+    sub_max: u32,
+    open: Vec<u8>,
+    held: Option<Vec<u8>>,
+}
+
+impl Groups {
+    fn new(rule: Grouping, sub_max: u32) -> Self {
+        Groups {
+            rule,
+            sub_max,
+            open: Vec::new(),
+            held: None,
+        }
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        buffers::GROUPS.take(self.rule.max as usize)
+    }
+
+    /// Adds a sub-chunk; returns a group that is final.
+    fn add(&mut self, sub: &[u8], hash: u64) -> Option<Bytes> {
+        if self.open.capacity() == 0 {
+            self.open = self.buffer();
+        }
+        self.open.extend_from_slice(sub);
+        if !closes(self.rule, self.sub_max, self.open.len(), hash) {
+            return None;
+        }
+        let closed = std::mem::take(&mut self.open);
+        self.held
+            .replace(closed)
+            .map(|prev| buffers::GROUPS.freeze(prev))
+    }
+
+    /// At the input's end: the held group (joined by the open one where the rule says) or, on
+    /// the next call, the open one.
+    fn finish(&mut self) -> Option<Bytes> {
+        let tail = std::mem::take(&mut self.open);
+        let out = match self.held.take() {
+            Some(mut prev) if !tail.is_empty() && merges(self.rule, prev.len(), tail.len()) => {
+                prev.extend_from_slice(&tail);
+                prev
+            }
+            Some(prev) => {
+                if !tail.is_empty() {
+                    self.held = Some(tail);
+                }
+                prev
+            }
+            None if !tail.is_empty() => tail,
+            None => return None,
+        };
+        Some(buffers::GROUPS.freeze(out))
+    }
+}
+
+/// FastCDC chunks of a reader with the gear hash at each cut, cut exactly where FastCDC over the
+/// whole input would.
 ///
 /// Reads blocks of at least 16 MiB and hands chunks out as `Bytes` slices of them, so chunk data
 /// is never copied (fastcdc's `StreamCDC` copies every chunk out and shifts its buffer). Only the
@@ -115,19 +297,19 @@ impl ChunkerParams {
 /// window after it reaches `max`, or reaches `avg` and holds a boundary found before its end:
 /// FastCDC's cut depends only on the bytes it scanned, and its mask switch point (`avg`) is the
 /// same with more data.
-pub struct Chunks<R> {
+struct SubChunks<R> {
     source: R,
     params: ChunkerParams,
     block: usize,
     carry: Bytes,
-    ready: std::collections::VecDeque<Bytes>,
+    ready: std::collections::VecDeque<(Bytes, u64)>,
     eof: bool,
 }
 
-impl<R: Read> Chunks<R> {
+impl<R: Read> SubChunks<R> {
     fn new(source: R, params: ChunkerParams) -> Self {
         let block = (params.max as usize).max(16 << 20);
-        Chunks {
+        SubChunks {
             source,
             params,
             block,
@@ -168,8 +350,10 @@ impl<R: Read> Chunks<R> {
             if !certain {
                 break;
             }
-            self.ready
-                .push_back(data.slice(chunk.offset..chunk.offset + chunk.length));
+            self.ready.push_back((
+                data.slice(chunk.offset..chunk.offset + chunk.length),
+                chunk.hash,
+            ));
             offset = chunk.offset + chunk.length;
         }
         // Copy the uncertain tail so the block can be freed once its chunks are.
@@ -178,8 +362,8 @@ impl<R: Read> Chunks<R> {
     }
 }
 
-impl<R: Read> Iterator for Chunks<R> {
-    type Item = std::io::Result<Bytes>;
+impl<R: Read> Iterator for SubChunks<R> {
+    type Item = std::io::Result<(Bytes, u64)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -234,6 +418,106 @@ mod tests {
         assert_eq!(ChunkerParams::for_coding(4, 1 << 20).avg, 4 << 20);
         assert_eq!(ChunkerParams::for_coding(3, 1 << 20).avg, 4 << 20);
         assert_eq!(ChunkerParams::for_coding(1, 1 << 20).avg, 1 << 20);
+        assert_eq!(ChunkerParams::for_coding(4, 1 << 20).group, None);
+        // Past FastCDC's 4 MiB average, chunks are groups of at least k x the target shard.
+        let p = ChunkerParams::for_coding(3, 4 << 20);
+        assert_eq!(
+            p.group,
+            Some(Grouping {
+                min: 12 << 20,
+                max: 24 << 20
+            })
+        );
+        assert_eq!((p.avg, p.max, p.max_chunk()), (1 << 20, 4 << 20, 24 << 20));
+        assert_eq!(ChunkerParams::for_coding(6, 1 << 20).group.unwrap().min, 6 << 20);
+        for k in [100u16, 127] {
+            let huge = ChunkerParams::for_coding(k, 64 << 20);
+            huge.validate().unwrap();
+            assert_eq!(huge.max_chunk(), MAX_GROUP);
+        }
+    }
+
+    fn grouped(min: u32, max: u32) -> ChunkerParams {
+        ChunkerParams {
+            min: 64,
+            avg: 256,
+            max: 1024,
+            level: 1,
+            seed: 0,
+            group: Some(Grouping { min, max }),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_groups() {
+        grouped(2048, 4096).validate().unwrap();
+        for (min, max) in [(512, 4096), (2048, 2048), (2048, 3000), (1 << 30, 1 << 31)] {
+            let err = grouped(min, max).validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("group min={min} max={max}")), "{err}");
+        }
+    }
+
+    /// Group boundaries are part of the format too.
+    #[test]
+    fn group_boundaries_are_pinned() {
+        let data = pseudo_random(1 << 20, 7);
+        let p = ChunkerParams {
+            group: Some(Grouping {
+                min: 65536,
+                max: 196608,
+            }),
+            ..ChunkerParams::for_coding(1, 16384)
+        };
+        p.validate().unwrap();
+        let cuts = p.cut(&data);
+        assert_eq!(cuts.iter().sum::<usize>(), data.len());
+        assert_eq!(
+            cuts.iter().copied().take(6).collect::<Vec<_>>(),
+            PINNED_FIRST_GROUPS,
+            "group boundaries changed: the storage format depends on them"
+        );
+    }
+    const PINNED_FIRST_GROUPS: [usize; 6] = [98535, 76896, 73612, 140120, 99938, 77157];
+
+    #[test]
+    fn groups_hold_their_bounds_and_shift_locally() {
+        let data = pseudo_random(8 << 20, 5);
+        let p = ChunkerParams {
+            group: Some(Grouping {
+                min: 256 << 10,
+                max: 512 << 10,
+            }),
+            ..ChunkerParams::for_coding(1, 64 << 10)
+        };
+        p.validate().unwrap();
+        let cuts = p.cut(&data);
+        let (last, body) = cuts.split_last().unwrap();
+        assert!(body.iter().all(|&n| (256 << 10..=512 << 10).contains(&n)), "{cuts:?}");
+        assert!(*last >= 256 << 10, "the short tail joins the group before it: {cuts:?}");
+        let mean = data.len() / cuts.len();
+        assert!(mean < 330 << 10, "groups average {mean} bytes, want close to the min");
+        // An insertion changes only the groups around it.
+        let mut edited = data.clone();
+        edited.splice(3 << 20..3 << 20, [1u8, 2, 3]);
+        let a: std::collections::HashSet<_> = chunks(&p, &data).into_iter().collect();
+        let b = chunks(&p, &edited);
+        let shared = b.iter().filter(|c| a.contains(*c)).count();
+        assert!(shared + 3 >= b.len(), "only {shared} of {} groups shared", b.len());
+    }
+
+    #[test]
+    fn inputs_shorter_than_a_group_are_one_chunk() {
+        let p = grouped(2048, 4096);
+        for len in [1, 100, 2047] {
+            assert_eq!(p.cut(&pseudo_random(len, 1)), vec![len]);
+            let streamed: Vec<usize> = p
+                .stream(&pseudo_random(len, 1)[..])
+                .map(|c| c.unwrap().len())
+                .collect();
+            assert_eq!(streamed, vec![len]);
+        }
+        assert!(p.cut(&[]).is_empty());
+        assert_eq!(p.stream(&[][..]).count(), 0);
     }
 
     #[test]
@@ -263,6 +547,7 @@ mod tests {
             max: 65536,
             level: 1,
             seed: 0,
+            group: None,
         };
         let cuts = p.cut(&data);
         assert_eq!(cuts.iter().sum::<usize>(), data.len());
@@ -283,11 +568,12 @@ mod tests {
             max: 262144,
             level: 1,
             seed: 0,
+            group: None,
         };
         let streamed: Vec<usize> = p.stream(&data[..]).map(|c| c.unwrap().len()).collect();
         assert_eq!(streamed, p.cut(&data));
         let mut small = p.stream(&data[..]);
-        small.block = 1000;
+        small.sub.block = 1000;
         assert_eq!(
             small.map(|c| c.unwrap().len()).collect::<Vec<_>>(),
             p.cut(&data)
@@ -316,11 +602,35 @@ mod tests {
                 // Low-entropy stretches hit the max-size cut path.
                 for b in data.iter_mut().skip(len / 3).take(len / 3) { *b = 7; }
             }
-            let p = ChunkerParams { min: 64, avg: 256, max: 1024, level, seed: 0 };
+            let p = ChunkerParams { min: 64, avg: 256, max: 1024, level, seed: 0, group: None };
             let mut s = p.stream(&data[..]);
-            s.block = block;
+            s.sub.block = block;
             let chunks: Vec<Bytes> = s.map(|c| c.unwrap()).collect();
             proptest::prop_assert_eq!(chunks.iter().map(Bytes::len).collect::<Vec<_>>(), p.cut(&data));
+            proptest::prop_assert_eq!(chunks.concat(), data);
+        }
+    }
+
+    proptest::proptest! {
+        /// Grouping over a stream cuts where grouping over the whole input does, and keeps the
+        /// bytes, for any read block size.
+        #[test]
+        fn streamed_groups_cut_like_whole_input(seed in 0u64..1000, len in 0usize..60_000, block in 1usize..5000,
+                                                repeat in proptest::bool::ANY) {
+            let mut data = pseudo_random(len, seed);
+            if repeat {
+                for b in data.iter_mut().skip(len / 3).take(len / 3) { *b = 7; }
+            }
+            let p = grouped(2048, 4096);
+            let mut s = p.stream(&data[..]);
+            s.sub.block = block;
+            let chunks: Vec<Bytes> = s.map(|c| c.unwrap()).collect();
+            let lens: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+            proptest::prop_assert_eq!(&lens, &p.cut(&data));
+            proptest::prop_assert!(lens.iter().all(|&n| n <= 4096));
+            if let Some((_, body)) = lens.split_last() {
+                proptest::prop_assert!(body.iter().all(|&n| n >= 2048));
+            }
             proptest::prop_assert_eq!(chunks.concat(), data);
         }
     }

@@ -8,12 +8,17 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chunking::ChunkerParams;
 use crate::erasure::Coding;
 use crate::ids::{StoreId, SwarmId};
 use crate::units::{ByteSize, Rate};
 
 pub const FORMAT: u32 = 1;
+/// Target shard size of a swarm of local stores.
 pub const DEFAULT_SHARD_SIZE: ByteSize = ByteSize(1 << 20);
+/// Target shard size once any store is remote: each shard is one request, and per-request
+/// latency dominates below a few MiB.
+pub const REMOTE_SHARD_SIZE: ByteSize = ByteSize(4 << 20);
 pub const DEFAULT_INLINE_THRESHOLD: ByteSize = ByteSize(256 << 10);
 /// Inline objects travel inside manifests, which are read whole: keep them small.
 pub const MAX_INLINE_THRESHOLD: ByteSize = ByteSize(16 << 20);
@@ -36,17 +41,15 @@ pub struct SwarmDefinition {
 pub struct CodingSection {
     pub k: u16,
     pub m: u16,
-    /// Target shard size; chunks average k times this (a power of two, capped at 4 MiB).
-    #[serde(default = "default_shard_size")]
-    pub shard_size: ByteSize,
+    /// Target shard size; chunks are about k times this (see `chunking::ChunkerParams::for_coding`).
+    /// When absent, [`SwarmDefinition::shard_size`] picks one from the store kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_size: Option<ByteSize>,
     /// Objects smaller than this are stored whole, inside their manifest, on m + 1 stores.
     #[serde(default = "default_inline_threshold")]
     pub inline_threshold: ByteSize,
 }
 
-fn default_shard_size() -> ByteSize {
-    DEFAULT_SHARD_SIZE
-}
 fn default_inline_threshold() -> ByteSize {
     DEFAULT_INLINE_THRESHOLD
 }
@@ -198,21 +201,44 @@ pub enum DefinitionError {
 }
 
 impl SwarmDefinition {
+    /// A new definition, with the shard size its stores call for written down, so chunking
+    /// stays the same if stores of another kind are added later.
     pub fn new(k: u16, m: u16, stores: Vec<StoreEntry>) -> Result<Self, DefinitionError> {
-        let def = SwarmDefinition {
+        let mut def = SwarmDefinition {
             format: FORMAT,
             swarm: SwarmId::random(),
             version: 1,
             coding: CodingSection {
                 k,
                 m,
-                shard_size: DEFAULT_SHARD_SIZE,
+                shard_size: None,
                 inline_threshold: DEFAULT_INLINE_THRESHOLD,
             },
             stores,
         };
+        def.coding.shard_size = Some(def.shard_size());
         def.validate()?;
         Ok(def)
+    }
+
+    /// The target shard size: the definition's, or else [`REMOTE_SHARD_SIZE`] when any store is
+    /// not a local directory and [`DEFAULT_SHARD_SIZE`] when all are.
+    pub fn shard_size(&self) -> ByteSize {
+        self.coding.shard_size.unwrap_or_else(|| {
+            let remote = self.stores.iter().any(|s| {
+                !matches!(s.location(), Ok(StoreLocation::Local(_)) | Err(_))
+            });
+            if remote {
+                REMOTE_SHARD_SIZE
+            } else {
+                DEFAULT_SHARD_SIZE
+            }
+        })
+    }
+
+    /// How objects are cut into chunks.
+    pub fn chunker(&self) -> ChunkerParams {
+        ChunkerParams::for_coding(self.coding.k, self.shard_size().0)
     }
 
     pub fn parse(text: &str) -> Result<Self, DefinitionError> {
@@ -255,13 +281,15 @@ impl SwarmDefinition {
                 self.stores.len()
             )));
         }
-        let shard = self.coding.shard_size.0;
-        if !shard.is_power_of_two() || !(4096..=(64 << 20)).contains(&shard) {
+        let shard = self.shard_size();
+        if !shard.0.is_power_of_two() || !(4096..=(64 << 20)).contains(&shard.0) {
             return Err(DefinitionError::Coding(format!(
-                "shard_size {} must be a power of two from 4KiB to 64MiB",
-                self.coding.shard_size
+                "shard_size {shard} must be a power of two from 4KiB to 64MiB"
             )));
         }
+        self.chunker()
+            .validate()
+            .map_err(|e| DefinitionError::Coding(e.to_string()))?;
         if self.coding.inline_threshold > MAX_INLINE_THRESHOLD {
             return Err(DefinitionError::Coding(format!(
                 "inline_threshold is at most {MAX_INLINE_THRESHOLD}"
@@ -696,6 +724,28 @@ mod tests {
     }
 
     #[test]
+    fn shard_size_follows_the_store_kinds_unless_set() {
+        let local = SwarmDefinition::new(3, 2, six()[..5].to_vec()).unwrap();
+        assert_eq!(local.coding.shard_size, Some(DEFAULT_SHARD_SIZE));
+        let mut stores = six()[..4].to_vec();
+        stores.push(entry("cloud", "s3://bucket/p?endpoint=http://127.0.0.1:8333"));
+        let mixed = SwarmDefinition::new(3, 2, stores).unwrap();
+        assert_eq!(mixed.coding.shard_size, Some(REMOTE_SHARD_SIZE));
+        assert_eq!(mixed.chunker().group.map(|g| g.min), Some(12 << 20));
+        // A hand-written document without shard_size gets the same choice when read.
+        let mut unset = mixed.clone();
+        unset.coding.shard_size = None;
+        let text = unset.to_toml();
+        assert!(!text.contains("shard_size"), "{text}");
+        assert_eq!(SwarmDefinition::parse(&text).unwrap().shard_size(), REMOTE_SHARD_SIZE);
+        // Written down, it stays when stores of another kind come and go.
+        let mut kept = mixed.clone();
+        kept.stores.truncate(4);
+        kept.stores.push(entry("s5", "/tmp/s5"));
+        assert_eq!(kept.shard_size(), REMOTE_SHARD_SIZE);
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let def = SwarmDefinition::new(4, 2, six()).unwrap();
         let text = def.to_toml();
@@ -707,7 +757,7 @@ mod tests {
     fn golden_document_parses() {
         let def = SwarmDefinition::parse(GOLDEN).unwrap();
         assert_eq!(def.coding.k, 4);
-        assert_eq!(def.coding.shard_size.0, 1 << 20);
+        assert_eq!(def.coding.shard_size, Some(ByteSize(1 << 20)));
         assert_eq!(
             def.stores[1].location().unwrap(),
             StoreLocation::Local("/mnt/b c".into())

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use crate::chunking::ChunkerParams;
+use crate::chunking::{ChunkerParams, Grouping};
 use crate::erasure::Coding;
 use crate::ids::Hash32;
 
@@ -17,6 +17,8 @@ pub const VERSION: u8 = 1;
 const KIND_INLINE: u8 = 0;
 const KIND_CHUNKED: u8 = 1;
 const CHUNKER_FASTCDC_2020: u8 = 1;
+/// FastCDC 2020 chunks grouped into larger chunks (`chunking::Grouping`).
+const CHUNKER_FASTCDC_2020_GROUPED: u8 = 2;
 const CODEC_RS_LEOPARD_GF16: u8 = 1;
 
 /// One stored key.
@@ -68,8 +70,13 @@ impl Manifest {
         let head = 4 + 1 + 1 + 2 + self.key.len() + 8;
         let body = match &self.body {
             Body::Inline(d) => d.len(),
-            Body::Chunked { coding, chunks, .. } => {
+            Body::Chunked {
+                chunker,
+                coding,
+                chunks,
+            } => {
                 (1 + 1 + 4 + 4 + 4 + 8)
+                    + if chunker.group.is_some() { 4 + 4 } else { 0 }
                     + (1 + 2 + 2)
                     + 4
                     + chunks.len() * (32 + 4 + 32 * coding.total())
@@ -100,12 +107,19 @@ impl Manifest {
                 coding,
                 chunks,
             } => {
-                out.push(CHUNKER_FASTCDC_2020);
+                out.push(match chunker.group {
+                    None => CHUNKER_FASTCDC_2020,
+                    Some(_) => CHUNKER_FASTCDC_2020_GROUPED,
+                });
                 out.push(chunker.level);
                 out.extend_from_slice(&chunker.min.to_le_bytes());
                 out.extend_from_slice(&chunker.avg.to_le_bytes());
                 out.extend_from_slice(&chunker.max.to_le_bytes());
                 out.extend_from_slice(&chunker.seed.to_le_bytes());
+                if let Some(g) = chunker.group {
+                    out.extend_from_slice(&g.min.to_le_bytes());
+                    out.extend_from_slice(&g.max.to_le_bytes());
+                }
                 out.push(CODEC_RS_LEOPARD_GF16);
                 out.extend_from_slice(&coding.k().to_le_bytes());
                 out.extend_from_slice(&coding.m().to_le_bytes());
@@ -176,17 +190,24 @@ impl Manifest {
 
 fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> {
     let algo = r.u8("chunker")?;
-    if algo != CHUNKER_FASTCDC_2020 {
+    if algo != CHUNKER_FASTCDC_2020 && algo != CHUNKER_FASTCDC_2020_GROUPED {
         return Err(ManifestError::Invalid(format!("unknown chunker {algo}")));
     }
     let level = r.u8("chunker level")?;
-    let chunker = ChunkerParams {
+    let mut chunker = ChunkerParams {
         level,
         min: r.u32("chunker min")?,
         avg: r.u32("chunker avg")?,
         max: r.u32("chunker max")?,
         seed: r.u64("chunker seed")?,
+        group: None,
     };
+    if algo == CHUNKER_FASTCDC_2020_GROUPED {
+        chunker.group = Some(Grouping {
+            min: r.u32("group min")?,
+            max: r.u32("group max")?,
+        });
+    }
     chunker
         .validate()
         .map_err(|e| ManifestError::Invalid(e.to_string()))?;
@@ -209,10 +230,10 @@ fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> 
     for _ in 0..count {
         let id = r.hash("chunk id")?;
         let len = r.u32("chunk length")?;
-        if len == 0 || len > chunker.max {
+        if len == 0 || len > chunker.max_chunk() {
             return Err(ManifestError::Invalid(format!(
                 "chunk length {len} outside 1..={}",
-                chunker.max
+                chunker.max_chunk()
             )));
         }
         total += u64::from(len);
@@ -285,6 +306,7 @@ mod tests {
             max: 16384,
             level: 1,
             seed: 0,
+            group: None,
         };
         let chunk = |n: u8, len| ChunkRecord {
             id: Hash32([n; 32]),
@@ -304,6 +326,18 @@ mod tests {
                 chunks: vec![chunk(0x10, 4096), chunk(0x20, 904)],
             },
         }
+    }
+
+    /// The chunked sample with grouped chunks (chunker 2).
+    fn sample_grouped() -> Manifest {
+        let mut m = sample_chunked();
+        if let Body::Chunked { chunker, .. } = &mut m.body {
+            chunker.group = Some(Grouping {
+                min: 16384,
+                max: 32768,
+            });
+        }
+        m
     }
 
     const SPEC: &str = include_str!("../../../docs/spec/manifest-v1.md");
@@ -333,7 +367,11 @@ mod tests {
             size: 5,
             body: Body::Inline(Bytes::from_static(b"hello")),
         };
-        for (name, m) in [("inline", inline), ("chunked", sample_chunked())] {
+        for (name, m) in [
+            ("inline", inline),
+            ("chunked", sample_chunked()),
+            ("grouped", sample_grouped()),
+        ] {
             let enc = m.encode().unwrap();
             assert_eq!(enc.len(), m.encoded_len());
             assert_eq!(
@@ -376,7 +414,9 @@ mod tests {
     proptest! {
         #[test]
         fn round_trips(key in "[A-Z0-9]{1,8}-s[0-9]{1,5}--[a-z0-9.]{0,40}", data in proptest::collection::vec(any::<u8>(), 0..600),
-                       lens in proptest::collection::vec(1u32..16384, 0..20), k in 1u16..6, m in 0u16..4) {
+                       lens in proptest::collection::vec(1u32..16384, 0..20), k in 1u16..6, m in 0u16..4,
+                       grouped in proptest::bool::ANY) {
+            let group = grouped.then_some(Grouping { min: 16384, max: 32768 });
             let inline = Manifest { key: key.clone(), size: data.len() as u64, body: Body::Inline(Bytes::from(data)) };
             let enc = inline.encode().unwrap();
             prop_assert_eq!(enc.len(), inline.encoded_len());
@@ -386,7 +426,7 @@ mod tests {
                 id: Hash32::of(&i.to_le_bytes()), len, shards: (0..coding.total()).map(|s| Hash32::of(&[s as u8, i as u8])).collect()
             }).collect();
             let chunked = Manifest { key, size: lens.iter().map(|&l| u64::from(l)).sum(),
-                body: Body::Chunked { chunker: ChunkerParams { min: 1024, avg: 4096, max: 16384, level: 1, seed: 0 }, coding, chunks } };
+                body: Body::Chunked { chunker: ChunkerParams { min: 1024, avg: 4096, max: 16384, level: 1, seed: 0, group }, coding, chunks } };
             let enc = chunked.encode().unwrap();
             prop_assert_eq!(enc.len(), chunked.encoded_len());
             prop_assert_eq!(Manifest::decode(&enc).unwrap(), chunked);

@@ -114,7 +114,11 @@ impl Swarm {
                     tx.send(data.clone()).await.map_err(|_| writer_gone())?;
                     obs.advance(data.len() as u64);
                 }
-                Body::Chunked { coding, chunks, .. } => {
+                Body::Chunked {
+                    chunker,
+                    coding,
+                    chunks,
+                } => {
                     report.chunks = chunks.len();
                     // Restored chunks come back in order; the window bounds how many wait.
                     let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(2);
@@ -125,7 +129,7 @@ impl Swarm {
                         chunks,
                         chunk_tx,
                         obs,
-                        Tuning::default(),
+                        Tuning::for_chunks(chunker.max_chunk()),
                     );
                     let consuming = async {
                         while let Some(pieces) = chunk_rx.recv().await {

@@ -66,7 +66,7 @@ impl Swarm {
     ) -> Result<Self, EngineError> {
         def.validate()?;
         let coding = def.coding()?;
-        let chunker = ChunkerParams::for_coding(coding.k(), def.coding.shard_size.0);
+        let chunker = def.chunker();
         let stores: Vec<Arc<dyn Store>> = stores
             .into_iter()
             .zip(&def.stores)

@@ -230,6 +230,19 @@ pub struct S3Server {
     ports: Vec<u16>,
 }
 
+/// A signed request for `object` of the test bucket with extra curl `args`; the HTTP status.
+fn s3_curl(port: u16, args: &[String], object: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"])
+        .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!("{S3_ACCESS_KEY}:{S3_SECRET_KEY}"))
+        .args(args)
+        .arg(format!("http://127.0.0.1:{port}/{S3_BUCKET}/{object}"))
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 impl S3Server {
     pub fn start() -> S3Server {
         let dir = tempfile::Builder::new()
@@ -314,26 +327,22 @@ impl S3Server {
         let log = d.join("weed.log");
         self.proc = Proc::spawn(cmd, &log, false);
         let port = self.port;
-        let (ak, sk) = (S3_ACCESS_KEY, S3_SECRET_KEY);
-        wait_for("SeaweedFS S3", &log, Duration::from_secs(60), || {
-            // The bucket answers a signed listing once the filer is up.
-            Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "--max-time",
-                    "2",
-                ])
-                .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
-                .arg(format!("{ak}:{sk}"))
-                .arg(format!("http://127.0.0.1:{port}/{S3_BUCKET}/"))
-                .output()
-                .map(|o| o.stdout == b"200")
-                .unwrap_or(false)
-        })
+        // Ready once the bucket lists and an object written before a restart reads back: the
+        // filer answers listings before the volume server serves objects.
+        let probe = d.join("probe");
+        let ready = wait_for("SeaweedFS S3", &log, Duration::from_secs(60), || {
+            s3_curl(port, &[], "")
+                .is_some_and(|code| code == "200")
+                && (!probe.exists() || s3_curl(port, &[], "probe").is_some_and(|c| c == "200"))
+        });
+        if ready && !probe.exists() {
+            std::fs::write(&probe, b"probe").expect("probe file");
+            let upload = ["-T".to_owned(), probe.display().to_string()];
+            if s3_curl(port, &upload, "probe").is_none_or(|c| c != "200") {
+                return false;
+            }
+        }
+        ready
     }
 
     pub fn endpoint(&self) -> String {

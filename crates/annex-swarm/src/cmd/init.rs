@@ -33,7 +33,9 @@ pub async fn run(path: &Path, args: InitArgs) -> Result<ExitCode> {
         entries.push(StoreEntry::new(id.parse()?, url));
     }
     let mut def = SwarmDefinition::new(k, m, entries)?;
-    def.coding.shard_size = shard_size.parse::<ByteSize>()?;
+    if let Some(size) = shard_size {
+        def.coding.shard_size = Some(size.parse::<ByteSize>()?);
+    }
     def.coding.inline_threshold = inline_threshold.parse::<ByteSize>()?;
     def.validate()?;
     for entry in &def.stores {

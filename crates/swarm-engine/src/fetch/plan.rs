@@ -50,6 +50,18 @@ pub(crate) struct Tuning {
     pub queue_time: Duration,
 }
 
+impl Tuning {
+    /// The defaults, with a window of at least three of the longest chunks, so big chunks
+    /// (grouped ones reach tens of MiB) still keep every store busy.
+    pub fn for_chunks(max_chunk: u32) -> Self {
+        let t = Tuning::default();
+        Tuning {
+            window_bytes: t.window_bytes.max(3 * u64::from(max_chunk)),
+            ..t
+        }
+    }
+}
+
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {

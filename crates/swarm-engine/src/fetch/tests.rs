@@ -323,7 +323,7 @@ mod paused_time {
             })
             .collect();
         let mut def = SwarmDefinition::new(4, 3, entries).unwrap();
-        def.coding.shard_size = ByteSize(4096);
+        def.coding.shard_size = Some(ByteSize(4096));
         def.coding.inline_threshold = ByteSize(1024);
         def
     }

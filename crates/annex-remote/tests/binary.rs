@@ -86,3 +86,22 @@ fn garbage_gets_one_error_line_per_line_and_logs_stay_on_stderr() {
         ]
     );
 }
+
+#[test]
+fn creds_lines_are_never_logged_with_their_values() {
+    // An unasked CREDS (no job asked GETCREDS) gets an error that does not repeat it.
+    let input = "EXTENSIONS\nCREDS AKIDLOGIN hunter2 with spaces\n";
+    let (ok, out, err) = converse(&[("ANNEX_SWARM_LOG", "trace")], input);
+    assert!(ok);
+    assert_eq!(
+        out,
+        "VERSION 1\nEXTENSIONS\nERROR unexpected CREDS: no question was asked\n"
+    );
+    assert!(
+        err.contains("< CREDS ***"),
+        "the trace log shows the line: {err}"
+    );
+    for secret in ["hunter2", "AKIDLOGIN"] {
+        assert!(!err.contains(secret), "{secret} in the log:\n{err}");
+    }
+}

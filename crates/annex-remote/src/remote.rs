@@ -22,7 +22,7 @@ use swarm_store::{Store, layout, open_store_with};
 
 use crate::config::{self, DEFINITION_FIELD, PARAMETERS, Params, Plan};
 use crate::creds;
-use crate::protocol::{Availability, Direction, Message, Request, one_line};
+use crate::protocol::{self, Availability, Direction, Message, Request, one_line};
 use crate::session::{JobIo, LineSender};
 
 /// git-annex's standard costs (`Config/Cost.hs`).
@@ -313,18 +313,43 @@ impl Remote {
             // The file's content is embedded; its path would mean nothing in another clone.
             io.send(Message::SetConfig("definition".into(), String::new()));
         }
-        if !handover.pairs.is_empty() {
-            let names: Vec<&str> = handover.pairs.iter().map(|(n, _)| n.as_str()).collect();
+        self.hand_over(handover.pairs, io).await
+    }
+
+    /// SETCREDS of each pair, then GETCREDS to see that git-annex kept it (with
+    /// `annex.cachecreds=false` it keeps nothing), and a note saying which it keeps.
+    async fn hand_over(
+        &self,
+        pairs: Vec<(String, protocol::CredPair)>,
+        io: &mut JobIo,
+    ) -> Result<(), Failure> {
+        let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+        for (setting, pair) in pairs {
+            io.send(Message::SetCreds(setting.clone(), pair));
+            let (login, password) = io.ask_creds(&setting).await?;
+            if login.expose().is_empty() && password.expose().is_empty() {
+                dropped.push(setting);
+            } else {
+                kept.push(setting);
+            }
+        }
+        if !kept.is_empty() {
             self.note(
                 io,
                 format!(
-                    "store credentials handed to git-annex, kept in .git/annex/creds/ of this repository only: {}",
-                    names.join(", ")
+                    "store credentials kept by git-annex in .git/annex/creds/ of this repository only: {}",
+                    kept.join(", ")
                 ),
             );
         }
-        for (setting, pair) in handover.pairs {
-            io.send(Message::SetCreds(setting, pair));
+        if !dropped.is_empty() {
+            self.note(
+                io,
+                format!(
+                    "git-annex did not keep the store credentials {} (annex.cachecreds=false?): they must come from the environment or the credentials file",
+                    dropped.join(", ")
+                ),
+            );
         }
         Ok(())
     }

@@ -136,10 +136,10 @@ fn setcreds_go_to_git_annex_but_not_to_the_trace_log() {
     let missing = dir.path().join("no-credentials.toml");
     let secret = "hunter2 with spaces";
     // INITREMOTE (enableremote: the definition is embedded), then PREPARE; git-annex's
-    // answers in the order the remote asks.
+    // answers in the order the remote asks (the second CREDS confirms the SETCREDS).
     let input = format!(
         "EXTENSIONS\nINITREMOTE\nVALUE \nVALUE \nVALUE \nVALUE \nVALUE \nVALUE \nVALUE {embedded}\n\
-         VALUE \nVALUE none\nVALUE \nCREDS  \n\
+         VALUE \nVALUE none\nVALUE \nCREDS  \nCREDS AKIDFROMENV {secret}\n\
          PREPARE\nVALUE {embedded}\nCREDS AKIDFROMANNEX {secret}\n"
     );
     let (ok, out, err) = converse(

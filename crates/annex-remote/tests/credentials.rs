@@ -118,12 +118,29 @@ async fn getcreds_values_open_the_store_and_are_never_repeated() {
 }
 
 /// INITREMOTE over the embedded definition (enableremote), answering GETCONFIG with `config`
-/// (unlisted names are empty) and GETCREDS with nothing stored.
+/// (unlisted names are empty) and GETCREDS with what SETCREDS gave before (nothing at first).
 async fn initremote(a: &mut Annex, embedded: &str, config: &[(&str, &str)]) -> Vec<String> {
+    initremote_keeping(a, embedded, config, true).await
+}
+
+/// As [`initremote`]; `keep: false` plays git-annex with `annex.cachecreds=false`.
+async fn initremote_keeping(
+    a: &mut Annex,
+    embedded: &str,
+    config: &[(&str, &str)],
+    keep: bool,
+) -> Vec<String> {
+    let mut kept: Vec<(String, String)> = Vec::new();
     a.send("INITREMOTE").await;
     let mut out = Vec::new();
     loop {
         let line = a.recv().await;
+        if let Some(rest) = line.strip_prefix("SETCREDS ")
+            && keep
+        {
+            let (setting, pair) = rest.split_once(' ').unwrap();
+            kept.push((setting.to_owned(), pair.to_owned()));
+        }
         if let Some(name) = line.strip_prefix("GETCONFIG ") {
             let value = match name {
                 "swarmdefinition" => embedded,
@@ -134,8 +151,14 @@ async fn initremote(a: &mut Annex, embedded: &str, config: &[(&str, &str)]) -> V
                     .unwrap_or(""),
             };
             a.send(&format!("VALUE {value}")).await;
-        } else if line.starts_with("GETCREDS ") {
-            a.send("CREDS  ").await;
+        } else if let Some(setting) = line.strip_prefix("GETCREDS ") {
+            let pair = kept
+                .iter()
+                .rev()
+                .find(|(s, _)| s == setting)
+                .map(|(_, p)| p.as_str())
+                .unwrap_or(" ");
+            a.send(&format!("CREDS {pair}")).await;
         } else if line.starts_with("INITREMOTE-") {
             out.push(line);
             return out;
@@ -165,22 +188,47 @@ async fn initremote_hands_found_credentials_to_git_annex() {
             "GETCONFIG embedcreds",
             "GETCONFIG encryption",
             "GETCONFIG cipherkeys",
+            // What an earlier enableremote stored; then, after SETCREDS, what git-annex kept.
+            &format!("GETCREDS {SETTING}"),
             &format!("GETCREDS {SETTING}"),
         ]
     );
     let n = out.len();
     assert_eq!(
-        out[n - 3..],
+        out[n - 4..],
         [
-            format!(
-                "INFO store credentials handed to git-annex, kept in .git/annex/creds/ of this repository only: {SETTING}"
-            ),
             format!("SETCREDS {SETTING} AKIDFOUND {SECRET}"),
+            format!("GETCREDS {SETTING}"),
+            format!(
+                "INFO store credentials kept by git-annex in .git/annex/creds/ of this repository only: {SETTING}"
+            ),
             "INITREMOTE-SUCCESS".into(),
         ]
     );
     // The store's unreachability is a note, and the note holds no secret.
-    assert_no_secret(&out[..n - 2]);
+    assert_no_secret(&out[..n - 4]);
+    assert_no_secret(&out[n - 3..]);
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn initremote_says_when_git_annex_keeps_nothing() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    let mut a = start(&[("secret_access_key", SECRET)]).await;
+    let out = initremote_keeping(&mut a, &embedded, &[], false).await;
+    let n = out.len();
+    assert_eq!(
+        out[n - 4..],
+        [
+            format!("SETCREDS {SETTING}  {SECRET}"),
+            format!("GETCREDS {SETTING}"),
+            format!(
+                "INFO git-annex did not keep the store credentials {SETTING} (annex.cachecreds=false?): they must come from the environment or the credentials file"
+            ),
+            "INITREMOTE-SUCCESS".into(),
+        ]
+    );
     a.close().await.unwrap();
 }
 

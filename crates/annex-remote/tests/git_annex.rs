@@ -596,6 +596,17 @@ fn credentials_through_git_annex(git_annex: &Path) {
         "{:?}",
         leaks(&init, secret)
     );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&init.stdout),
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert!(
+        said.contains(&format!(
+            "store credentials kept by git-annex in .git/annex/creds/ of this repository only: {S3_SETTING}"
+        )),
+        "{said}"
+    );
 
     // Kept by git-annex in this repository, private to the user.
     let uuid = s.run(&repo, "git", &["config", "remote.cswarm.annex-uuid"]);

@@ -8,8 +8,14 @@
 //! every line except `VERSION`, `EXTENSIONS` and a global `ERROR` carries a `J <n> ` job prefix.
 //! Free text sent to git-annex (error messages, info) is made one line by [`one_line`]: a stray
 //! newline would otherwise be read as a second, bogus message.
+//!
+//! Credentials cross this protocol (`SETCREDS`, `CREDS`): they are held as [`Secret`]s, whose
+//! `Debug` never shows them, and [`loggable`] is the only form of a line that logs may print.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use swarm_store::credentials::Secret;
 
 /// The protocol versions this remote can speak. git-annex before 10.20230329 (except Debian's
 /// 10.20230126-3) knows only 1, so 1 is the default.
@@ -69,6 +75,12 @@ pub enum Incoming {
     /// The answer to a query such as `GETCONFIG` (`VALUE` is followed by a space, then the
     /// value, possibly empty).
     Value(String),
+    /// The answer to `GETCREDS`: `CREDS <login> <password>`, both empty when git-annex holds
+    /// none. The login is one word; the password is the rest of the line.
+    Creds {
+        login: Secret,
+        password: Secret,
+    },
     /// git-annex gave up; the remote should exit.
     Error(String),
 }
@@ -128,6 +140,14 @@ pub fn parse(line: &str) -> Result<Incoming, ProtocolError> {
     let request = match word {
         "VALUE" => return Ok(Incoming::Value(rest.unwrap_or_default().to_owned())),
         "ERROR" => return Ok(Incoming::Error(rest.unwrap_or_default().to_owned())),
+        "CREDS" => {
+            let rest = rest.unwrap_or_default();
+            let (login, password) = rest.split_once(' ').unwrap_or((rest, ""));
+            return Ok(Incoming::Creds {
+                login: Secret::new(login),
+                password: Secret::new(password),
+            });
+        }
         "EXTENSIONS" => Request::Extensions(
             rest.unwrap_or_default()
                 .split(' ')
@@ -215,6 +235,10 @@ pub enum Message {
     Progress(u64),
     GetConfig(String),
     SetConfig(String, String),
+    /// `GETCREDS <setting>`: answered by `CREDS`.
+    GetCreds(String),
+    /// `SETCREDS <setting> <login> <password>`: git-annex keeps the pair (see [`CredPair`]).
+    SetCreds(String, CredPair),
     GetGitRemoteName,
     Debug(String),
     Info(String),
@@ -235,6 +259,8 @@ impl Message {
             Message::Progress(_)
                 | Message::GetConfig(_)
                 | Message::SetConfig(..)
+                | Message::GetCreds(_)
+                | Message::SetCreds(..)
                 | Message::GetGitRemoteName
                 | Message::Debug(_)
                 | Message::Info(_)
@@ -296,12 +322,88 @@ impl fmt::Display for Message {
             Progress(n) => write!(f, "PROGRESS {n}"),
             GetConfig(name) => write!(f, "GETCONFIG {name}"),
             SetConfig(name, v) => write!(f, "SETCONFIG {name} {}", t(v)),
+            GetCreds(setting) => write!(f, "GETCREDS {setting}"),
+            // The one place a secret is formatted: the wire needs it. [`CredPair`] made sure
+            // it fits on the line; logs print [`loggable`] lines instead.
+            SetCreds(setting, pair) => write!(
+                f,
+                "SETCREDS {setting} {} {}",
+                pair.login.expose(),
+                pair.password.expose()
+            ),
             GetGitRemoteName => f.write_str("GETGITREMOTENAME"),
             Debug(m) => write!(f, "DEBUG {}", t(m)),
             Info(m) => write!(f, "INFO {}", t(m)),
             Error(m) => write!(f, "ERROR {}", t(m)),
         }
     }
+}
+
+/// A login and a password that `SETCREDS` can carry and `CREDS` give back unchanged: git-annex
+/// splits `CREDS <login> <password>` at the first space (so the login is one word, the password
+/// may hold spaces), and keeps the pair as two lines of a file (so neither holds a line break
+/// or any other control character).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredPair {
+    login: Secret,
+    password: Secret,
+}
+
+/// Why a value cannot travel in a [`CredPair`]. Names no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredPairError {
+    #[error("contains a space, and git-annex's CREDS reply takes the login as one word")]
+    SpaceInLogin,
+    #[error("contains a line break or another control character")]
+    ControlInLogin,
+    #[error("contains a line break or another control character")]
+    ControlInPassword,
+}
+
+impl CredPairError {
+    /// Whether the login (else the password) is at fault.
+    pub fn in_login(self) -> bool {
+        !matches!(self, CredPairError::ControlInPassword)
+    }
+}
+
+impl CredPair {
+    pub fn new(login: Secret, password: Secret) -> Result<Self, CredPairError> {
+        let control = |s: &Secret| s.expose().chars().any(char::is_control);
+        if control(&login) {
+            return Err(CredPairError::ControlInLogin);
+        }
+        if login.expose().contains(char::is_whitespace) {
+            return Err(CredPairError::SpaceInLogin);
+        }
+        if control(&password) {
+            return Err(CredPairError::ControlInPassword);
+        }
+        Ok(CredPair { login, password })
+    }
+
+    pub fn login(&self) -> &Secret {
+        &self.login
+    }
+
+    pub fn password(&self) -> &Secret {
+        &self.password
+    }
+}
+
+/// A protocol line as logs may show it: the values of `CREDS` and `SETCREDS` become `***`
+/// (the setting name stays). Any job prefix is kept.
+pub fn loggable(line: &str) -> Cow<'_, str> {
+    let body = split_job(line).map(|(_, body)| body).unwrap_or(line);
+    let prefix = &line[..line.len() - body.len()];
+    if body == "CREDS" || body.starts_with("CREDS ") {
+        return Cow::Owned(format!("{prefix}CREDS ***"));
+    }
+    if let Some(rest) = body.strip_prefix("SETCREDS ") {
+        let setting = rest.split(' ').next().unwrap_or_default();
+        return Cow::Owned(format!("{prefix}SETCREDS {setting} ***"));
+    }
+    Cow::Borrowed(line)
 }
 
 /// Text made safe for one protocol field: control characters (newlines included) become
@@ -488,6 +590,83 @@ mod tests {
         assert_eq!(PrepareSuccess.line(Some(3)), "J 3 PREPARE-SUCCESS");
         assert_eq!(Version(2).line(Some(3)), "VERSION 2");
         assert_eq!(PrepareSuccess.line(None), "PREPARE-SUCCESS");
+    }
+
+    #[test]
+    fn creds_replies_keep_spaces_in_the_password_and_empty_means_none() {
+        let creds = |line: &str| match parse(line).unwrap() {
+            Incoming::Creds { login, password } => {
+                (login.expose().to_owned(), password.expose().to_owned())
+            }
+            other => panic!("not CREDS: {other:?}"),
+        };
+        // As git-annex sends them (verified with 10.20230126 and 10.20261026).
+        assert_eq!(
+            creds("CREDS AKID pass with  two spaces"),
+            ("AKID".into(), "pass with  two spaces".into())
+        );
+        assert_eq!(creds("CREDS  token"), (String::new(), "token".into()));
+        assert_eq!(creds("CREDS  "), (String::new(), String::new()));
+        assert_eq!(creds("CREDS"), (String::new(), String::new()));
+        // Never shown by Debug, so no error built from a reply can carry it.
+        let shown = format!("{:?}", parse("CREDS AKID hunter2").unwrap());
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("AKID"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn setcreds_lines_and_what_a_pair_can_carry() {
+        let s = |v: &str| Secret::new(v);
+        let pair = CredPair::new(s("AKID"), s("se cret")).unwrap();
+        let m = Message::SetCreds("swarm-s1-s3key".into(), pair);
+        assert_eq!(m.line(None), "SETCREDS swarm-s1-s3key AKID se cret");
+        assert_eq!(m.line(Some(2)), "J 2 SETCREDS swarm-s1-s3key AKID se cret");
+        assert!(!format!("{m:?}").contains("se cret"));
+        assert!(!m.is_final());
+        assert_eq!(
+            Message::GetCreds("swarm-s1-s3key".into()).line(Some(2)),
+            "J 2 GETCREDS swarm-s1-s3key"
+        );
+        let empty_login = CredPair::new(s(""), s("tok")).unwrap();
+        assert_eq!(
+            Message::SetCreds("x".into(), empty_login).to_string(),
+            "SETCREDS x  tok"
+        );
+        for (login, password, err) in [
+            ("two words", "p", CredPairError::SpaceInLogin),
+            ("a\tb", "p", CredPairError::ControlInLogin),
+            ("a", "line\nbreak", CredPairError::ControlInPassword),
+            ("a", "cr\r", CredPairError::ControlInPassword),
+        ] {
+            assert_eq!(CredPair::new(s(login), s(password)), Err(err), "{login:?}");
+        }
+        assert!(CredPairError::SpaceInLogin.in_login());
+        assert!(!CredPairError::ControlInPassword.in_login());
+    }
+
+    #[test]
+    fn logs_see_creds_lines_without_their_values() {
+        for (line, shown) in [
+            ("CREDS AKID hunter2 x", "CREDS ***"),
+            ("CREDS  ", "CREDS ***"),
+            ("CREDS", "CREDS ***"),
+            ("J 12 CREDS AKID hunter2", "J 12 CREDS ***"),
+            (
+                "SETCREDS swarm-s1-s3key AKID hunter2",
+                "SETCREDS swarm-s1-s3key ***",
+            ),
+            (
+                "J 3 SETCREDS swarm-s1-login  hunter2",
+                "J 3 SETCREDS swarm-s1-login ***",
+            ),
+            ("GETCREDS swarm-s1-s3key", "GETCREDS swarm-s1-s3key"),
+            ("J 1 VALUE CREDS x", "J 1 VALUE CREDS x"),
+            ("CREDSX y", "CREDSX y"),
+        ] {
+            assert_eq!(loggable(line), shown, "{line}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! What each request does: the mapping from git-annex's requests onto the swarm engine.
 //!
 //! One [`Remote`] serves a whole process. PREPARE opens the swarm once (its definition comes
-//! from git-annex's config, see [`crate::config`]); every later request of every job shares
-//! that [`Swarm`]. Each request gets exactly one final reply; failures are one sanitised line.
+//! from git-annex's config, see [`crate::config`]; store credentials from GETCREDS, then the
+//! environment and the credentials file, see [`crate::creds`]); every later request of every
+//! job shares that [`Swarm`]. Each request gets exactly one final reply; failures are one
+//! sanitised line.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +16,13 @@ use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::key::{Key, KeyError};
 use swarm_engine::progress::{Observer, Quiet};
 use swarm_engine::{EngineError, Swarm};
-use swarm_store::{Store, layout, open_store};
+use swarm_store::credentials::{Chain, CredentialSource, DefaultSource, MapSource};
+use swarm_store::remote::scrub_queries;
+use swarm_store::{Store, layout, open_store_with};
 
 use crate::config::{self, DEFINITION_FIELD, PARAMETERS, Params, Plan};
-use crate::protocol::{Availability, Direction, Message, Request, one_line};
+use crate::creds;
+use crate::protocol::{self, Availability, Direction, Message, Request, one_line};
 use crate::session::{JobIo, LineSender};
 
 /// git-annex's standard costs (`Config/Cost.hs`).
@@ -50,10 +55,17 @@ impl Negotiated {
 }
 
 /// The special remote's state in one process.
-#[derive(Default)]
 pub struct Remote {
     extensions: Mutex<Negotiated>,
     swarm: tokio::sync::OnceCell<Arc<Swarm>>,
+    /// Where credentials come from besides git-annex: the environment and the credentials file.
+    credentials: Arc<dyn CredentialSource>,
+}
+
+impl Default for Remote {
+    fn default() -> Self {
+        Remote::with_credentials(Arc::new(DefaultSource::new()))
+    }
 }
 
 /// Why a request failed, as told to git-annex.
@@ -68,6 +80,15 @@ impl<E: std::fmt::Display> From<E> for Failure {
 impl Remote {
     pub fn new() -> Self {
         Remote::default()
+    }
+
+    /// With `credentials` instead of the environment and the credentials file (tests).
+    pub fn with_credentials(credentials: Arc<dyn CredentialSource>) -> Self {
+        Remote {
+            extensions: Mutex::default(),
+            swarm: tokio::sync::OnceCell::new(),
+            credentials,
+        }
     }
 
     pub fn set_extensions(&self, n: Negotiated) {
@@ -214,16 +235,21 @@ impl Remote {
         }
     }
 
-    /// The swarm, opened on first use from the definition in git-annex's config.
+    /// The swarm, opened on first use from the definition in git-annex's config. What
+    /// git-annex keeps (GETCREDS) wins over the environment and the credentials file.
     async fn prepare(&self, io: &mut JobIo) -> Result<Arc<Swarm>, Failure> {
         let swarm = self
             .swarm
             .get_or_try_init(|| async {
                 let def = self.definition(io).await?;
-                let swarm = Swarm::open(def).await?;
+                let stored = stored_credentials(&def, io).await?;
+                let chain = Chain(vec![&stored, self.credentials.as_ref()]);
+                let swarm = Swarm::open_with(def, &chain).await?;
                 let down = down_stores(&swarm);
                 if !down.is_empty() {
-                    io.send(Message::Debug(format!("stores unavailable: {down}")));
+                    io.send(Message::Debug(describe(&format!(
+                        "stores unavailable: {down}"
+                    ))));
                 }
                 Ok::<_, Failure>(Arc::new(swarm))
             })
@@ -255,10 +281,20 @@ impl Remote {
             std::fs::read_to_string(path).map_err(|e| e.to_string())
         })?;
         let def = plan.definition().clone();
+        let handover = creds::handover(&def, self.credentials.as_ref());
+        for note in &handover.notes {
+            self.note(io, note.clone());
+        }
+        if !handover.pairs.is_empty() {
+            refuse_embedding(io).await?;
+        }
+        // Found now wins; what git-annex already keeps (an earlier enableremote) fills in.
+        let stored = stored_credentials(&def, io).await?;
+        let creds = Chain(vec![self.credentials.as_ref(), &stored]);
         match &plan {
-            Plan::Create(_) | Plan::Adopt(_) => prepare_stores(&def).await?,
+            Plan::Create(_) | Plan::Adopt(_) => prepare_stores(&def, &creds).await?,
             Plan::Keep(_) => {
-                let swarm = Swarm::open(def.clone()).await?;
+                let swarm = Swarm::open_with(def.clone(), &creds).await?;
                 let down = down_stores(&swarm);
                 if !down.is_empty() {
                     let note = format!(
@@ -276,6 +312,44 @@ impl Remote {
         if params.definition.is_some() {
             // The file's content is embedded; its path would mean nothing in another clone.
             io.send(Message::SetConfig("definition".into(), String::new()));
+        }
+        self.hand_over(handover.pairs, io).await
+    }
+
+    /// SETCREDS of each pair, then GETCREDS to see that git-annex kept it (with
+    /// `annex.cachecreds=false` it keeps nothing), and a note saying which it keeps.
+    async fn hand_over(
+        &self,
+        pairs: Vec<(String, protocol::CredPair)>,
+        io: &mut JobIo,
+    ) -> Result<(), Failure> {
+        let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+        for (setting, pair) in pairs {
+            io.send(Message::SetCreds(setting.clone(), pair));
+            let (login, password) = io.ask_creds(&setting).await?;
+            if login.expose().is_empty() && password.expose().is_empty() {
+                dropped.push(setting);
+            } else {
+                kept.push(setting);
+            }
+        }
+        if !kept.is_empty() {
+            self.note(
+                io,
+                format!(
+                    "store credentials kept by git-annex in .git/annex/creds/ of this repository only: {}",
+                    kept.join(", ")
+                ),
+            );
+        }
+        if !dropped.is_empty() {
+            self.note(
+                io,
+                format!(
+                    "git-annex did not keep the store credentials {} (annex.cachecreds=false?): they must come from the environment or the credentials file",
+                    dropped.join(", ")
+                ),
+            );
         }
         Ok(())
     }
@@ -485,13 +559,40 @@ fn valid_key(text: &str, io: &JobIo) -> Option<Key> {
     }
 }
 
+/// What git-annex keeps for the definition's stores (one GETCREDS per setting; none for local
+/// stores).
+async fn stored_credentials(def: &SwarmDefinition, io: &mut JobIo) -> Result<MapSource, Failure> {
+    let mut map = MapSource::new();
+    for setting in creds::settings(def) {
+        let (login, password) = io.ask_creds(&setting.name).await?;
+        creds::remember(&mut map, &setting, login, password);
+    }
+    Ok(map)
+}
+
+/// Fails when git-annex would copy SETCREDS values into the git-annex branch.
+async fn refuse_embedding(io: &mut JobIo) -> Result<(), Failure> {
+    let mut ask = async |name: &str| io.ask(Message::GetConfig(name.to_owned())).await;
+    let embedcreds = ask("embedcreds").await?;
+    let encryption = ask("encryption").await?;
+    let cipherkeys = ask("cipherkeys").await?;
+    Ok(creds::check_not_embedded(
+        &embedcreds,
+        &encryption,
+        &cipherkeys,
+    )?)
+}
+
 /// Creates (or checks) every store of a new or adopted definition. If one fails, the markers
 /// written in this run are removed again, so a corrected initremote can start over.
-async fn prepare_stores(def: &SwarmDefinition) -> Result<(), Failure> {
+async fn prepare_stores(
+    def: &SwarmDefinition,
+    creds: &dyn CredentialSource,
+) -> Result<(), Failure> {
     let stores: Vec<Arc<dyn Store>> = def
         .stores
         .iter()
-        .map(|e| open_store(e, def.swarm))
+        .map(|e| open_store_with(e, def.swarm, creds))
         .collect::<Result<_, _>>()?;
     let mut created = Vec::new();
     for (store, entry) in stores.iter().zip(&def.stores) {
@@ -580,9 +681,10 @@ fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-/// An error as git-annex shows it: one line, without credentials.
+/// An error as git-annex shows it: one line, without credentials (no `user:password@`, no URL
+/// query string, where some services carry tokens).
 pub fn describe(text: &str) -> String {
-    one_line(&redact_userinfo(text))
+    one_line(&scrub_queries(&redact_userinfo(text)))
 }
 
 /// Replaces `user:password@` in any `scheme://` URL with `***@`.

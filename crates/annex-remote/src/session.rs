@@ -17,6 +17,8 @@ use futures::FutureExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use swarm_store::credentials::Secret;
+
 use crate::protocol::{self, Incoming, Message, ProtocolError, Request};
 use crate::remote::{Negotiated, Remote};
 
@@ -82,17 +84,50 @@ impl JobIo {
     /// Sends a query (GETCONFIG, GETGITREMOTENAME, ...) and waits for its `VALUE`.
     pub async fn ask(&mut self, msg: Message) -> Result<String, QueryError> {
         let what = msg.to_string();
+        match self.query(msg).await? {
+            Incoming::Value(v) => Ok(v),
+            other => Err(QueryError(format!(
+                "git-annex answered `{what}` with {}, not VALUE",
+                reply_word(&other)
+            ))),
+        }
+    }
+
+    /// Sends `GETCREDS setting` and waits for its `CREDS`: (login, password), empty when
+    /// git-annex holds none.
+    pub async fn ask_creds(&mut self, setting: &str) -> Result<(Secret, Secret), QueryError> {
+        let msg = Message::GetCreds(setting.to_owned());
+        let what = msg.to_string();
+        match self.query(msg).await? {
+            Incoming::Creds { login, password } => Ok((login, password)),
+            other => Err(QueryError(format!(
+                "git-annex answered `{what}` with {}, not CREDS",
+                reply_word(&other)
+            ))),
+        }
+    }
+
+    /// Sends a query and waits for the job's next line.
+    async fn query(&mut self, msg: Message) -> Result<Incoming, QueryError> {
+        let what = msg.to_string();
         self.send(msg);
         match self.inbox.recv().await {
-            Some(Ok(Incoming::Value(v))) => Ok(v),
-            Some(Ok(other)) => Err(QueryError(format!(
-                "git-annex answered `{what}` with {other:?}, not VALUE"
-            ))),
+            Some(Ok(incoming)) => Ok(incoming),
             Some(Err(e)) => Err(QueryError(format!(
                 "git-annex answered `{what}` with a malformed line: {e}"
             ))),
             None => Err(QueryError("git-annex closed the connection".into())),
         }
+    }
+}
+
+/// What a reply was, for errors: never its content past the first word (it may be CREDS).
+fn reply_word(incoming: &Incoming) -> String {
+    match incoming {
+        Incoming::Request(r) => format!("a request ({r:?})"),
+        Incoming::Value(_) => "VALUE".into(),
+        Incoming::Creds { .. } => "CREDS".into(),
+        Incoming::Error(e) => format!("ERROR {e}"),
     }
 }
 
@@ -152,7 +187,7 @@ where
             Ok(None) => break Ok(()),
             Err(e) => break Err(SessionError::Read(e)),
         };
-        tracing::trace!("< {line}");
+        tracing::trace!("< {}", protocol::loggable(&line));
         let (job, body) = if async_mode {
             match protocol::split_job(&line) {
                 Ok((n, body)) => (Some(n), body),
@@ -244,6 +279,9 @@ impl Job {
                     Ok(Incoming::Value(v)) => io.send(Message::Error(format!(
                         "unexpected VALUE {v}: no question was asked"
                     ))),
+                    Ok(Incoming::Creds { .. }) => io.send(Message::Error(
+                        "unexpected CREDS: no question was asked".into(),
+                    )),
                     Ok(Incoming::Error(msg)) => {
                         tracing::warn!("git-annex reported an error for job {job:?}: {msg}")
                     }
@@ -288,7 +326,7 @@ async fn write_lines<W: AsyncWrite + Unpin>(
 }
 
 fn push_line(buf: &mut Vec<u8>, line: &str) {
-    tracing::trace!("> {line}");
+    tracing::trace!("> {}", protocol::loggable(line));
     buf.extend_from_slice(line.as_bytes());
     buf.push(b'\n');
 }

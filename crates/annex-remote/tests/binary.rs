@@ -86,3 +86,83 @@ fn garbage_gets_one_error_line_per_line_and_logs_stay_on_stderr() {
         ]
     );
 }
+
+#[test]
+fn creds_lines_are_never_logged_with_their_values() {
+    // An unasked CREDS (no job asked GETCREDS) gets an error that does not repeat it.
+    let input = "EXTENSIONS\nCREDS AKIDLOGIN hunter2 with spaces\n";
+    let (ok, out, err) = converse(&[("ANNEX_SWARM_LOG", "trace")], input);
+    assert!(ok);
+    assert_eq!(
+        out,
+        "VERSION 1\nEXTENSIONS\nERROR unexpected CREDS: no question was asked\n"
+    );
+    assert!(
+        err.contains("< CREDS ***"),
+        "the trace log shows the line: {err}"
+    );
+    for secret in ["hunter2", "AKIDLOGIN"] {
+        assert!(!err.contains(secret), "{secret} in the log:\n{err}");
+    }
+}
+
+/// A definition of one local store and one S3 store on a closed loopback port, embedded.
+fn embedded_with_s3(local: &std::path::Path) -> String {
+    use swarm_core::definition::{StoreEntry, SwarmDefinition};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let def = SwarmDefinition::new(
+        1,
+        1,
+        vec![
+            StoreEntry::new("s1-local".parse().unwrap(), local.to_str().unwrap()),
+            StoreEntry::new(
+                "s2-s3".parse().unwrap(),
+                format!("s3://annex/swarm?endpoint=http://127.0.0.1:{port}&region=us-east-1"),
+            ),
+        ],
+    )
+    .unwrap();
+    annex_remote::config::encode_definition(&def)
+}
+
+#[test]
+fn setcreds_go_to_git_annex_but_not_to_the_trace_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = embedded_with_s3(&dir.path().join("local"));
+    let missing = dir.path().join("no-credentials.toml");
+    let secret = "hunter2 with spaces";
+    // INITREMOTE (enableremote: the definition is embedded), then PREPARE; git-annex's
+    // answers in the order the remote asks (the second CREDS confirms the SETCREDS).
+    let input = format!(
+        "EXTENSIONS\nINITREMOTE\nVALUE \nVALUE \nVALUE \nVALUE \nVALUE \nVALUE \nVALUE {embedded}\n\
+         VALUE \nVALUE none\nVALUE \nCREDS  \nCREDS AKIDFROMENV {secret}\n\
+         PREPARE\nVALUE {embedded}\nCREDS AKIDFROMANNEX {secret}\n"
+    );
+    let (ok, out, err) = converse(
+        &[
+            ("ANNEX_SWARM_LOG", "trace"),
+            ("ANNEX_SWARM_CREDENTIALS", missing.to_str().unwrap()),
+            ("ANNEX_SWARM_S2_S3_ACCESS_KEY_ID", "AKIDFROMENV"),
+            ("ANNEX_SWARM_S2_S3_SECRET_ACCESS_KEY", secret),
+        ],
+        &input,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!(
+            "\nSETCREDS swarm-s2-s3-s3key AKIDFROMENV {secret}\n"
+        )),
+        "{out}"
+    );
+    assert!(out.ends_with("PREPARE-SUCCESS\n"), "{out}");
+    assert!(err.contains("> SETCREDS swarm-s2-s3-s3key ***"), "{err}");
+    assert!(err.contains("< CREDS ***"), "{err}");
+    for leak in ["hunter2", "AKIDFROMENV", "AKIDFROMANNEX"] {
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains(leak)).collect();
+        assert!(lines.is_empty(), "{leak} in the log:\n{}", lines.join("\n"));
+    }
+}

@@ -1,6 +1,7 @@
 //! The remote driven by real git-annex: the full `git annex testremote` with Debian's
 //! git-annex, `--fast` with the newest one from PyPI, an end-to-end run (copy -J4, drop, get,
-//! fsck, m stores lost, a second clone) and git-annex's hybrid encryption with a throwaway key.
+//! fsck, m stores lost, a second clone), git-annex's hybrid encryption with a throwaway key, and
+//! S3 credentials (SeaweedFS on loopback) kept by git-annex through SETCREDS/GETCREDS.
 //!
 //! `scripts/test.sh` installs both git-annex versions when missing. The newest one is found
 //! through `ANNEX_SWARM_NEW_GIT_ANNEX` (its `git-annex` binary); `skip:<reason>` there skips
@@ -435,4 +436,339 @@ impl Drop for GpgAgent {
     fn drop(&mut self) {
         let _ = self.0.args(["--kill", "gpg-agent"]).output();
     }
+}
+
+/// The S3 store's id in the credential tests, and the setting its key pair is kept under.
+const S3_STORE: &str = "s1-s3";
+const S3_SETTING: &str = "swarm-s1-s3-s3key";
+
+/// A definition file (2+1: an S3 store at `s3_url`, two local directories), for definition=.
+fn s3_definition(s: &Scratch, s3_url: &str) -> PathBuf {
+    use swarm_core::definition::{StoreEntry, SwarmDefinition};
+    let mut stores = vec![StoreEntry::new(S3_STORE.parse().unwrap(), s3_url)];
+    for i in 2..=3 {
+        let dir = s.path(&format!("stores/s{i}"));
+        stores.push(StoreEntry::new(
+            format!("s{i}-local").parse().unwrap(),
+            dir.to_str().unwrap(),
+        ));
+    }
+    let mut def = SwarmDefinition::new(2, 1, stores).unwrap();
+    def.coding.shard_size = "64KiB".parse().unwrap();
+    def.coding.inline_threshold = "16KiB".parse().unwrap();
+    let path = s.path("swarm.toml");
+    std::fs::write(&path, def.to_toml()).unwrap();
+    path
+}
+
+/// The S3 store's credentials as `ANNEX_SWARM_<STORE>_...` variables, and a credentials file
+/// that does not exist (so only what a command is given counts).
+fn s3_env(s: &Scratch, secret: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "ANNEX_SWARM_S1_S3_ACCESS_KEY_ID".into(),
+            swarm_testservers::S3_ACCESS_KEY.into(),
+        ),
+        ("ANNEX_SWARM_S1_S3_SECRET_ACCESS_KEY".into(), secret.into()),
+        (
+            "ANNEX_SWARM_CREDENTIALS".into(),
+            s.path("no-credentials.toml").to_str().unwrap().into(),
+        ),
+    ]
+}
+
+/// Runs `git annex args` in `repo` with exactly `env` as store credentials (none of the
+/// variables that could also supply them).
+fn annex_env(s: &Scratch, repo: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    let mut c = s.cmd("git", repo);
+    for v in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "ANNEX_SWARM_S3_ACCESS_KEY_ID",
+        "ANNEX_SWARM_S3_SECRET_ACCESS_KEY",
+        "ANNEX_SWARM_S3_SESSION_TOKEN",
+        "ANNEX_SWARM_S1_S3_ACCESS_KEY_ID",
+        "ANNEX_SWARM_S1_S3_SECRET_ACCESS_KEY",
+    ] {
+        c.env_remove(v);
+    }
+    c.env(
+        "ANNEX_SWARM_CREDENTIALS",
+        s.path("no-credentials.toml").to_str().unwrap(),
+    );
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.arg("annex").args(args).output().unwrap()
+}
+
+fn ok(out: Output, what: &str) -> Output {
+    assert!(
+        out.status.success(),
+        "`git annex {what}` failed:\n--- stdout\n{}\n--- stderr\n{}",
+        tail(&out.stdout),
+        tail(&out.stderr)
+    );
+    out
+}
+
+/// Every line of `out` holding `secret`, except git-annex's own protocol trace of CREDS and
+/// SETCREDS lines (`--debug` prints those verbatim: its logging, not the remote's).
+fn leaks(out: &Output, secret: &str) -> Vec<String> {
+    [&out.stdout, &out.stderr]
+        .iter()
+        .flat_map(|b| {
+            String::from_utf8_lossy(b)
+                .into_owned()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains(secret))
+        .filter(|l| !(l.contains("(Annex.ExternalAddonProcess)") && l.contains("CREDS ")))
+        .collect()
+}
+
+/// Every git object of `repo`, decompressed, as one text (what anyone with a clone can read).
+fn all_objects(s: &Scratch, repo: &Path) -> String {
+    let out = s
+        .cmd("git", repo)
+        .args(["cat-file", "--batch-all-objects", "--batch"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Credentials given in the environment at initremote go to git-annex (SETCREDS), which keeps
+/// them in .git/annex/creds/ and not in git; later commands without them (and with a wrong
+/// secret in the environment: git-annex's wins) read and write the S3 store with them.
+#[test]
+fn s3_credentials_reach_the_remote_through_git_annex_and_never_git() {
+    credentials_through_git_annex(Path::new(DEBIAN_GIT_ANNEX));
+}
+
+/// The same with the newest git-annex, which answers GETCREDS only where it knows the
+/// remote's UUID.
+#[test]
+fn s3_credentials_through_the_newest_git_annex() {
+    if let Some(newest) = newest_git_annex() {
+        credentials_through_git_annex(&newest);
+    }
+}
+
+fn credentials_through_git_annex(git_annex: &Path) {
+    let s3 = swarm_testservers::S3Server::start();
+    let s = Scratch::new(git_annex);
+    let secret = swarm_testservers::S3_SECRET_KEY;
+    let repo = s.repo("creds");
+    let files: Vec<(String, Vec<u8>)> = [5usize, 40_000, 300_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (format!("c{i}.bin"), e2e_content(97 + i % 2)[..n].to_vec()))
+        .collect();
+    for (name, data) in &files {
+        std::fs::write(repo.join(name), data).unwrap();
+    }
+    s.annex(&repo, &["add", "-q", "."]);
+    s.run(&repo, "git", &["commit", "-q", "-m", "files"]);
+    let def = s3_definition(&s, &s3.url("swarm"));
+    let def_arg = format!("definition={}", def.display());
+    let init = ok(
+        annex_env(
+            &s,
+            &repo,
+            &s3_env(&s, secret),
+            &[
+                "initremote",
+                "cswarm",
+                "type=external",
+                "externaltype=swarm",
+                "encryption=none",
+                &def_arg,
+            ],
+        ),
+        "initremote",
+    );
+    assert!(
+        leaks(&init, secret).is_empty(),
+        "{:?}",
+        leaks(&init, secret)
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&init.stdout),
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert!(
+        said.contains(&format!(
+            "store credentials kept by git-annex in .git/annex/creds/ of this repository only: {S3_SETTING}"
+        )),
+        "{said}"
+    );
+
+    // Kept by git-annex in this repository, private to the user.
+    let uuid = s.run(&repo, "git", &["config", "remote.cswarm.annex-uuid"]);
+    let kept = repo.join(format!(".git/annex/creds/{}-{S3_SETTING}", uuid.trim()));
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        format!("{}\n{secret}\n", swarm_testservers::S3_ACCESS_KEY)
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+
+    // No credentials in the environment, a wrong one even: what git-annex keeps is used.
+    let wrong = vec![(
+        "ANNEX_SWARM_S3_SECRET_ACCESS_KEY".to_owned(),
+        "wrong-secret-from-env".to_owned(),
+    )];
+    ok(
+        annex_env(&s, &repo, &wrong, &["copy", "--to", "cswarm", "-J2", "."]),
+        "copy",
+    );
+    let info =
+        String::from_utf8_lossy(&ok(annex_env(&s, &repo, &[], &["info", "cswarm"]), "info").stdout)
+            .into_owned();
+    let line = info
+        .lines()
+        .find(|l| l.contains(&format!("store {S3_STORE}")))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(line.contains("(up)"), "{info}");
+    ok(annex_env(&s, &repo, &[], &["drop", "."]), "drop");
+    // Lose a local store (m = 1): the files can only come back with the S3 store's shards.
+    std::fs::remove_dir_all(s.path("stores/s2")).unwrap();
+    let mut debug_env = wrong.clone();
+    debug_env.push(("ANNEX_SWARM_LOG".into(), "trace".into()));
+    let get = ok(
+        annex_env(&s, &repo, &debug_env, &["--debug", "get", "."]),
+        "get",
+    );
+    for (name, data) in &files {
+        assert!(
+            &std::fs::read(repo.join(name)).unwrap() == data,
+            "{name} differs after get"
+        );
+    }
+    // --debug and the remote's trace log: the secret appears only in git-annex's own
+    // protocol trace; the remote logged the line with its values hidden.
+    assert!(leaks(&get, secret).is_empty(), "{:?}", leaks(&get, secret));
+    let stderr = String::from_utf8_lossy(&get.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("annex_remote::session: < ") && l.ends_with(" CREDS ***")),
+        "{}",
+        tail(&get.stderr)
+    );
+
+    // Nowhere in git: not in remote.log, not in any object, not in the git-annex branch's log.
+    let remote_log = s.run(&repo, "git", &["cat-file", "-p", "git-annex:remote.log"]);
+    assert!(
+        remote_log.contains("swarmdefinition=1:") && !remote_log.contains("swarm-s1-s3"),
+        "{remote_log}"
+    );
+    assert!(!all_objects(&s, &repo).contains(secret));
+    let log = s.run(&repo, "git", &["log", "-p", "git-annex"]);
+    assert!(!log.contains(secret));
+    let grep = s.try_run(&repo, "git", &["grep", "-F", secret, "git-annex"]);
+    assert_eq!(
+        grep.status.code(),
+        Some(1),
+        "git grep found the secret in the git-annex branch"
+    );
+
+    // A clone has none: enableremote with the credentials in its environment hands them over.
+    let clone = s.path("clone");
+    s.run(
+        s.dir.path(),
+        "git",
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    s.annex(&clone, &["init", "-q", "clone"]);
+    ok(
+        annex_env(&s, &clone, &s3_env(&s, secret), &["enableremote", "cswarm"]),
+        "enableremote",
+    );
+    verify_if_asked(&s, &clone, "cswarm");
+    ok(
+        annex_env(&s, &clone, &[], &["get", "--from", "cswarm", "."]),
+        "get in the clone",
+    );
+    for (name, data) in &files {
+        assert!(
+            &std::fs::read(clone.join(name)).unwrap() == data,
+            "{name} differs in the clone"
+        );
+    }
+}
+
+/// Newer git-annex (10.20261026 here) will not use an external special remote enabled in a
+/// clone until `git annex verifyremote NAME --safe ID` confirms its configuration; Debian's has
+/// no such command.
+fn verify_if_asked(s: &Scratch, repo: &Path, name: &str) {
+    let out = s.try_run(repo, "git", &["annex", "verifyremote", name]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let prefix = format!("verifyremote {name} --safe ");
+    if let Some(id) = text
+        .lines()
+        .find_map(|l| l.split_once(&prefix).map(|(_, id)| id.trim().to_owned()))
+    {
+        s.annex(repo, &["verifyremote", name, "--safe", &id]);
+    }
+}
+
+/// embedcreds=yes would have git-annex copy the credentials into remote.log: initremote fails
+/// saying so, and nothing of them reaches git.
+#[test]
+fn initremote_with_embedcreds_is_refused() {
+    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let repo = s.repo("embed");
+    // Nothing listens there: the refusal comes before any store is touched.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let def = s3_definition(
+        &s,
+        &format!("s3://annex/swarm?endpoint=http://127.0.0.1:{port}&region=us-east-1"),
+    );
+    let def_arg = format!("definition={}", def.display());
+    let secret = "embed-hunter2-secret";
+    let out = annex_env(
+        &s,
+        &repo,
+        &s3_env(&s, secret),
+        &[
+            "initremote",
+            "eswarm",
+            "type=external",
+            "externaltype=swarm",
+            "encryption=none",
+            "embedcreds=yes",
+            &def_arg,
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "embedcreds=yes would make git-annex copy store credentials into the git-annex branch"
+        ),
+        "{stderr}"
+    );
+    assert!(leaks(&out, secret).is_empty());
+    assert!(!all_objects(&s, &repo).contains(secret));
+    assert!(!repo.join(".git/annex/creds").exists());
+    assert!(!s.path("stores/s2").exists(), "no store prepared");
 }

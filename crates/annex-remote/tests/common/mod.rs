@@ -123,6 +123,11 @@ pub struct Annex {
 
 impl Annex {
     pub fn start(options: Options) -> Self {
+        Annex::start_with(options, Remote::new())
+    }
+
+    /// Started over `remote` (e.g. one with its own credential source).
+    pub fn start_with(options: Options, remote: Remote) -> Self {
         let (to_remote, remote_in) = tokio::io::duplex(1 << 16);
         let (remote_out, from_remote) = tokio::io::duplex(1 << 16);
         let session = std::thread::spawn(move || {
@@ -134,7 +139,7 @@ impl Annex {
             rt.block_on(annex_remote::run(
                 BufReader::new(remote_in),
                 remote_out,
-                Arc::new(Remote::new()),
+                Arc::new(remote),
                 options,
             ))
             .map_err(|e| e.to_string())

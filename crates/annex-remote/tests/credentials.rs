@@ -1,0 +1,305 @@
+//! Transcripts of the credential path: INITREMOTE hands what it finds to git-annex (SETCREDS)
+//! unless git-annex would embed it in the git-annex branch; PREPARE asks for it back (GETCREDS)
+//! for remote stores only. The remote's credential source is an in-memory map here, so nothing
+//! depends on the environment; the S3 store points at a closed loopback port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use annex_remote::config::encode_definition;
+use annex_remote::{Options, Remote};
+use common::{Annex, Fixture};
+use swarm_core::definition::StoreEntry;
+use swarm_store::credentials::{MapSource, Secret};
+
+const S3_ID: &str = "s7-s3test";
+const SETTING: &str = "swarm-s7-s3test-s3key";
+const SECRET: &str = "hunter2 with spaces";
+
+/// The fixture's six local stores plus an S3 store nobody answers for.
+fn with_s3(f: &Fixture) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut def = f.def.clone();
+    def.stores.push(StoreEntry::new(
+        S3_ID.parse().unwrap(),
+        format!("s3://annex/swarm?endpoint=http://127.0.0.1:{port}&region=us-east-1"),
+    ));
+    def.validate().unwrap();
+    encode_definition(&def)
+}
+
+fn source(values: &[(&str, &str)]) -> Arc<MapSource> {
+    let mut m = MapSource::new();
+    for (name, value) in values {
+        m.insert(&S3_ID.parse().unwrap(), name, Secret::new(*value));
+    }
+    Arc::new(m)
+}
+
+async fn start(values: &[(&str, &str)]) -> Annex {
+    let remote = Remote::with_credentials(source(values));
+    let mut a = Annex::start_with(Options::default(), remote);
+    a.expect("VERSION 1").await;
+    a.send("EXTENSIONS INFO").await;
+    a.expect("EXTENSIONS INFO").await;
+    a
+}
+
+/// Reads up to and including the final reply (a line starting with `end`).
+async fn until(a: &mut Annex, end: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let line = a.recv().await;
+        let done = line.starts_with(end);
+        out.push(line);
+        if done {
+            return out;
+        }
+    }
+}
+
+fn assert_no_secret(lines: &[String]) {
+    for l in lines {
+        assert!(!l.contains("hunter2"), "a secret was sent: {l}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_getcreds_reply_means_none_stored() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    let mut a = start(&[]).await;
+    a.send("PREPARE").await;
+    a.expect("GETCONFIG swarmdefinition").await;
+    a.send(&format!("VALUE {embedded}")).await;
+    // Only the S3 store is asked for; the six local ones cost no round trip.
+    a.expect(&format!("GETCREDS {SETTING}")).await;
+    a.send("CREDS  ").await;
+    let out = until(&mut a, "PREPARE-").await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out[0].starts_with(&format!("DEBUG stores unavailable: store {S3_ID}"))
+            && out[0].contains("no s3 credential `access_key_id`"),
+        "{out:?}"
+    );
+    assert_eq!(out[1], "PREPARE-SUCCESS");
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn getcreds_values_open_the_store_and_are_never_repeated() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    // The source knows only a wrong key id; GETCREDS supplies both and wins.
+    let mut a = start(&[("access_key_id", "FROM-ENV")]).await;
+    a.send("PREPARE").await;
+    a.expect("GETCONFIG swarmdefinition").await;
+    a.send(&format!("VALUE {embedded}")).await;
+    a.expect(&format!("GETCREDS {SETTING}")).await;
+    a.send(&format!("CREDS AKIDGIVEN {SECRET}")).await;
+    let out = until(&mut a, "PREPARE-").await;
+    assert_eq!(out.last().unwrap(), "PREPARE-SUCCESS");
+    // The store was built (it is down for want of a server, not of credentials).
+    assert!(
+        out[0].starts_with(&format!("DEBUG stores unavailable: store {S3_ID}"))
+            && !out[0].contains("credential"),
+        "{out:?}"
+    );
+    assert_no_secret(&out);
+    assert!(!out[0].contains("AKIDGIVEN"), "{out:?}");
+    a.close().await.unwrap();
+}
+
+/// INITREMOTE over the embedded definition (enableremote), answering GETCONFIG with `config`
+/// (unlisted names are empty) and GETCREDS with what SETCREDS gave before (nothing at first).
+async fn initremote(a: &mut Annex, embedded: &str, config: &[(&str, &str)]) -> Vec<String> {
+    initremote_keeping(a, embedded, config, true).await
+}
+
+/// As [`initremote`]; `keep: false` plays git-annex with `annex.cachecreds=false`.
+async fn initremote_keeping(
+    a: &mut Annex,
+    embedded: &str,
+    config: &[(&str, &str)],
+    keep: bool,
+) -> Vec<String> {
+    let mut kept: Vec<(String, String)> = Vec::new();
+    a.send("INITREMOTE").await;
+    let mut out = Vec::new();
+    loop {
+        let line = a.recv().await;
+        if let Some(rest) = line.strip_prefix("SETCREDS ")
+            && keep
+        {
+            let (setting, pair) = rest.split_once(' ').unwrap();
+            kept.push((setting.to_owned(), pair.to_owned()));
+        }
+        if let Some(name) = line.strip_prefix("GETCONFIG ") {
+            let value = match name {
+                "swarmdefinition" => embedded,
+                other => config
+                    .iter()
+                    .find(|(n, _)| *n == other)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(""),
+            };
+            a.send(&format!("VALUE {value}")).await;
+        } else if let Some(setting) = line.strip_prefix("GETCREDS ") {
+            let pair = kept
+                .iter()
+                .rev()
+                .find(|(s, _)| s == setting)
+                .map(|(_, p)| p.as_str())
+                .unwrap_or(" ");
+            a.send(&format!("CREDS {pair}")).await;
+        } else if line.starts_with("INITREMOTE-") {
+            out.push(line);
+            return out;
+        }
+        out.push(line);
+    }
+}
+
+#[tokio::test]
+async fn initremote_hands_found_credentials_to_git_annex() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    let mut a = start(&[
+        ("access_key_id", "AKIDFOUND"),
+        ("secret_access_key", SECRET),
+    ])
+    .await;
+    let out = initremote(&mut a, &embedded, &[("encryption", "none")]).await;
+    let asked: Vec<&str> = out
+        .iter()
+        .filter(|l| l.starts_with("GET"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        &asked[7..],
+        [
+            "GETCONFIG embedcreds",
+            "GETCONFIG encryption",
+            "GETCONFIG cipherkeys",
+            // What an earlier enableremote stored; then, after SETCREDS, what git-annex kept.
+            &format!("GETCREDS {SETTING}"),
+            &format!("GETCREDS {SETTING}"),
+        ]
+    );
+    let n = out.len();
+    assert_eq!(
+        out[n - 4..],
+        [
+            format!("SETCREDS {SETTING} AKIDFOUND {SECRET}"),
+            format!("GETCREDS {SETTING}"),
+            format!(
+                "INFO store credentials kept by git-annex in .git/annex/creds/ of this repository only: {SETTING}"
+            ),
+            "INITREMOTE-SUCCESS".into(),
+        ]
+    );
+    // The store's unreachability is a note, and the note holds no secret.
+    assert_no_secret(&out[..n - 4]);
+    assert_no_secret(&out[n - 3..]);
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn initremote_says_when_git_annex_keeps_nothing() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    let mut a = start(&[("secret_access_key", SECRET)]).await;
+    let out = initremote_keeping(&mut a, &embedded, &[], false).await;
+    let n = out.len();
+    assert_eq!(
+        out[n - 4..],
+        [
+            format!("SETCREDS {SETTING}  {SECRET}"),
+            format!("GETCREDS {SETTING}"),
+            format!(
+                "INFO git-annex did not keep the store credentials {SETTING} (annex.cachecreds=false?): they must come from the environment or the credentials file"
+            ),
+            "INITREMOTE-SUCCESS".into(),
+        ]
+    );
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn initremote_refuses_to_let_git_annex_embed_credentials() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    let mut a = start(&[("access_key_id", "AKID"), ("secret_access_key", SECRET)]).await;
+    let out = initremote(
+        &mut a,
+        &embedded,
+        &[("embedcreds", "yes"), ("encryption", "none")],
+    )
+    .await;
+    assert_eq!(
+        out.last().unwrap(),
+        "INITREMOTE-FAILURE embedcreds=yes would make git-annex copy store credentials into the git-annex branch, where every clone can read them; leave it out (or give embedcreds=no): they are then kept in this repository's .git/annex/creds/ only"
+    );
+    // gpg encryption embeds by default: refused too, unless embedcreds=no.
+    let hybrid = [("encryption", "hybrid"), ("cipherkeys", "F12D78D33CE46284")];
+    let out = initremote(&mut a, &embedded, &hybrid).await;
+    assert!(
+        out.last()
+            .unwrap()
+            .starts_with("INITREMOTE-FAILURE with encryption=hybrid, git-annex embeds"),
+        "{out:?}"
+    );
+    for l in &out {
+        assert!(
+            !l.starts_with("SETCREDS") && !l.starts_with("SETCONFIG"),
+            "{l}"
+        );
+    }
+    let out = initremote(
+        &mut a,
+        &embedded,
+        &[hybrid[0], hybrid[1], ("embedcreds", "no")],
+    )
+    .await;
+    assert_eq!(out.last().unwrap(), "INITREMOTE-SUCCESS");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with(&format!("SETCREDS {SETTING} AKID ")))
+    );
+    a.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_credentials_to_hand_over_embedding_settings_do_not_matter() {
+    // An all-local swarm with gpg encryption (as the hybrid test runs it): nothing asked.
+    let f = Fixture::new();
+    let mut a = start(&[]).await;
+    let out = initremote(
+        &mut a,
+        &f.embedded,
+        &[("encryption", "hybrid"), ("cipherkeys", "ABCD")],
+    )
+    .await;
+    assert_eq!(
+        out,
+        [
+            "GETCONFIG stores",
+            "GETCONFIG k",
+            "GETCONFIG m",
+            "GETCONFIG shardsize",
+            "GETCONFIG inlinethreshold",
+            "GETCONFIG definition",
+            "GETCONFIG swarmdefinition",
+            &format!("SETCONFIG swarmdefinition {}", f.embedded),
+            "INITREMOTE-SUCCESS",
+        ]
+    );
+    a.close().await.unwrap();
+}

@@ -454,7 +454,7 @@ fn s3_definition(s: &Scratch, s3_url: &str) -> PathBuf {
         ));
     }
     let mut def = SwarmDefinition::new(2, 1, stores).unwrap();
-    def.coding.shard_size = "64KiB".parse().unwrap();
+    def.coding.shard_size = Some("64KiB".parse().unwrap());
     def.coding.inline_threshold = "16KiB".parse().unwrap();
     let path = s.path("swarm.toml");
     std::fs::write(&path, def.to_toml()).unwrap();

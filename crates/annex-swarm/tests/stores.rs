@@ -273,7 +273,13 @@ fn request_stats(stderr: &str) -> Vec<(String, u64, u64, u64, u64)> {
                 let at = l.find(word).unwrap();
                 l[..at].split_whitespace().last().unwrap().parse().unwrap()
             };
-            (kind, num(" reads"), num(" bytes read"), num(" writes"), num(" written"))
+            (
+                kind,
+                num(" reads"),
+                num(" bytes read"),
+                num(" writes"),
+                num(" written"),
+            )
         })
         .collect()
 }
@@ -291,7 +297,11 @@ fn remote_requests_are_at_least_4_mib() {
     let p = m.path("big.bin");
     std::fs::write(&p, &data).unwrap();
     let out = m.run(&["--request-stats", "put", s(&p)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let put = request_stats(&String::from_utf8_lossy(&out.stderr));
     assert_eq!(put.len(), 6, "{put:?}");
@@ -313,8 +323,15 @@ fn remote_requests_are_at_least_4_mib() {
 
     let dest = m.path("out.bin");
     let out = m.run(&["--request-stats", "get", &key, s(&dest)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::read(&dest).unwrap() == data, "restored bytes differ");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&dest).unwrap() == data,
+        "restored bytes differ"
+    );
     let get = request_stats(&String::from_utf8_lossy(&out.stderr));
     for (kind, reads, bytes, _, _) in get.iter().filter(|s| s.0 != "local") {
         // At most two reads, the store marker and a manifest, are smaller than a shard.
@@ -327,7 +344,10 @@ fn remote_requests_are_at_least_4_mib() {
     for (kind, _, _, writes, bytes) in put.iter().filter(|s| s.0 != "local") {
         // Besides shards: the marker check, a manifest copy and the touch sidecars are small.
         assert!(*writes >= 1, "{kind}: no writes");
-        assert!(*bytes >= 4 * MIB, "{kind}: wrote only {bytes} bytes in {writes} writes");
+        assert!(
+            *bytes >= 4 * MIB,
+            "{kind}: wrote only {bytes} bytes in {writes} writes"
+        );
     }
 }
 

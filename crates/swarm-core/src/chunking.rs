@@ -429,7 +429,10 @@ mod tests {
             })
         );
         assert_eq!((p.avg, p.max, p.max_chunk()), (1 << 20, 4 << 20, 24 << 20));
-        assert_eq!(ChunkerParams::for_coding(6, 1 << 20).group.unwrap().min, 6 << 20);
+        assert_eq!(
+            ChunkerParams::for_coding(6, 1 << 20).group.unwrap().min,
+            6 << 20
+        );
         for k in [100u16, 127] {
             let huge = ChunkerParams::for_coding(k, 64 << 20);
             huge.validate().unwrap();
@@ -492,17 +495,30 @@ mod tests {
         p.validate().unwrap();
         let cuts = p.cut(&data);
         let (last, body) = cuts.split_last().unwrap();
-        assert!(body.iter().all(|&n| (256 << 10..=512 << 10).contains(&n)), "{cuts:?}");
-        assert!(*last >= 256 << 10, "the short tail joins the group before it: {cuts:?}");
+        assert!(
+            body.iter().all(|&n| (256 << 10..=512 << 10).contains(&n)),
+            "{cuts:?}"
+        );
+        assert!(
+            *last >= 256 << 10,
+            "the short tail joins the group before it: {cuts:?}"
+        );
         let mean = data.len() / cuts.len();
-        assert!(mean < 330 << 10, "groups average {mean} bytes, want close to the min");
+        assert!(
+            mean < 330 << 10,
+            "groups average {mean} bytes, want close to the min"
+        );
         // An insertion changes only the groups around it.
         let mut edited = data.clone();
         edited.splice(3 << 20..3 << 20, [1u8, 2, 3]);
         let a: std::collections::HashSet<_> = chunks(&p, &data).into_iter().collect();
         let b = chunks(&p, &edited);
         let shared = b.iter().filter(|c| a.contains(*c)).count();
-        assert!(shared + 3 >= b.len(), "only {shared} of {} groups shared", b.len());
+        assert!(
+            shared + 3 >= b.len(),
+            "only {shared} of {} groups shared",
+            b.len()
+        );
     }
 
     #[test]

@@ -225,9 +225,10 @@ impl SwarmDefinition {
     /// not a local directory and [`DEFAULT_SHARD_SIZE`] when all are.
     pub fn shard_size(&self) -> ByteSize {
         self.coding.shard_size.unwrap_or_else(|| {
-            let remote = self.stores.iter().any(|s| {
-                !matches!(s.location(), Ok(StoreLocation::Local(_)) | Err(_))
-            });
+            let remote = self
+                .stores
+                .iter()
+                .any(|s| !matches!(s.location(), Ok(StoreLocation::Local(_)) | Err(_)));
             if remote {
                 REMOTE_SHARD_SIZE
             } else {
@@ -728,7 +729,10 @@ mod tests {
         let local = SwarmDefinition::new(3, 2, six()[..5].to_vec()).unwrap();
         assert_eq!(local.coding.shard_size, Some(DEFAULT_SHARD_SIZE));
         let mut stores = six()[..4].to_vec();
-        stores.push(entry("cloud", "s3://bucket/p?endpoint=http://127.0.0.1:8333"));
+        stores.push(entry(
+            "cloud",
+            "s3://bucket/p?endpoint=http://127.0.0.1:8333",
+        ));
         let mixed = SwarmDefinition::new(3, 2, stores).unwrap();
         assert_eq!(mixed.coding.shard_size, Some(REMOTE_SHARD_SIZE));
         assert_eq!(mixed.chunker().group.map(|g| g.min), Some(12 << 20));
@@ -737,7 +741,10 @@ mod tests {
         unset.coding.shard_size = None;
         let text = unset.to_toml();
         assert!(!text.contains("shard_size"), "{text}");
-        assert_eq!(SwarmDefinition::parse(&text).unwrap().shard_size(), REMOTE_SHARD_SIZE);
+        assert_eq!(
+            SwarmDefinition::parse(&text).unwrap().shard_size(),
+            REMOTE_SHARD_SIZE
+        );
         // Written down, it stays when stores of another kind come and go.
         let mut kept = mixed.clone();
         kept.stores.truncate(4);

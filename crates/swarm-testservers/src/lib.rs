@@ -233,7 +233,15 @@ pub struct S3Server {
 /// A signed request for `object` of the test bucket with extra curl `args`; the HTTP status.
 fn s3_curl(port: u16, args: &[String], object: &str) -> Option<String> {
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "2",
+        ])
         .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
         .arg(format!("{S3_ACCESS_KEY}:{S3_SECRET_KEY}"))
         .args(args)
@@ -331,8 +339,7 @@ impl S3Server {
         // filer answers listings before the volume server serves objects.
         let probe = d.join("probe");
         let ready = wait_for("SeaweedFS S3", &log, Duration::from_secs(60), || {
-            s3_curl(port, &[], "")
-                .is_some_and(|code| code == "200")
+            s3_curl(port, &[], "").is_some_and(|code| code == "200")
                 && (!probe.exists() || s3_curl(port, &[], "probe").is_some_and(|c| c == "200"))
         });
         if ready && !probe.exists() {

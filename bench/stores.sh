@@ -63,7 +63,8 @@ cat > "$T/nginx/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_http_dav_ext_module.so;
 worker_processes 1; pid nginx.pid; error_log logs/error.log;
 events { worker_connections 256; }
-http { access_log logs/access.log; client_body_temp_path tmp/body;
+http { log_format sizes '\$request_method \$status \$request_length \$body_bytes_sent \$uri';
+  access_log logs/access.log sizes; client_body_temp_path tmp/body;
   proxy_temp_path tmp/p; fastcgi_temp_path tmp/f; uwsgi_temp_path tmp/u; scgi_temp_path tmp/s;
   server { listen 127.0.0.1:$DAVP; root data; client_max_body_size 0;
     location / { auth_basic "dav"; auth_basic_user_file htpasswd;
@@ -155,6 +156,21 @@ done
 GPUT=$(printf '%s\n' "${ga_put[@]}" | median); GGET=$(printf '%s\n' "${ga_get[@]}" | median)
 cd "$T"
 
+# Sizes of the shard objects on the stores whose files we can see: count, smallest, median.
+shard_sizes() {
+  find "$T/local1/shards" "$T/local2/shards" "$T/nginx/data/swarm/shards" "$T/ssh/data/swarm/shards" \
+    -type f -printf '%s\n' 2>/dev/null | sort -n | awk '
+      {a[NR]=$1} END {printf "%d shard objects, smallest %.2f MiB, median %.2f MiB, largest %.2f MiB\n",
+        NR, a[1]/1048576, a[int((NR+1)/2)]/1048576, a[NR]/1048576}'
+}
+# WebDAV PUT and GET requests at least 4 MiB, of all of them.
+dav_sizes() {
+  awk '$1=="PUT" {p++; if ($3 >= 4194304) pb++}
+       $1=="GET" {g++; if ($4 >= 4194304) gb++}
+       END {printf "PUT %d of %d at least 4 MiB; GET %d of %d at least 4 MiB (the others: manifests, markers, probes, sidecars)\n", pb, p, gb, g}' \
+    "$T/nginx/logs/access.log"
+}
+
 cat <<EOF
 | operation | annex-swarm 3+2 (S3+WebDAV+SFTP+2 local) | git-annex S3 remote (same SeaweedFS) |
 |---|---|---|
@@ -169,4 +185,10 @@ put: $(sed -n 's/^requests: //p' "$T/put$RUNS.stats" | sed '2,$s/^/     /')
 get: $(sed -n 's/^requests: //p' "$T/get$RUNS.stats" | sed '2,$s/^/     /')
 \`\`\`
 nginx access log lines (HTTP requests WebDAV saw over all runs): $(wc -l < "$T/nginx/logs/access.log")
+
+Request sizes. Shard objects as stored (local1, local2, WebDAV and SFTP data; $(grep -o 'shard_size = "[^"]*"' "$S")):
+$(shard_sizes)
+
+WebDAV requests by size (nginx's log; PUT counts the request, GET the body sent):
+$(dav_sizes)
 EOF

@@ -94,6 +94,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RequestCounts {
     pub reads: u64,
+    /// Reads that delivered their bytes (the rest failed or were cancelled, e.g. a lost race).
+    pub reads_done: u64,
     pub writes: u64,
     pub stats: u64,
     pub lists: u64,

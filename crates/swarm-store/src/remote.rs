@@ -72,6 +72,7 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Counts {
     reads: AtomicU64,
+    reads_done: AtomicU64,
     writes: AtomicU64,
     stats: AtomicU64,
     lists: AtomicU64,
@@ -397,6 +398,7 @@ impl Inner {
         }
         let buf = req.await.map_err(|e| self.err("read", path, e))?;
         let bytes = buf.to_bytes();
+        self.count(&self.counts.reads_done);
         self.counts
             .bytes_read
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -590,6 +592,7 @@ impl Inner {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         RequestCounts {
             reads: g(&c.reads),
+            reads_done: g(&c.reads_done),
             writes: g(&c.writes),
             stats: g(&c.stats),
             lists: g(&c.lists),

@@ -68,14 +68,23 @@ pub fn repair(out: &mut dyn Write, reports: &[RepairReport]) -> Result<()> {
 /// Requests each store answered in this process (for benchmarks and tuning).
 pub fn request_stats(out: &mut dyn Write, swarm: &swarm_engine::Swarm) -> Result<()> {
     for slot in swarm.slots() {
+        if slot.store.kind() == "local" {
+            writeln!(
+                out,
+                "requests: store {} (local): not counted (file system calls, not requests)",
+                slot.store.id()
+            )?;
+            continue;
+        }
         let c = slot.store.requests();
         writeln!(
             out,
-            "requests: store {} ({}): {} total; {} reads, {} writes, {} stats, {} lists, {} deletes, {} renames; {} bytes read, {} written",
+            "requests: store {} ({}): {} total; {} reads ({} done), {} writes, {} stats, {} lists, {} deletes, {} renames; {} bytes read, {} written",
             slot.store.id(),
             slot.store.kind(),
             c.total(),
             c.reads,
+            c.reads_done,
             c.writes,
             c.stats,
             c.lists,

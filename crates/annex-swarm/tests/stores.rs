@@ -273,7 +273,8 @@ fn request_stats(stderr: &str) -> Vec<(String, u64, u64, u64, u64)> {
             let kind = l.split(['(', ')']).nth(1).unwrap().to_owned();
             let num = |word: &str| -> u64 {
                 let at = l.find(word).unwrap();
-                l[..at].split_whitespace().last().unwrap().parse().unwrap()
+                let word = l[..at].split_whitespace().last().unwrap();
+                word.trim_start_matches('(').parse().unwrap()
             };
             (
                 kind,

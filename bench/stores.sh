@@ -6,7 +6,8 @@
 #   bench/stores.sh                 # 256 MiB, 3 runs each
 #   SIZE_MIB=64 RUNS=5 bench/stores.sh
 #
-# Environment: SIZE_MIB (256), RUNS (3; the median is reported), SKIP_BUILD=1, BENCH_DIR (/tmp).
+# Environment: SIZE_MIB (256), RUNS (3; the median is reported), SKIP_BUILD=1, BENCH_DIR (/tmp),
+# SHARD_SIZE (init's --shard-size; unset: the default, 4MiB with remote stores).
 # Needs root (SeaweedFS listens on 127.0.0.1:80: git-annex's S3 signer only works on port 80)
 # and the test servers (scripts/install-test-servers.sh, run here when missing).
 # Prints a Markdown section for BENCHMARKS.md on stdout; progress on stderr.
@@ -109,7 +110,7 @@ export ANNEX_SWARM_S3_ACCESS_KEY_ID=$AK ANNEX_SWARM_S3_SECRET_ACCESS_KEY=$SK
 export ANNEX_SWARM_WEBDAV_PASSWORD=benchpass ANNEX_SWARM_SFTP_SSH_KEY=$T/ssh/client
 export ANNEX_SWARM_CREDENTIALS=$T/none.toml
 S=$T/swarm.toml
-"$BIN" --swarm "$S" init --k 3 --m 2 \
+"$BIN" --swarm "$S" init --k 3 --m 2 ${SHARD_SIZE:+--shard-size "$SHARD_SIZE"} \
   --store "s3://$BUCKET/swarm?endpoint=http://127.0.0.1:80&region=us-east-1" \
   --store "webdav+http://tester@127.0.0.1:$DAVP/swarm/" \
   --store "sftp://annexswarmtest@127.0.0.1:$SSHP$T/ssh/data/swarm" \

@@ -51,12 +51,13 @@ pub(crate) struct Tuning {
 }
 
 impl Tuning {
-    /// The defaults, with a window of at least three of the longest chunks, so big chunks
-    /// (grouped ones reach tens of MiB) still keep every store busy.
+    /// The defaults, with a window of at least four of the longest chunks, so big chunks
+    /// (grouped ones reach tens of MiB) still keep every store busy: a store serves at most one
+    /// shard of a chunk, so it idles once it holds a request in every chunk of the window.
     pub fn for_chunks(max_chunk: u32) -> Self {
         let t = Tuning::default();
         Tuning {
-            window_bytes: t.window_bytes.max(3 * u64::from(max_chunk)),
+            window_bytes: t.window_bytes.max(4 * u64::from(max_chunk)),
             ..t
         }
     }
@@ -131,6 +132,9 @@ struct StoreState {
     waiting_since: Option<Instant>,
     /// A request of this store is overdue: no new work until it answers.
     stalled: bool,
+    /// Before it has delivered anything: the most bytes per second the store can have, learnt
+    /// from a request cancelled (its chunk completed elsewhere) after running this long.
+    ceiling: Option<f64>,
     tally: StoreTally,
 }
 
@@ -176,6 +180,21 @@ impl ChunkState {
 
     fn need(&self, k: usize) -> usize {
         k.saturating_sub(self.have + self.covered())
+    }
+
+    /// Whether the chunk can be completed without store `s`: shards in hand or being fetched,
+    /// and shards a `fast` store other than `s` could still be asked for, reach k.
+    fn coverable_without(&self, s: StoreIx, k: usize, fast: impl Fn(StoreIx) -> bool) -> bool {
+        let reachable = (0..self.shards.len())
+            .filter(|&i| {
+                self.shards[i].is_none()
+                    && (self.asking[i] > 0
+                        || self.spec.candidates[i]
+                            .iter()
+                            .any(|&x| x != s && fast(x) && !self.tried[i].contains(&x)))
+            })
+            .count();
+        self.have + reachable >= k
     }
 
     /// A shard `s` may be asked for: not in hand, not asked of `s` before, and `s` is its next
@@ -259,6 +278,7 @@ impl Plan {
                 busy_since: None,
                 waiting_since: None,
                 stalled: false,
+                ceiling: None,
                 tally: StoreTally {
                     dropped: down.clone(),
                     ..Default::default()
@@ -307,11 +327,23 @@ impl Plan {
         self.live.get(&id)
     }
 
+    /// Bytes per second store `s` is taken to deliver: measured, or before it has delivered
+    /// anything the middle of the others', but no faster than its lost races allow.
     fn rate(&self, s: StoreIx, now: Instant) -> f64 {
+        let st = &self.stores[s];
+        match (st.measured(now), st.ceiling) {
+            (Some(r), _) => r,
+            (None, Some(c)) => self.nominal_rate(s, now).min(c),
+            (None, None) => self.nominal_rate(s, now),
+        }
+    }
+
+    /// [`rate`](Self::rate) without the ceiling: what a store that has never answered was
+    /// expected to do, for deciding when it has hung.
+    fn nominal_rate(&self, s: StoreIx, now: Instant) -> f64 {
         if let Some(r) = self.stores[s].measured(now) {
             return r;
         }
-        // Before a store has answered, assume it is as fast as the middle of the others.
         let mut known: Vec<f64> = self
             .stores
             .iter()
@@ -323,6 +355,27 @@ impl Plan {
         }
         known.sort_by(f64::total_cmp);
         known[known.len() / 2]
+    }
+
+    /// Stores too slow to be worth a shard: one shard from them takes longer than the window
+    /// takes to drain at everyone's rates together, so a chunk waiting on them would hold the
+    /// window up. Such a store still serves chunks the others cannot complete (see `pick`).
+    fn slow_stores(&self, now: Instant) -> Vec<bool> {
+        let rates: Vec<f64> = (0..self.stores.len())
+            .map(|s| {
+                if self.stores[s].usable() {
+                    self.rate(s, now)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let total: f64 = rates.iter().sum();
+        let drain = self.tuning.window_bytes as f64 / total.max(1.0);
+        rates
+            .iter()
+            .map(|&r| r > 0.0 && self.typical_shard as f64 / r > drain)
+            .collect()
     }
 
     fn expected(&self, r: &Request, now: Instant) -> Duration {
@@ -391,7 +444,7 @@ impl Plan {
 
     /// Work for a free slot of store `s`: the earliest chunk still short of shards, preferring a
     /// data shard (no decoding) unless the chunk is urgent. Without `parity`, data shards only.
-    fn pick(&mut self, s: StoreIx, parity: bool) -> Option<(usize, usize)> {
+    fn pick(&mut self, s: StoreIx, parity: bool, slow: &[bool]) -> Option<(usize, usize)> {
         let k = self.k;
         let mut fallback = None;
         let mut pos = 0;
@@ -401,7 +454,8 @@ impl Plan {
             }
             let c = &self.window[pos];
             let usable = |x: StoreIx| self.stores[x].usable();
-            if !c.done && c.need(k) > 0 {
+            let fast = |x: StoreIx| usable(x) && !slow[x];
+            if !c.done && c.need(k) > 0 && !(slow[s] && c.coverable_without(s, k, fast)) {
                 if let Some(i) = c.askable(s, 0..k.min(c.shards.len()), true, usable) {
                     return Some((pos, i));
                 }
@@ -473,6 +527,7 @@ impl Plan {
     pub fn next_requests(&mut self, now: Instant) -> Vec<Request> {
         let mut out = Vec::new();
         let n = self.stores.len();
+        let slow = self.slow_stores(now);
         let start = self.turn;
         self.turn = (self.turn + 1) % n.max(1);
         for pass in [Pass::Data, Pass::Parity] {
@@ -484,7 +539,7 @@ impl Plan {
                     if !st.usable() || st.stalled || st.live >= self.slots(s, now) {
                         continue;
                     }
-                    let (choice, race) = match (self.pick(s, pass == Pass::Parity), pass) {
+                    let (choice, race) = match (self.pick(s, pass == Pass::Parity, &slow), pass) {
                         (Some(c), _) => (Some(c), false),
                         (None, Pass::Data) => (None, false),
                         (None, Pass::Parity) => (self.pick_race(s, now), true),
@@ -586,7 +641,13 @@ impl Plan {
                     let others = std::mem::take(&mut c.live);
                     for other in others {
                         if let Some(o) = self.retire(other, now) {
-                            self.stores[o.store].tally.cancelled += 1;
+                            let st = &mut self.stores[o.store];
+                            st.tally.cancelled += 1;
+                            let ran = now.saturating_duration_since(o.issued).as_secs_f64();
+                            if st.tally.bytes == 0 && ran > 0.0 {
+                                let bound = (o.ahead + o.len) as f64 / ran;
+                                st.ceiling = Some(st.ceiling.map_or(bound, |c| c.min(bound)));
+                            }
                             step.cancel.push(other);
                         }
                     }
@@ -677,7 +738,7 @@ impl Plan {
                 continue;
             };
             let nominal = Duration::from_secs_f64(
-                (st.slots as u64 * self.typical_shard) as f64 / self.rate(s, now).max(1.0),
+                (st.slots as u64 * self.typical_shard) as f64 / self.nominal_rate(s, now).max(1.0),
             );
             let limit = nominal
                 .mul_f64(self.tuning.hang_factor)

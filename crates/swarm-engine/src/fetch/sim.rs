@@ -96,7 +96,18 @@ pub(super) fn run(
     stores: &[SimStore],
     tuning: Tuning,
 ) -> Outcome {
-    let shard_len = 1u64 << 20;
+    run_sized(k, m, file_mib, stores, tuning, 1 << 20)
+}
+
+/// [`run`] with shards of `shard_len` bytes (chunks of k of them).
+pub(super) fn run_sized(
+    k: usize,
+    m: usize,
+    file_mib: u64,
+    stores: &[SimStore],
+    tuning: Tuning,
+    shard_len: u64,
+) -> Outcome {
     let chunk_len = shard_len * k as u64;
     let n_chunks = (file_mib << 20).div_ceil(chunk_len) as usize;
     let total = k + m;

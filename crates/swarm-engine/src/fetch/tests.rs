@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::plan::Tuning;
-use super::sim::{Behaviour, Outcome, odd, run, store};
+use super::sim::{Behaviour, Outcome, odd, run, run_sized, store};
 
 const FILE_MIB: u64 = 512;
 
@@ -40,6 +40,25 @@ fn ok(name: &str, o: Outcome) -> Outcome {
         o.max_window
     );
     o
+}
+
+#[test]
+fn big_shards_add_up_too() {
+    // Remote swarms: 4 MiB shards and grouped chunks of 16 to 32 MiB (about 22 on average).
+    let shard = 4608 << 10;
+    for (name, stores, want) in [
+        ("4+2, 6 x 20, 4.5 MiB shards", vec![store(20.0); 6], 120.0),
+        (
+            "4+2, 5 x 20 + 2, 4.5 MiB shards",
+            [vec![store(20.0); 5], vec![store(2.0)]].concat(),
+            100.0,
+        ),
+    ] {
+        let o = run_sized(4, 2, FILE_MIB, &stores, Tuning::for_chunks(32 << 20), shard);
+        show(name, &o);
+        assert!(o.failed.is_none(), "{name}: {:?}", o.failed);
+        assert!(o.mib_per_sec() >= 0.9 * want, "{name}: {}", o.mib_per_sec());
+    }
 }
 
 #[test]

@@ -8,23 +8,25 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+/// Idle buffers are kept up to a byte budget (not a count), so bigger shards and chunks do
+/// not multiply what sits unused.
 pub struct Pool {
     free: Mutex<Vec<Vec<u8>>>,
-    keep: usize,
+    keep_bytes: usize,
 }
 
-/// Read blocks of the chunker (tens of MiB).
-pub static BLOCKS: Pool = Pool::new(2);
+/// Read blocks of the chunker (tens of MiB): two of the usual size.
+pub static BLOCKS: Pool = Pool::new(64 << 20);
 /// Chunks that are groups of FastCDC chunks (up to twice k x the target shard).
-pub static GROUPS: Pool = Pool::new(4);
+pub static GROUPS: Pool = Pool::new(64 << 20);
 /// Shards: parity shards made by the encoder, shards read from stores.
-pub static SHARDS: Pool = Pool::new(24);
+pub static SHARDS: Pool = Pool::new(32 << 20);
 
 impl Pool {
-    pub const fn new(keep: usize) -> Self {
+    pub const fn new(keep_bytes: usize) -> Self {
         Pool {
             free: Mutex::new(Vec::new()),
-            keep,
+            keep_bytes,
         }
     }
 
@@ -43,11 +45,12 @@ impl Pool {
     }
 
     fn give_back(&self, mut buf: Vec<u8>) {
-        if let Ok(mut free) = self.free.lock()
-            && free.len() < self.keep
-        {
-            buf.clear();
-            free.push(buf);
+        if let Ok(mut free) = self.free.lock() {
+            let kept: usize = free.iter().map(Vec::capacity).sum();
+            if kept + buf.capacity() <= self.keep_bytes {
+                buf.clear();
+                free.push(buf);
+            }
         }
     }
 }
@@ -74,7 +77,7 @@ impl Drop for Pooled {
 mod tests {
     use super::*;
 
-    static TEST: Pool = Pool::new(2);
+    static TEST: Pool = Pool::new(4096);
 
     #[test]
     fn buffers_come_back_when_the_last_slice_drops() {
@@ -95,5 +98,20 @@ mod tests {
         assert_eq!(again.as_ptr(), ptr, "the same buffer is reused");
         assert!(again.is_empty());
         assert!(TEST.take(10_000).capacity() >= 10_000);
+    }
+
+    #[test]
+    fn idle_buffers_stay_within_the_byte_budget() {
+        static SMALL: Pool = Pool::new(3000);
+        let bufs: Vec<Bytes> = (0..4)
+            .map(|_| {
+                let mut v = SMALL.take(1000);
+                v.resize(1000, 7);
+                SMALL.freeze(v)
+            })
+            .collect();
+        drop(bufs);
+        let kept: usize = SMALL.free.lock().unwrap().iter().map(Vec::capacity).sum();
+        assert!((2000..=3000).contains(&kept), "kept {kept} bytes");
     }
 }

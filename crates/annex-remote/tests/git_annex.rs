@@ -234,6 +234,23 @@ fn e2e_content(i: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A clone of `repo` beside it, with git-annex initialised.
+fn clone_of(s: &Scratch, repo: &Path) -> PathBuf {
+    let clone = s.path("clone");
+    s.run(
+        s.dir.path(),
+        "git",
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    s.annex(&clone, &["init", "-q", "clone"]);
+    clone
+}
+
 fn check_all_files(repo: &Path) {
     for i in 0..100 {
         let got = std::fs::read(repo.join(format!("f{i:03}.bin"))).unwrap();
@@ -280,18 +297,7 @@ fn end_to_end_copy_drop_get_fsck_lost_stores_and_a_second_clone() {
     );
 
     // A second clone: enableremote with no parameters finds the same swarm.
-    let clone = s.path("clone");
-    s.run(
-        s.dir.path(),
-        "git",
-        &[
-            "clone",
-            "-q",
-            repo.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
-    s.annex(&clone, &["init", "-q", "clone"]);
+    let clone = clone_of(&s, &repo);
     s.annex(&clone, &["enableremote", "myswarm"]);
     s.annex(&clone, &["get", "-J4", "--from", "myswarm", "."]);
     check_all_files(&clone);
@@ -683,18 +689,7 @@ fn credentials_through_git_annex(git_annex: &Path) {
     );
 
     // A clone has none: enableremote with the credentials in its environment hands them over.
-    let clone = s.path("clone");
-    s.run(
-        s.dir.path(),
-        "git",
-        &[
-            "clone",
-            "-q",
-            repo.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
-    s.annex(&clone, &["init", "-q", "clone"]);
+    let clone = clone_of(&s, &repo);
     ok(
         annex_env(&s, &clone, &s3_env(&s, secret), &["enableremote", "cswarm"]),
         "enableremote",

@@ -346,3 +346,44 @@ fn killed_put_then_rerun_reuses_its_shards() {
     swarm.assert_restores(&key, &data);
     assert_full_health(&swarm, &key);
 }
+
+/// With shards big enough that chunks are groups of FastCDC chunks (4 x 2 MiB: groups of 8 to
+/// 16 MiB), an insertion in the middle of a big file still stores only the groups around it
+/// again, and both versions restore.
+#[test]
+fn grouped_chunks_still_move_edits_as_deltas() {
+    let swarm = Swarm::with_shard_size("2MiB");
+    let size = 48 << 20;
+    let orig = pseudo_random(size, 21);
+    let first = swarm.put_json(&swarm.write_file("orig.bin", &orig));
+    let chunks = first["chunks"].as_u64().unwrap();
+    assert!((3..=6).contains(&chunks), "{first}");
+    for store in &swarm.stores {
+        for f in std::fs::read_dir(store.join("shards"))
+            .unwrap()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        {
+            let len = f.metadata().unwrap().len();
+            assert!(len >= 2 << 20, "{}: {len} bytes", f.path().display());
+        }
+    }
+
+    let mut edited = orig.clone();
+    edited.splice(size / 2..size / 2, [1u8, 2, 3]);
+    let second = swarm.put_json(&swarm.write_file("edited.bin", &edited));
+    let written = second["shards_written"].as_u64().unwrap();
+    let reused = second["shards_reused"].as_u64().unwrap();
+    // At most the group holding the insertion and the one after it are new.
+    assert!(written <= 2 * 6, "{second}");
+    assert!(
+        reused >= (second["chunks"].as_u64().unwrap() - 2) * 6,
+        "{second}"
+    );
+    assert!(
+        second["bytes_written"].as_u64().unwrap() <= 2 * (16 << 20) * 3 / 2,
+        "{second}"
+    );
+    swarm.assert_restores(first["key"].as_str().unwrap(), &orig);
+    swarm.assert_restores(second["key"].as_str().unwrap(), &edited);
+}

@@ -37,9 +37,9 @@ pub struct ChunkerParams {
 /// it holds at least `min` bytes and the sub-chunk's cut is *strong* (the top bit of FastCDC's
 /// gear hash at the cut is 0: one cut in two, decided by the bytes just before it), or if one
 /// more sub-chunk of the largest size could take it past `max`. The input's end closes the
-/// last group; if that group is shorter than `min` and fits into the group before it (at most
-/// `max` together), the two are one group, so only inputs shorter than `min` have a chunk
-/// shorter than `min`.
+/// last group; if that group is shorter than `min`, it joins the group before it when the two
+/// fit in `max`, and otherwise the two are cut again into equal halves. So only inputs shorter
+/// than `min` have a chunk shorter than `min`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grouping {
     pub min: u32,
@@ -130,8 +130,10 @@ impl ChunkerParams {
             if g.min < self.max {
                 return fail("a group's min must be at least the FastCDC max");
             }
-            if g.max < g.min.saturating_add(self.max) {
-                return fail("a group's max must be at least its min plus the FastCDC max");
+            if g.max < g.min.saturating_add(self.max) || g.max / 2 < g.min {
+                return fail(
+                    "a group's max must be at least its min plus the FastCDC max, and twice its min",
+                );
             }
             if g.max > MAX_GROUP {
                 return fail("a group's max must be at most 1 GiB");
@@ -180,11 +182,16 @@ impl ChunkerParams {
                 open = 0;
             }
         }
-        if open > 0 {
-            match lens.last_mut() {
-                Some(prev) if merges(rule, *prev, open) => *prev += open,
-                _ => lens.push(open),
-            }
+        let prev = match lens.pop() {
+            Some(prev) => prev,
+            None if open > 0 => return vec![open],
+            None => return lens,
+        };
+        match ending(rule, prev, open) {
+            End::Keep if open > 0 => lens.extend([prev, open]),
+            End::Keep => lens.push(prev),
+            End::Merge => lens.push(prev + open),
+            End::Split(first) => lens.extend([first, prev + open - first]),
         }
         lens
     }
@@ -196,9 +203,27 @@ fn closes(rule: Grouping, sub_max: u32, len: usize, hash: u64) -> bool {
     (len >= rule.min as usize && strong) || len + sub_max as usize > rule.max as usize
 }
 
-/// Whether the input's last group (`tail` bytes, closed by the end) joins the one before it.
-fn merges(rule: Grouping, prev: usize, tail: usize) -> bool {
-    tail < rule.min as usize && prev + tail <= rule.max as usize
+/// What becomes of the input's last group (`tail` bytes, closed by the end) and the one
+/// before it (`prev` bytes).
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// Both stay as they are (the tail is long enough, or empty).
+    Keep,
+    /// The tail joins the group before it.
+    Merge,
+    /// Too long together: they are cut again into two of `first` and the rest (equal halves,
+    /// the first one byte longer when odd), both at least the group min.
+    Split(usize),
+}
+
+fn ending(rule: Grouping, prev: usize, tail: usize) -> End {
+    if tail == 0 || tail >= rule.min as usize {
+        End::Keep
+    } else if prev + tail <= rule.max as usize {
+        End::Merge
+    } else {
+        End::Split((prev + tail).div_ceil(2))
+    }
 }
 
 /// Chunks of a stream: FastCDC chunks, or groups of them (copied into one buffer each).
@@ -235,6 +260,8 @@ struct Groups {
     sub_max: u32,
     open: Vec<u8>,
     held: Option<Vec<u8>>,
+    /// The second half of a split ending, handed out after the first.
+    rest: Option<Bytes>,
 }
 
 impl Groups {
@@ -244,6 +271,7 @@ impl Groups {
             sub_max,
             open: Vec::new(),
             held: None,
+            rest: None,
         }
     }
 
@@ -266,25 +294,34 @@ impl Groups {
             .map(|prev| buffers::GROUPS.freeze(prev))
     }
 
-    /// At the input's end: the held group (joined by the open one where the rule says) or, on
-    /// the next call, the open one.
+    /// At the input's end, one call per remaining chunk: the held group and the open one, as
+    /// [`ending`] says.
     fn finish(&mut self) -> Option<Bytes> {
+        if let Some(rest) = self.rest.take() {
+            return Some(rest);
+        }
         let tail = std::mem::take(&mut self.open);
-        let out = match self.held.take() {
-            Some(mut prev) if !tail.is_empty() && merges(self.rule, prev.len(), tail.len()) => {
-                prev.extend_from_slice(&tail);
-                prev
-            }
-            Some(prev) => {
+        let Some(mut prev) = self.held.take() else {
+            return (!tail.is_empty()).then(|| buffers::GROUPS.freeze(tail));
+        };
+        match ending(self.rule, prev.len(), tail.len()) {
+            End::Keep => {
                 if !tail.is_empty() {
                     self.held = Some(tail);
                 }
-                prev
+                Some(buffers::GROUPS.freeze(prev))
             }
-            None if !tail.is_empty() => tail,
-            None => return None,
-        };
-        Some(buffers::GROUPS.freeze(out))
+            End::Merge => {
+                prev.extend_from_slice(&tail);
+                Some(buffers::GROUPS.freeze(prev))
+            }
+            End::Split(first) => {
+                prev.extend_from_slice(&tail);
+                let both = buffers::GROUPS.freeze(prev);
+                self.rest = Some(both.slice(first..));
+                Some(both.slice(..first))
+            }
+        }
     }
 }
 
@@ -522,6 +559,25 @@ mod tests {
     }
 
     #[test]
+    fn the_last_group_joins_or_is_split_evenly() {
+        let rule = Grouping {
+            min: 2048,
+            max: 4096,
+        };
+        assert_eq!(ending(rule, 3000, 0), End::Keep);
+        assert_eq!(ending(rule, 3000, 2048), End::Keep);
+        assert_eq!(ending(rule, 3000, 1000), End::Merge);
+        assert_eq!(ending(rule, 3900, 1001), End::Split(2451));
+        // Found through the stream too: a full group, then a tail that cannot join it.
+        let p = grouped(2048, 4096);
+        for seed in 0..200 {
+            let data = pseudo_random(9000 + seed as usize * 37, seed);
+            let cuts = p.cut(&data);
+            assert!(cuts.iter().all(|&n| (2048..=4096).contains(&n)), "{cuts:?}");
+        }
+    }
+
+    #[test]
     fn inputs_shorter_than_a_group_are_one_chunk() {
         let p = grouped(2048, 4096);
         for len in [1, 100, 2047] {
@@ -644,8 +700,9 @@ mod tests {
             let lens: Vec<usize> = chunks.iter().map(Bytes::len).collect();
             proptest::prop_assert_eq!(&lens, &p.cut(&data));
             proptest::prop_assert!(lens.iter().all(|&n| n <= 4096));
-            if let Some((_, body)) = lens.split_last() {
-                proptest::prop_assert!(body.iter().all(|&n| n >= 2048));
+            // Every chunk holds at least the group min, unless the whole input is shorter.
+            if len >= 2048 {
+                proptest::prop_assert!(lens.iter().all(|&n| n >= 2048), "{:?}", lens);
             }
             proptest::prop_assert_eq!(chunks.concat(), data);
         }

@@ -61,6 +61,15 @@ impl Swarm {
 
     /// 4 + 2 over `n` stores, with more arguments for `init`.
     pub fn with_stores(n: usize, extra: &[&str]) -> Self {
+        Self::build(n, SHARD_SIZE, extra)
+    }
+
+    /// 4 + 2 over six stores with shards of `shard_size`.
+    pub fn with_shard_size(shard_size: &str) -> Self {
+        Self::build(STORES, shard_size, &[])
+    }
+
+    fn build(n: usize, shard_size: &str, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("annex-swarm-test.")
             .tempdir()
@@ -72,7 +81,7 @@ impl Swarm {
         std::fs::create_dir_all(dir.path().join("out")).unwrap();
         let swarm = Swarm { dir, def, stores };
         let (k, m) = (K.to_string(), M.to_string());
-        let mut args = vec!["init", "--k", &k, "--m", &m, "--shard-size", SHARD_SIZE];
+        let mut args = vec!["init", "--k", &k, "--m", &m, "--shard-size", shard_size];
         for s in &swarm.stores {
             args.push("--store");
             args.push(s.to_str().unwrap());

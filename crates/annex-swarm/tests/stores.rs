@@ -345,10 +345,10 @@ fn remote_requests_are_at_least_4_mib() {
         );
     }
     for (kind, _, _, writes, bytes) in &put {
-        // Besides shards: the marker check, a manifest copy and the touch sidecars are small.
-        assert!(*writes >= 1, "{kind}: no writes");
+        // Every write is a shard, but for one manifest copy (nothing is reused, so no touch
+        // sidecars). Placement may leave a store out of a file of few chunks altogether.
         assert!(
-            *bytes >= 4 * MIB,
+            *bytes >= 4 * MIB * writes.saturating_sub(1),
             "{kind}: wrote only {bytes} bytes in {writes} writes"
         );
     }

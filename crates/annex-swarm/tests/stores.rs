@@ -11,7 +11,7 @@ use std::process::Output;
 
 use common::{assert_no_panic, parse_json, pseudo_random, s};
 use serde_json::Value;
-use swarm_testservers::{self as servers, S3Server, SftpServer, WebDavServer};
+use swarm_testservers::{self as servers, FaultProxy, S3Server, SftpServer, WebDavServer};
 use tempfile::TempDir;
 
 /// Store order in the definition: s3, webdav, sftp, then local directories.
@@ -352,6 +352,70 @@ fn remote_requests_are_at_least_4_mib() {
             "{kind}: wrote only {bytes} bytes in {writes} writes"
         );
     }
+}
+
+/// A flaky WebDAV service (503 answers and connections dropped without an answer, through a
+/// proxy) costs retries, not the store: put, get, fsck and status go through with every store
+/// up and healthy, and the faults really happened.
+#[test]
+fn transient_failures_are_retried_not_fatal() {
+    let dav = WebDavServer::start();
+    let proxy = FaultProxy::start(dav.port, 6, 10, 6);
+    let dir = tempfile::Builder::new()
+        .prefix("annex-swarm-flaky.")
+        .tempdir()
+        .unwrap();
+    let def = dir.path().join("swarm.toml");
+    let run = |args: &[&str]| {
+        let out = common::bin()
+            .arg("--swarm")
+            .arg(&def)
+            .env("ANNEX_SWARM_WEBDAV_PASSWORD", servers::DAV_PASSWORD)
+            .env("ANNEX_SWARM_CREDENTIALS", dir.path().join("none.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_no_panic(&out, args);
+        assert!(
+            out.status.success(),
+            "`annex-swarm {}`: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let url = format!("webdav+http://tester@127.0.0.1:{}/swarm/", proxy.port);
+    let locals: Vec<String> = (1..=4)
+        .map(|i| dir.path().join(format!("local{i}")).display().to_string())
+        .collect();
+    let mut args = vec!["init", "--k", "3", "--m", "2", "--shard-size", "64KiB"];
+    args.extend(["--store", &url]);
+    for l in &locals {
+        args.extend(["--store", l]);
+    }
+    run(&args);
+    let data = pseudo_random(3_000_000, 12);
+    let src = dir.path().join("f.bin");
+    std::fs::write(&src, &data).unwrap();
+    let key = run(&["put", s(&src)]).trim().to_owned();
+    let dest = dir.path().join("out.bin");
+    let report = parse_json(&run(&["get", "--json", &key, s(&dest)]), &["get"]);
+    assert!(
+        std::fs::read(&dest).unwrap() == data,
+        "restored bytes differ"
+    );
+    let flaky = &report["stores"][0];
+    assert!(flaky["dropped"].is_null(), "{flaky}");
+    assert!(flaky["bytes"].as_u64().unwrap() > 0, "{flaky}");
+    let fsck = parse_json(&run(&["fsck", "--json", &key]), &["fsck"]);
+    assert_eq!(fsck[0]["spare"], 2, "{fsck}");
+    let status = parse_json(&run(&["status", "--json"]), &["status"]);
+    assert_eq!(status["stores"][0]["up"], true, "{status}");
+    let faults = proxy.faults();
+    assert!(
+        faults.failed >= 1 && faults.dropped >= 1 && faults.forwarded > 20,
+        "{faults:?}"
+    );
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

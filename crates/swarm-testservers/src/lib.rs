@@ -712,3 +712,65 @@ impl Drop for SftpServer {
         }
     }
 }
+
+/// An HTTP proxy in front of a test server that, until it has made `max_faults` faults, answers
+/// every `fail_every`-th request `503` and drops the connection of every `drop_every`-th one
+/// without an answer (`faultproxy.py`), so retries are tested against a service that is flaky,
+/// not down.
+pub struct FaultProxy {
+    dir: TempDir,
+    pub port: u16,
+    _proc: Proc,
+}
+
+/// What a [`FaultProxy`] did with the requests it saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Faults {
+    pub failed: usize,
+    pub dropped: usize,
+    pub forwarded: usize,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16, fail_every: u32, drop_every: u32, max_faults: u32) -> FaultProxy {
+        let dir = tempfile::Builder::new()
+            .prefix("annex-swarm-faults.")
+            .tempdir()
+            .expect("tempdir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("faultproxy.py");
+        let out = dir.path().join("proxy.out");
+        let mut port = 0;
+        let mut proc = None;
+        with_retries("fault proxy", || {
+            port = free_port();
+            let mut cmd = Command::new("python3");
+            cmd.arg(&script)
+                .args([port, upstream].map(|p| p.to_string()))
+                .args([fail_every, drop_every, max_faults].map(|n| n.to_string()))
+                .arg(dir.path().join("requests.log"));
+            proc = Some(Proc::spawn(cmd, &out, false));
+            wait_for("fault proxy", &out, Duration::from_secs(10), || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            })
+        });
+        FaultProxy {
+            dir,
+            port,
+            _proc: proc.unwrap_or_else(|| fail("fault proxy did not start")),
+        }
+    }
+
+    /// What happened to the requests so far, from the proxy's log.
+    pub fn faults(&self) -> Faults {
+        let log = std::fs::read_to_string(self.dir.path().join("requests.log")).unwrap_or_default();
+        let mut f = Faults::default();
+        for outcome in log.lines().filter_map(|l| l.split_whitespace().nth(3)) {
+            match outcome {
+                "503" => f.failed += 1,
+                "drop" => f.dropped += 1,
+                _ => f.forwarded += 1,
+            }
+        }
+        f
+    }
+}

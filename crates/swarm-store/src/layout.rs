@@ -8,13 +8,32 @@
 //! ```
 //! Names are unique by construction and fan out over 256 directories.
 
-use swarm_core::ids::Hash32;
+use swarm_core::ids::{Hash32, StoreId};
+
+use crate::StoreError;
 
 pub const MARKER: &str = "annex-swarm-store.toml";
 pub const MANIFESTS: &str = "manifests";
 pub const SHARDS: &str = "shards";
 /// Where writes are staged before being renamed into place (local stores).
 pub const TMP: &str = "tmp";
+
+/// Refuses an object path that could leave the store's root or name it (empty, absolute, `.`,
+/// `..` or empty components). Paths come from this module; every store kind checks all the same.
+pub fn check_object_path(store: &StoreId, path: &str) -> Result<(), StoreError> {
+    if path.is_empty()
+        || path.starts_with('/')
+        || path
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.is_empty())
+    {
+        return Err(StoreError::Config {
+            store: store.to_string(),
+            reason: format!("bad object path `{path}`"),
+        });
+    }
+    Ok(())
+}
 
 pub fn shard_path(hash: &Hash32) -> String {
     let h = hash.to_hex();

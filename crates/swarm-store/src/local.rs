@@ -15,7 +15,7 @@ use bytes::Bytes;
 use swarm_core::buffers;
 use swarm_core::ids::{StoreId, SwarmId};
 
-use crate::layout::{MARKER, TMP};
+use crate::layout::{MARKER, TMP, check_object_path};
 use crate::marker::Marker;
 use crate::{BoxFut, Listed, ObjectMeta, Store, StoreError};
 
@@ -48,18 +48,7 @@ impl LocalStore {
 
 impl Inner {
     fn full(&self, path: &str) -> Result<PathBuf, StoreError> {
-        // Paths come from `layout`; refuse anything that could leave the root all the same.
-        if path.is_empty()
-            || path.starts_with('/')
-            || path
-                .split('/')
-                .any(|c| c == ".." || c == "." || c.is_empty())
-        {
-            return Err(StoreError::Config {
-                store: self.id.to_string(),
-                reason: format!("bad object path `{path}`"),
-            });
-        }
+        check_object_path(&self.id, path)?;
         Ok(self.root.join(path))
     }
 

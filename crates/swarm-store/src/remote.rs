@@ -30,7 +30,7 @@ use swarm_core::definition::{DriveService, StoreLocation};
 use swarm_core::ids::{StoreId, SwarmId};
 
 use crate::credentials::{CredentialSource, hint, names};
-use crate::layout::{MARKER, TMP};
+use crate::layout::{MARKER, TMP, check_object_path};
 use crate::marker::Marker;
 use crate::{BoxFut, Listed, ObjectMeta, RequestCounts, Store, StoreError};
 
@@ -370,18 +370,7 @@ impl Inner {
     }
 
     fn check_path(&self, path: &str) -> Result<(), StoreError> {
-        if path.is_empty()
-            || path.starts_with('/')
-            || path
-                .split('/')
-                .any(|c| c == ".." || c == "." || c.is_empty())
-        {
-            return Err(StoreError::Config {
-                store: self.id.to_string(),
-                reason: format!("bad object path `{path}`"),
-            });
-        }
-        Ok(())
+        check_object_path(&self.id, path)
     }
 
     fn count(&self, c: &AtomicU64) {

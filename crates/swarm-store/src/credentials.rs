@@ -85,10 +85,6 @@ pub trait CredentialSource: Send + Sync {
     ) -> Result<Option<Secret>, CredentialError>;
 }
 
-/// Environment variables (steps 1, 3 and 5 of the module's order).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct EnvSource;
-
 /// `ANNEX_SWARM_<STORE>_<NAME>`.
 pub fn store_var(store: &StoreId, name: &str) -> String {
     format!(
@@ -301,19 +297,6 @@ impl CredentialSource for DefaultSource {
             return Ok(Some(v));
         }
         Ok(standard_var(kind, name).and_then(env))
-    }
-}
-
-impl CredentialSource for EnvSource {
-    fn get(
-        &self,
-        store: &StoreId,
-        kind: &str,
-        name: &str,
-    ) -> Result<Option<Secret>, CredentialError> {
-        Ok(env(&store_var(store, name))
-            .or_else(|| env(&kind_var(kind, name)))
-            .or_else(|| standard_var(kind, name).and_then(env)))
     }
 }
 

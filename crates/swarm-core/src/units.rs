@@ -103,14 +103,16 @@ impl Serialize for ByteSize {
     }
 }
 
+/// A size or rate as written in a document: a bare number of bytes, or text with a unit.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    N(u64),
+    S(String),
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(ByteSize(n)),
             Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
@@ -159,12 +161,6 @@ impl Serialize for Rate {
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
         match Raw::deserialize(d)? {
             Raw::N(0) => Err(serde::de::Error::custom("a rate must be above zero")),
             Raw::N(n) => Ok(Rate(n)),

@@ -152,6 +152,11 @@ struct Proc {
 }
 
 impl Proc {
+    /// A server's process before its first launch.
+    fn not_started(group: bool) -> Proc {
+        Proc { child: None, group }
+    }
+
     fn spawn(mut cmd: Command, log: &Path, group: bool) -> Proc {
         use std::os::unix::process::CommandExt;
         let log_file = std::fs::File::create(log).expect("log file");
@@ -268,10 +273,7 @@ impl S3Server {
         let ports: Vec<u16> = (0..10).map(|_| free_port()).collect();
         let port = ports[0];
         let mut s = S3Server {
-            proc: Proc {
-                child: None,
-                group: false,
-            },
+            proc: Proc::not_started(false),
             dir,
             port,
             ports,
@@ -451,10 +453,7 @@ http {{
         let mut s = WebDavServer {
             dir,
             port,
-            proc: Proc {
-                child: None,
-                group: true,
-            },
+            proc: Proc::not_started(true),
         };
         s.launch();
         s
@@ -609,10 +608,7 @@ impl SftpServer {
         let mut s = SftpServer {
             dir,
             port,
-            proc: Proc {
-                child: None,
-                group: true,
-            },
+            proc: Proc::not_started(true),
         };
         s.launch();
         s

@@ -54,14 +54,21 @@ impl Tuning {
     /// The defaults, with a window of at least four of the longest chunks, so big chunks
     /// (grouped ones reach tens of MiB) still keep every store busy: a store serves at most one
     /// shard of a chunk, so it idles once it holds a request in every chunk of the window.
+    /// `max_chunk` comes from a manifest, so the window stays at most [`MAX_WINDOW`].
     pub fn for_chunks(max_chunk: u32) -> Self {
         let t = Tuning::default();
         Tuning {
-            window_bytes: t.window_bytes.max(4 * u64::from(max_chunk)),
+            window_bytes: t
+                .window_bytes
+                .max((4 * u64::from(max_chunk)).min(MAX_WINDOW)),
             ..t
         }
     }
 }
+
+/// The largest window [`Tuning::for_chunks`] gives (a chunk longer than the window is still
+/// admitted alone).
+pub(crate) const MAX_WINDOW: u64 = 512 << 20;
 
 impl Default for Tuning {
     fn default() -> Self {

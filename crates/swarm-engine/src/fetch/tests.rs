@@ -43,6 +43,17 @@ fn ok(name: &str, o: Outcome) -> Outcome {
 }
 
 #[test]
+fn the_window_grows_with_chunks_but_stays_bounded() {
+    assert_eq!(Tuning::for_chunks(4 << 20).window_bytes, 64 << 20);
+    assert_eq!(Tuning::for_chunks(32 << 20).window_bytes, 128 << 20);
+    // A manifest's group max may claim 1 GiB: the window does not follow it.
+    assert_eq!(
+        Tuning::for_chunks(1 << 30).window_bytes,
+        super::plan::MAX_WINDOW
+    );
+}
+
+#[test]
 fn big_shards_add_up_too() {
     // Remote swarms: 4 MiB shards and grouped chunks of 16 to 32 MiB (about 22 on average).
     let shard = 4608 << 10;

@@ -11,14 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::key::{Key, KeyError};
-use swarm_engine::progress::{Observer, Quiet};
+use swarm_engine::admin::{self, Presence};
+use swarm_engine::progress::{Event, Observer, Quiet};
 use swarm_engine::{EngineError, Swarm};
 use swarm_store::credentials::{Chain, CredentialSource, DefaultSource, MapSource};
 use swarm_store::remote::scrub_queries;
-use swarm_store::{Store, layout, open_store_with};
 
 use crate::config::{self, DEFINITION_FIELD, PARAMETERS, Params, Plan};
 use crate::creds;
@@ -57,7 +56,7 @@ impl Negotiated {
 /// The special remote's state in one process.
 pub struct Remote {
     extensions: Mutex<Negotiated>,
-    swarm: tokio::sync::OnceCell<Arc<Swarm>>,
+    swarm: tokio::sync::OnceCell<Swarm>,
     /// Where credentials come from besides git-annex: the environment and the credentials file.
     credentials: Arc<dyn CredentialSource>,
 }
@@ -237,21 +236,21 @@ impl Remote {
 
     /// The swarm, opened on first use from the definition in git-annex's config. What
     /// git-annex keeps (GETCREDS) wins over the environment and the credentials file.
-    async fn prepare(&self, io: &mut JobIo) -> Result<Arc<Swarm>, Failure> {
+    async fn prepare(&self, io: &mut JobIo) -> Result<Swarm, Failure> {
         let swarm = self
             .swarm
             .get_or_try_init(|| async {
                 let def = self.definition(io).await?;
                 let stored = stored_credentials(&def, io).await?;
-                let chain = Chain(vec![&stored, self.credentials.as_ref()]);
-                let swarm = Swarm::open_with(def, &chain).await?;
+                let chain = Chain(vec![Arc::new(stored), self.credentials.clone()]);
+                let swarm = Swarm::open_with(def, Arc::new(chain)).await?;
                 let down = down_stores(&swarm);
                 if !down.is_empty() {
                     io.send(Message::Debug(describe(&format!(
                         "stores unavailable: {down}"
                     ))));
                 }
-                Ok::<_, Failure>(Arc::new(swarm))
+                Ok::<_, Failure>(swarm)
             })
             .await?;
         Ok(swarm.clone())
@@ -260,7 +259,7 @@ impl Remote {
     /// The embedded definition (without opening any store).
     async fn definition(&self, io: &mut JobIo) -> Result<SwarmDefinition, Failure> {
         if let Some(s) = self.swarm.get() {
-            return Ok(s.definition().clone());
+            return Ok(s.definition());
         }
         let value = io.ask(Message::GetConfig(DEFINITION_FIELD.into())).await?;
         if value.trim().is_empty() {
@@ -290,11 +289,14 @@ impl Remote {
         }
         // Found now wins; what git-annex already keeps (an earlier enableremote) fills in.
         let stored = stored_credentials(&def, io).await?;
-        let creds = Chain(vec![self.credentials.as_ref(), &stored]);
+        let creds: Arc<dyn CredentialSource> =
+            Arc::new(Chain(vec![self.credentials.clone(), Arc::new(stored)]));
         match &plan {
-            Plan::Create(_) | Plan::Adopt(_) => prepare_stores(&def, &creds).await?,
+            Plan::Create(_) | Plan::Adopt(_) => {
+                admin::create_stores(&def, creds.as_ref()).await?;
+            }
             Plan::Keep(_) => {
-                let swarm = Swarm::open_with(def.clone(), &creds).await?;
+                let swarm = Swarm::open_with(def.clone(), creds).await?;
                 let down = down_stores(&swarm);
                 if !down.is_empty() {
                     let note = format!(
@@ -396,62 +398,15 @@ impl Remote {
     /// hold what decides it.
     async fn check_present(&self, key: &Key, io: &mut JobIo) -> Result<Presence, Failure> {
         let swarm = self.prepare(io).await?;
-        let text = key.to_string();
-        let path = layout::manifest_path(&text);
-        let probes = join_all(swarm.slots().iter().map(|slot| {
-            let path = path.clone();
-            async move {
-                match &slot.down {
-                    Some(why) => Probe::Unknown(format!("{}: {why}", slot.store.id())),
-                    None => match slot.store.stat(&path).await {
-                        Ok(Some(_)) => Probe::Found,
-                        Ok(None) => Probe::Absent,
-                        Err(e) => Probe::Unknown(e.to_string()),
-                    },
-                }
-            }
-        }))
-        .await;
-        let unknown: Vec<&str> = probes
-            .iter()
-            .filter_map(|p| match p {
-                Probe::Unknown(why) => Some(why.as_str()),
-                _ => None,
-            })
-            .collect();
-        let m = usize::from(swarm.coding().m());
-        if !probes.iter().any(|p| matches!(p, Probe::Found)) {
-            // Manifests are on m + 1 stores: with at most m unasked, one copy would show.
-            return Ok(if unknown.len() > m {
-                Presence::Unknown(describe(&format!(
-                    "{} stores could not be asked (more than m = {m}): {}",
-                    unknown.len(),
-                    unknown.join("; ")
-                )))
-            } else {
-                Presence::Absent
-            });
-        }
-        let health = swarm.fsck(&[text], false, &Quiet).await?;
-        let Some(h) = health.first() else {
-            return Err(Failure("fsck returned nothing".into()));
-        };
-        if h.restorable {
-            Ok(Presence::Present)
-        } else if unknown.is_empty() {
-            Ok(Presence::Absent)
-        } else {
-            Ok(Presence::Unknown(describe(&format!(
-                "not restorable from the stores that answered ({}); unreachable: {}",
-                h.problems.join("; "),
-                unknown.join("; ")
-            ))))
-        }
+        Ok(match swarm.presence(key).await? {
+            Presence::Unknown(why) => Presence::Unknown(describe(&why)),
+            other => other,
+        })
     }
 
     async fn remove(&self, key: &Key, io: &mut JobIo) -> Result<(), Failure> {
         let swarm = self.prepare(io).await?;
-        match swarm.rm(&key.to_string()).await {
+        match swarm.rm(key).await {
             Ok(report) => {
                 if !report.unreachable.is_empty() {
                     io.send(Message::Debug(format!(
@@ -469,14 +424,14 @@ impl Remote {
 
     async fn whereis(&self, key: &Key, io: &mut JobIo) -> Result<Option<String>, Failure> {
         let swarm = self.prepare(io).await?;
-        let health = swarm.fsck(&[key.to_string()], false, &Quiet).await?;
+        let health = swarm.fsck(std::slice::from_ref(key), false, &Quiet).await?;
         let Some(h) = health.first() else {
             return Ok(None);
         };
         if h.manifest_copies == 0 {
             return Ok(None);
         }
-        let coding = swarm.coding();
+        let coding = swarm.members().coding();
         let state = if h.restorable {
             format!("restorable, survives {} more lost stores", h.spare.max(0))
         } else {
@@ -503,10 +458,15 @@ impl Remote {
         let unavailable_ok = self.extensions().unavailable_response;
         match self.prepare(io).await {
             Ok(swarm) => {
-                let up = swarm.slots().iter().filter(|s| s.down.is_none()).count();
-                if unavailable_ok && up < usize::from(swarm.coding().k()) {
+                let members = swarm.members();
+                let up = members
+                    .stores()
+                    .iter()
+                    .filter(|m| m.health().is_up())
+                    .count();
+                if unavailable_ok && up < usize::from(members.coding().k()) {
                     Availability::Unavailable
-                } else if all_local(swarm.definition()) {
+                } else if all_local(members.definition()) {
                     Availability::Local
                 } else {
                     Availability::Global
@@ -525,18 +485,6 @@ impl Remote {
             io.send(Message::Debug(text));
         }
     }
-}
-
-enum Presence {
-    Present,
-    Absent,
-    Unknown(String),
-}
-
-enum Probe {
-    Found,
-    Absent,
-    Unknown(String),
 }
 
 /// The key to store under: parsed (so its content is checked) when it names whole content by
@@ -583,37 +531,6 @@ async fn refuse_embedding(io: &mut JobIo) -> Result<(), Failure> {
     )?)
 }
 
-/// Creates (or checks) every store of a new or adopted definition. If one fails, the markers
-/// written in this run are removed again, so a corrected initremote can start over.
-async fn prepare_stores(
-    def: &SwarmDefinition,
-    creds: &dyn CredentialSource,
-) -> Result<(), Failure> {
-    let stores: Vec<Arc<dyn Store>> = def
-        .stores
-        .iter()
-        .map(|e| open_store_with(e, def.swarm, creds))
-        .collect::<Result<_, _>>()?;
-    let mut created = Vec::new();
-    for (store, entry) in stores.iter().zip(&def.stores) {
-        let was_ready = store.check().await.is_ok();
-        if let Err(e) = store.create().await {
-            for s in &created {
-                let s: &Arc<dyn Store> = s;
-                let _ = s.delete(layout::MARKER).await;
-            }
-            return Err(Failure(describe(&format!(
-                "cannot prepare store {} ({}): {e}",
-                entry.id, entry.url
-            ))));
-        }
-        if !was_ready {
-            created.push(store.clone());
-        }
-    }
-    Ok(())
-}
-
 fn all_local(def: &SwarmDefinition) -> bool {
     def.stores
         .iter()
@@ -622,20 +539,26 @@ fn all_local(def: &SwarmDefinition) -> bool {
 
 fn down_stores(swarm: &Swarm) -> String {
     swarm
-        .slots()
+        .members()
+        .stores()
         .iter()
-        .filter_map(|s| s.down.clone())
+        .filter_map(|m| m.down())
         .collect::<Vec<_>>()
         .join("; ")
 }
 
 /// GETINFO's fields: the swarm, its coding, each store and what the swarm can survive now.
 fn info(swarm: &Swarm) -> Vec<(String, String)> {
-    let def = swarm.definition();
-    let coding = swarm.coding();
+    let members = swarm.members();
+    let def = members.definition();
+    let coding = members.coding();
     let (k, m) = (usize::from(coding.k()), usize::from(coding.m()));
-    let total = swarm.slots().len();
-    let up = swarm.slots().iter().filter(|s| s.down.is_none()).count();
+    let total = members.stores().len();
+    let up = members
+        .stores()
+        .iter()
+        .filter(|s| s.health().is_up())
+        .count();
     let mut out = vec![
         ("swarm".to_owned(), def.swarm.to_string()),
         (
@@ -648,14 +571,14 @@ fn info(swarm: &Swarm) -> Vec<(String, String)> {
         ),
         ("stores".to_owned(), format!("{total} ({up} up)")),
     ];
-    for slot in swarm.slots() {
-        let state = match &slot.down {
+    for member in members.stores() {
+        let state = match member.down() {
             None => "up".to_owned(),
             Some(why) => format!("DOWN: {why}"),
         };
         out.push((
-            format!("store {}", slot.store.id()),
-            format!("{} ({state})", slot.url),
+            format!("store {}", member.id()),
+            format!("{} ({state})", member.url()),
         ));
     }
     let down = total - up;
@@ -737,6 +660,16 @@ impl ProgressLines {
 }
 
 impl Observer for ProgressLines {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Advanced(n) => self.advance(n),
+            Event::Finished => self.finish(),
+            _ => {}
+        }
+    }
+}
+
+impl ProgressLines {
     fn advance(&self, n: u64) {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
         let due = match self.last.lock() {

@@ -146,9 +146,8 @@ impl LineSender {
 
 /// Runs the conversation until git-annex closes its end (or sends a global `ERROR`).
 ///
-/// Jobs are tasks of a [`tokio::task::LocalSet`] on the calling thread: they only orchestrate,
-/// while the engine does its hashing, coding and file I/O on tokio's blocking pool, so jobs
-/// still run at once. (The engine's put future is not provably `Send` to today's compiler.)
+/// Each job is a task of the runtime, so jobs run at once on every worker thread; the engine
+/// does its hashing and coding on its CPU pool and its file I/O on tokio's blocking pool.
 pub async fn run<R, W>(
     input: R,
     output: W,
@@ -157,25 +156,10 @@ pub async fn run<R, W>(
 ) -> Result<(), SessionError>
 where
     R: AsyncBufRead + Unpin,
-    W: AsyncWrite + Unpin + 'static,
-{
-    tokio::task::LocalSet::new()
-        .run_until(converse(input, output, remote, options))
-        .await
-}
-
-async fn converse<R, W>(
-    input: R,
-    output: W,
-    remote: Arc<Remote>,
-    options: Options,
-) -> Result<(), SessionError>
-where
-    R: AsyncBufRead + Unpin,
-    W: AsyncWrite + Unpin + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let (out, lines) = mpsc::unbounded_channel::<String>();
-    let writer = tokio::task::spawn_local(write_lines(output, lines));
+    let writer = tokio::spawn(write_lines(output, lines));
     let _ = out.send(Message::Version(options.version).to_string());
 
     let mut jobs: HashMap<Option<u64>, Job> = HashMap::new();
@@ -259,7 +243,7 @@ impl Job {
     fn spawn(job: Option<u64>, out: mpsc::UnboundedSender<String>, remote: Arc<Remote>) -> Job {
         let (inbox_tx, inbox) = mpsc::unbounded_channel();
         let mut io = JobIo { job, out, inbox };
-        let task = tokio::task::spawn_local(async move {
+        let task = tokio::spawn(async move {
             while let Some(routed) = io.inbox.recv().await {
                 match routed {
                     Ok(Incoming::Request(req)) => {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use swarm_engine::progress::Observer;
+use swarm_engine::progress::{Event, Observer};
 
 pub struct Bar {
     multi: MultiProgress,
@@ -43,38 +43,33 @@ impl Bar {
 }
 
 impl Observer for Bar {
-    fn start(&self, what: &str, total: u64) {
-        self.bar.set_length(total);
-        self.bar.set_position(0);
-        let template = if what == "put" || what == "get" {
-            "{prefix:>6} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
-        } else {
-            "{prefix:>6} [{bar:30}] {pos}/{len} keys"
-        };
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            self.bar.set_style(style.progress_chars("=> "));
+    fn event(&self, event: Event) {
+        match event {
+            Event::Started { op, total } => {
+                self.bar.set_length(total);
+                self.bar.set_position(0);
+                let template = if op == "put" || op == "get" {
+                    "{prefix:>6} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+                } else {
+                    "{prefix:>6} [{bar:30}] {pos}/{len} keys"
+                };
+                if let Ok(style) = ProgressStyle::with_template(template) {
+                    self.bar.set_style(style.progress_chars("=> "));
+                }
+                self.bar.set_prefix(op);
+            }
+            Event::Advanced(n) => self.bar.inc(n),
+            Event::StoreBytes { store, bytes } => self.store_line(store.as_str()).inc(bytes),
+            Event::StoreDropped { store, why } => self
+                .store_line(store.as_str())
+                .set_message(format!("dropped: {why}")),
+            Event::Finished => {
+                let lines = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+                for line in lines.values() {
+                    line.finish_and_clear();
+                }
+                self.bar.finish_and_clear();
+            }
         }
-        self.bar.set_prefix(what.to_owned());
-    }
-
-    fn advance(&self, n: u64) {
-        self.bar.inc(n);
-    }
-
-    fn store_advance(&self, store: &str, n: u64) {
-        self.store_line(store).inc(n);
-    }
-
-    fn store_dropped(&self, store: &str, why: &str) {
-        self.store_line(store)
-            .set_message(format!("dropped: {why}"));
-    }
-
-    fn finish(&self) {
-        let lines = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        for line in lines.values() {
-            line.finish_and_clear();
-        }
-        self.bar.finish_and_clear();
     }
 }

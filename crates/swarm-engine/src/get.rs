@@ -1,10 +1,11 @@
-//! get: manifest -> shards from every store at once -> verified chunks -> DEST.
+//! get: manifest -> shards from every store at once -> verified chunks -> a destination.
 //!
-//! The scheduler in [`crate::fetch`] pulls shards from all stores that hold useful ones, in
-//! proportion to their speed, races late requests and drops stores that fail or hang; chunks
-//! come back verified and in order. A writer thread writes them while another hashes them for
-//! the key. The output is built in a temporary file beside DEST and renamed only once the key's
-//! hash matches, so DEST never holds a partial or wrong object.
+//! The scheduler in [`crate::fetch`] pulls shards from all stores that hold useful ones, races
+//! late requests and drops stores that fail or hang; chunks come back verified and in order.
+//! They go to the destination while the key's hash is computed beside. A file destination
+//! ([`Swarm::get`]) is built as a temporary file beside it and renamed only once the key's hash
+//! matches, so it never holds a partial or wrong object; a byte sink ([`Swarm::get_to`]) gets
+//! chunks as they are verified, and the key's hash is checked at the end.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,14 +14,19 @@ use bytes::Bytes;
 use serde::Serialize;
 use swarm_core::key::Key;
 use swarm_core::manifest::{Body, Manifest};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-use crate::fetch::StoreReport;
 use crate::fetch::plan::Tuning;
-use crate::hashing::BackgroundHasher;
-use crate::progress::Observer;
+use crate::fetch::{Chunks, FetchItem, StoreReport};
+use crate::hashing::KeyHashing;
+use crate::pool::file;
+use crate::progress::{Event, Observer};
+use crate::restore::Restored;
+use crate::swarm::Members;
 use crate::{EngineError, Swarm};
 
-/// Pieces queued for the writer thread.
+/// Pieces queued for a file writer.
 const WRITE_QUEUE: usize = 8;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -39,135 +45,155 @@ pub struct GetReport {
     pub stores: Vec<StoreReport>,
 }
 
+/// Where restored bytes go.
+trait Sink: Send {
+    fn put(&mut self, piece: Bytes) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn finish(self) -> impl Future<Output = Result<(), EngineError>> + Send;
+}
+
 impl Swarm {
-    /// Restores `key` into `dest`.
+    /// Restores `key` into the file `dest`.
     pub async fn get(
         &self,
         key: &Key,
         dest: &Path,
         obs: &dyn Observer,
     ) -> Result<GetReport, EngineError> {
-        let manifest = self.read_manifest(&key.to_string()).await?;
-        if let Some(ks) = key.size()
-            && ks != manifest.size
-        {
-            return Err(EngineError::Mismatch {
-                key: key.to_string(),
-                detail: format!("manifest says {} bytes, key says {ks}", manifest.size),
-            });
-        }
-        let part = PartFile(Some(temp_path(dest)));
-        obs.start("get", manifest.size);
-        let result = self
-            .get_into(key, &manifest, part.path(), obs)
-            .await
-            .map_err(|e| match e {
-                // The temporary file is ours; name what the user asked for.
-                EngineError::File { source, .. } => EngineError::File {
-                    path: dest.display().to_string(),
-                    source,
-                },
-                other => other,
-            });
-        obs.finish();
-        let report = result?;
-        std::fs::rename(part.path(), dest).map_err(|e| EngineError::File {
-            path: dest.display().to_string(),
+        let members = self.members();
+        let manifest = members.read_manifest(&key.to_string()).await?;
+        check_manifest(key, &manifest)?;
+        let part = temp_path(dest);
+        let opened = {
+            let part = part.clone();
+            file(move || std::fs::File::create(part)).await
+        };
+        let file_err = |e| EngineError::File {
+            path: dest.to_owned(),
             source: e,
+        };
+        let out = FileSink::start(opened.map_err(file_err)?);
+        let guard = PartFile(Some(part.clone()));
+        obs.event(Event::Started {
+            op: "get",
+            total: manifest.size,
+        });
+        let result = self.deliver(&members, key, &manifest, out, obs).await;
+        obs.event(Event::Finished);
+        let report = result.map_err(|e| match e {
+            // The temporary file is ours; name what the user asked for.
+            EngineError::File { source, .. } => file_err(source),
+            other => other,
         })?;
-        part.keep();
+        let to = dest.to_owned();
+        file(move || std::fs::rename(part, to))
+            .await
+            .map_err(file_err)?;
+        guard.keep();
         Ok(report)
     }
 
-    async fn get_into(
+    /// Restores `key` into `sink`: chunks are written as they arrive, each checked against its
+    /// BLAKE3; the key's own hash is checked at the end (an error then means the bytes written
+    /// must not be trusted).
+    pub async fn get_to<W>(
         &self,
         key: &Key,
+        sink: W,
+        obs: &dyn Observer,
+    ) -> Result<GetReport, EngineError>
+    where
+        W: AsyncWrite + Send + Unpin,
+    {
+        let members = self.members();
+        let manifest = members.read_manifest(&key.to_string()).await?;
+        check_manifest(key, &manifest)?;
+        obs.event(Event::Started {
+            op: "get",
+            total: manifest.size,
+        });
+        let result = self
+            .deliver(&members, key, &manifest, AsyncSink(sink), obs)
+            .await;
+        obs.event(Event::Finished);
+        result
+    }
+
+    /// Fetches every chunk of `manifest` into `sink`, hashing for the key beside, and checks
+    /// the size and the key's hash at the end.
+    async fn deliver(
+        &self,
+        members: &Members,
+        key: &Key,
         manifest: &Manifest,
-        tmp: &Path,
+        mut sink: impl Sink,
         obs: &dyn Observer,
     ) -> Result<GetReport, EngineError> {
-        let file = std::fs::File::create(tmp).map_err(|e| EngineError::File {
-            path: tmp.display().to_string(),
-            source: e,
-        })?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut out = file;
-            let mut n = 0u64;
-            while let Some(piece) = rx.blocking_recv() {
-                out.write_all(&piece)?;
-                n += piece.len() as u64;
-            }
-            out.flush()?;
-            Ok(n)
-        });
-        let key_hash = BackgroundHasher::spawn(key.hasher());
+        let key_hash = KeyHashing::spawn(key.hasher());
         let mut report = GetReport {
             key: key.to_string(),
             size: manifest.size,
             ..Default::default()
         };
-        let fetch = async {
-            match &manifest.body {
-                Body::Inline(data) => {
-                    key_hash.feed(data.clone()).await;
-                    tx.send(data.clone()).await.map_err(|_| writer_gone())?;
-                    obs.advance(data.len() as u64);
-                }
-                Body::Chunked {
-                    chunker,
-                    coding,
-                    chunks,
-                } => {
-                    report.chunks = chunks.len();
-                    // Restored chunks come back in order; the window bounds how many wait.
-                    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(2);
-                    let key_name = key.to_string();
-                    let fetching = self.fetch_chunks(
-                        &key_name,
-                        *coding,
-                        chunks,
-                        chunk_tx,
-                        obs,
-                        Tuning::for_chunks(chunker.max_chunk()),
-                    );
-                    let consuming = async {
-                        while let Some(pieces) = chunk_rx.recv().await {
-                            for piece in pieces {
-                                obs.advance(piece.len() as u64);
-                                key_hash.feed(piece.clone()).await;
-                                tx.send(piece).await.map_err(|_| writer_gone())?;
-                            }
-                        }
-                        Ok::<_, EngineError>(())
-                    };
-                    let (fetched, consumed) = tokio::join!(fetching, consuming);
-                    let summary = fetched?;
-                    consumed?;
-                    report.chunks_decoded = summary.chunks_decoded;
-                    report.problems = summary.problems;
-                    report.shards_read = summary.stores.iter().map(|s| s.requests as usize).sum();
-                    report.wasted_bytes = summary.stores.iter().map(|s| s.wasted_bytes).sum();
-                    report.stores = summary.stores;
-                }
+        let mut written = 0u64;
+        match &manifest.body {
+            Body::Inline(data) => {
+                key_hash.feed(data.clone()).await;
+                sink.put(data.clone()).await?;
+                written += data.len() as u64;
+                obs.event(Event::Advanced(data.len() as u64));
             }
-            Ok::<_, EngineError>(())
-        };
-        let fetched = fetch.await;
-        drop(tx);
-        let written = writer
-            .await
-            .map_err(|e| EngineError::Refused(format!("writer failed: {e}")))?;
-        fetched?;
-        let digest = key_hash.finish().await;
-        let n = written.map_err(|e| EngineError::File {
-            path: tmp.display().to_string(),
-            source: e,
-        })?;
-        if n != manifest.size {
+            Body::Chunked {
+                chunker,
+                coding,
+                chunks,
+            } => {
+                report.chunks = chunks.len();
+                let items = chunks
+                    .iter()
+                    .map(|record| FetchItem {
+                        record: record.clone(),
+                        coding: *coding,
+                        avoid: Vec::new(),
+                    })
+                    .collect();
+                // Restored chunks come back in order; the window bounds how many wait.
+                let (chunk_tx, mut chunk_rx) = mpsc::channel::<Restored>(2);
+                let key_name = key.to_string();
+                let fetching = self.fetch(
+                    members,
+                    &key_name,
+                    Chunks::All(items),
+                    chunk_tx,
+                    obs,
+                    Tuning::for_chunks(chunker.max_chunk()),
+                );
+                let consuming = async {
+                    while let Some(chunk) = chunk_rx.recv().await {
+                        for piece in chunk.pieces {
+                            let n = piece.len() as u64;
+                            key_hash.feed(piece.clone()).await;
+                            sink.put(piece).await?;
+                            written += n;
+                            obs.event(Event::Advanced(n));
+                        }
+                    }
+                    Ok::<_, EngineError>(())
+                };
+                // A failing destination ends the fetch too (and the other way round).
+                let (summary, ()) = tokio::try_join!(fetching, consuming)?;
+                report.chunks_decoded = summary.chunks_decoded;
+                report.problems = summary.problems;
+                report.shards_read = summary.stores.iter().map(|s| s.requests as usize).sum();
+                report.wasted_bytes = summary.stores.iter().map(|s| s.wasted_bytes).sum();
+                report.stores = summary.stores;
+            }
+        }
+        sink.finish().await?;
+        let digest = key_hash.finish().await?;
+        if written != manifest.size {
             return Err(EngineError::Mismatch {
                 key: key.to_string(),
-                detail: format!("restored {n} bytes, manifest says {}", manifest.size),
+                detail: format!("restored {written} bytes, manifest says {}", manifest.size),
             });
         }
         if let Some(d) = digest {
@@ -180,18 +206,114 @@ impl Swarm {
     }
 }
 
-fn writer_gone() -> EngineError {
-    EngineError::Refused("output writer stopped".into())
+fn check_manifest(key: &Key, manifest: &Manifest) -> Result<(), EngineError> {
+    if let Some(ks) = key.size()
+        && ks != manifest.size
+    {
+        return Err(EngineError::Mismatch {
+            key: key.to_string(),
+            detail: format!("manifest says {} bytes, key says {ks}", manifest.size),
+        });
+    }
+    Ok(())
+}
+
+/// A file written by a thread of its own (big sequential writes, off the reactor).
+struct FileSink {
+    tx: Option<mpsc::Sender<Bytes>>,
+    writer: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl FileSink {
+    fn start(out: std::fs::File) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut out = out;
+            while let Some(piece) = rx.blocking_recv() {
+                out.write_all(&piece)?;
+            }
+            out.flush()
+        });
+        FileSink {
+            tx: Some(tx),
+            writer,
+        }
+    }
+
+    /// The writer's error, once it has stopped.
+    async fn failure(self) -> EngineError {
+        match self.writer.await {
+            Ok(Err(e)) => EngineError::File {
+                path: PathBuf::new(),
+                source: e,
+            },
+            Ok(Ok(())) => EngineError::Internal("the file writer stopped early".into()),
+            Err(e) => EngineError::Internal(format!("the file writer failed: {e}")),
+        }
+    }
+}
+
+impl Sink for FileSink {
+    async fn put(&mut self, piece: Bytes) -> Result<(), EngineError> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(piece).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why (a full disk).
+        self.tx = None;
+        let dead = std::mem::replace(
+            self,
+            FileSink {
+                tx: None,
+                writer: tokio::spawn(async { Ok(()) }),
+            },
+        );
+        Err(dead.failure().await)
+    }
+
+    async fn finish(mut self) -> Result<(), EngineError> {
+        drop(self.tx.take());
+        match (&mut self.writer).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(EngineError::File {
+                path: PathBuf::new(),
+                source: e,
+            }),
+            Err(e) => Err(EngineError::Internal(format!(
+                "the file writer failed: {e}"
+            ))),
+        }
+    }
+}
+
+struct AsyncSink<W>(W);
+
+impl<W: AsyncWrite + Send + Unpin> Sink for AsyncSink<W> {
+    async fn put(&mut self, piece: Bytes) -> Result<(), EngineError> {
+        self.0
+            .write_all(&piece)
+            .await
+            .map_err(|e| EngineError::Stream {
+                what: "writing the restored object",
+                source: e,
+            })
+    }
+
+    async fn finish(mut self) -> Result<(), EngineError> {
+        self.0.flush().await.map_err(|e| EngineError::Stream {
+            what: "writing the restored object",
+            source: e,
+        })
+    }
 }
 
 /// The output being built; removed unless kept, also when the get is dropped half-way (Ctrl-C).
 struct PartFile(Option<PathBuf>);
 
 impl PartFile {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
-    }
-
     fn keep(mut self) {
         self.0 = None;
     }
@@ -200,6 +322,7 @@ impl PartFile {
 impl Drop for PartFile {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
+            // Dropped on the reactor: one unlink, not worth a thread.
             let _ = std::fs::remove_file(p);
         }
     }

@@ -1,37 +1,46 @@
-//! Key hashing on a thread of its own, so the SHA-256 (or other backend) of a whole file
-//! overlaps reading, chunking, coding and writing instead of adding to them.
+//! The key's hash (SHA-256 for SHA256E, or whichever backend the key names) of a whole object,
+//! computed beside everything else: pieces are fed in content order and hashed one at a time on
+//! the CPU pool, so the hash overlaps reading, coding and writing instead of adding to them.
 
 use bytes::Bytes;
 use swarm_core::key::KeyHasher;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Buffers waiting to be hashed; they are shared with the rest of the pipeline, so this bounds
+use crate::EngineError;
+use crate::pool::cpu;
+
+/// Pieces waiting to be hashed; they are shared with the rest of the pipeline, so this bounds
 /// how far hashing may lag behind.
 const QUEUE: usize = 2;
 
-pub(crate) struct BackgroundHasher {
+pub(crate) struct KeyHashing {
     tx: Option<mpsc::Sender<Bytes>>,
     task: Option<JoinHandle<String>>,
 }
 
-impl BackgroundHasher {
+impl KeyHashing {
     /// `None` (a backend without a content hash) makes every call a no-op.
     pub(crate) fn spawn(hasher: Option<KeyHasher>) -> Self {
-        let Some(mut hasher) = hasher else {
-            return BackgroundHasher {
+        let Some(hasher) = hasher else {
+            return KeyHashing {
                 tx: None,
                 task: None,
             };
         };
         let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
-        let task = tokio::task::spawn_blocking(move || {
-            while let Some(b) = rx.blocking_recv() {
-                hasher.update(&b);
+        let task = tokio::spawn(async move {
+            let mut hasher = hasher;
+            while let Some(piece) = rx.recv().await {
+                hasher = cpu(move || {
+                    hasher.update(&piece);
+                    hasher
+                })
+                .await;
             }
             hasher.finalize()
         });
-        BackgroundHasher {
+        KeyHashing {
             tx: Some(tx),
             task: Some(task),
         }
@@ -46,11 +55,22 @@ impl BackgroundHasher {
     }
 
     /// The hex digest of everything fed, or `None` without a hasher.
-    pub(crate) async fn finish(mut self) -> Option<String> {
+    pub(crate) async fn finish(mut self) -> Result<Option<String>, EngineError> {
         drop(self.tx.take());
-        match self.task.take()?.await {
-            Ok(digest) => Some(digest),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        match self.task.take() {
+            None => Ok(None),
+            Some(task) => task
+                .await
+                .map(Some)
+                .map_err(|e| EngineError::Internal(format!("key hashing stopped: {e}"))),
+        }
+    }
+}
+
+impl Drop for KeyHashing {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
     }
 }

@@ -1,29 +1,35 @@
-//! annex-swarm's operations over a swarm of stores: put, get, fsck, repair, ls, rm, gc, status.
+//! annex-swarm's engine: put, get, ranged reads, fsck, repair, ls, rm, gc and status over a
+//! swarm of stores, as a service a long-lived process (the special remote, a node daemon, a
+//! seeder) keeps open: a [`Swarm`] is a cheap cloneable handle; its stores' health is followed
+//! (stores that come back are used again) and a newer definition is taken without a restart
+//! ([`Swarm::reload`]). Every public future is `Send`.
 //!
-//! The engine never prints: it reports through [`progress::Observer`] and returns typed reports
-//! that the front ends (CLI, special remote) render. CPU work (hashing, coding) runs on tokio's
-//! blocking pool; at most a fixed number of chunks is in flight, whatever the file size.
+//! The engine never prints: it reports through [`progress::Observer`] (an event stream) and
+//! returns typed reports that the front ends render. CPU work (hashing, coding) runs on one
+//! bounded pool ([`pool`]); file I/O never runs on the reactor; at most a fixed number of
+//! chunks is in flight, whatever the file size. It talks to stores only through the store
+//! layer's traits, and front ends talk to stores only through the engine.
 
+pub mod admin;
 pub mod error;
 pub mod fetch;
 pub mod fsck;
+pub mod gc;
 pub mod get;
 mod hashing;
-mod limits;
-pub mod maintain;
+pub mod inventory;
+mod manifests;
 pub mod memory;
+mod placer;
+pub(crate) mod pool;
 pub mod progress;
 pub mod put;
-mod quota;
+pub mod reader;
+pub mod repair;
+mod restore;
 pub mod swarm;
 
 pub use error::EngineError;
-pub use swarm::Swarm;
-
-/// Runs CPU-bound work on the blocking pool so the reactor stays free.
-pub(crate) async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
+pub use get::GetReport;
+pub use reader::ObjectReader;
+pub use swarm::{Member, Members, Reloaded, Swarm};

@@ -332,10 +332,11 @@ impl CredentialSource for MapSource {
     }
 }
 
-/// The first source that knows wins.
-pub struct Chain<'a>(pub Vec<&'a dyn CredentialSource>);
+/// The first source that knows wins. It owns its sources, so a long-lived swarm can keep
+/// asking it (a reload opens new stores).
+pub struct Chain(pub Vec<std::sync::Arc<dyn CredentialSource>>);
 
-impl CredentialSource for Chain<'_> {
+impl CredentialSource for Chain {
     fn get(
         &self,
         store: &StoreId,
@@ -463,7 +464,7 @@ mod tests {
         let mut m = MapSource::new();
         m.insert(&s1, "password", Secret::new("from-annex"));
         let empty = MapSource::new();
-        let chain = Chain(vec![&empty, &m]);
+        let chain = Chain(vec![std::sync::Arc::new(empty), std::sync::Arc::new(m)]);
         assert_eq!(
             chain
                 .get(&s1, "webdav", "password")

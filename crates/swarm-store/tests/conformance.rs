@@ -1,5 +1,7 @@
 //! One conformance suite, the same body for every store kind: a local directory, S3 (SeaweedFS),
-//! WebDAV (nginx) and SFTP (openssh), each a real server on loopback started by the test.
+//! WebDAV (nginx) and SFTP (openssh), each a real server on loopback started by the test, and
+//! the in-memory store the engine's unit tests use. Every store goes through the standard
+//! decorators, as the engine opens them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +12,8 @@ use bytes::Bytes;
 use swarm_core::definition::StoreEntry;
 use swarm_core::ids::{Hash32, SwarmId};
 use swarm_store::credentials::{MapSource, Secret, names};
-use swarm_store::{Store, StoreError, layout, open_store_with};
+use swarm_store::kinds::memory::MemoryStore;
+use swarm_store::{Class, Object, Store, StoreError, decorate, open_store_with};
 use swarm_testservers as servers;
 
 /// Sizes that take different paths: one byte; a typical shard; just over S3's 5 MiB part
@@ -25,36 +28,40 @@ fn data(len: usize, seed: u8) -> Bytes {
     )
 }
 
-fn open(url: &str, swarm: SwarmId, creds: &MapSource) -> Arc<dyn Store> {
-    let entry = StoreEntry::new("conf".parse().unwrap(), url);
-    open_store_with(&entry, swarm, creds).unwrap()
-}
-
-async fn listed_time(store: &dyn Store, path: &str) -> SystemTime {
+async fn listed_time(store: &dyn Store, object: &Object) -> SystemTime {
     store
-        .list(layout::SHARDS)
+        .list(Class::Shards)
         .await
         .unwrap()
+        .objects
         .into_iter()
-        .find(|l| l.path == path)
-        .unwrap_or_else(|| panic!("{path} not listed"))
+        .find(|l| &l.object == object)
+        .unwrap_or_else(|| panic!("{object} not listed"))
         .meta
         .modified
 }
 
-/// The suite. `url` names an empty place; `creds` holds what the kind needs.
-async fn conformance(url: &str, creds: &MapSource) {
+/// The suite. `open(swarm)` opens the same empty place as a store of `swarm`.
+async fn conformance(name: &str, open: impl Fn(SwarmId) -> Arc<dyn Store>) {
     let swarm = SwarmId([7; 16]);
-    let store = open(url, swarm, creds);
+    let store = open(swarm);
 
     // Not a store until created; a store of another swarm is refused.
     let err = store.check().await.unwrap_err();
     assert!(err.is_unavailable(), "{err}");
     assert!(err.to_string().contains("marker"), "{err}");
+    assert!(
+        !store.health().is_up(),
+        "{name}: a failed check leaves it up"
+    );
     store.create().await.unwrap();
     store.check().await.unwrap();
+    assert!(
+        store.health().is_up(),
+        "{name}: a good check leaves it down"
+    );
     store.create().await.unwrap();
-    let stranger = open(url, SwarmId([8; 16]), creds);
+    let stranger = open(SwarmId([8; 16]));
     let err = stranger.check().await.unwrap_err().to_string();
     assert!(err.contains("belongs to swarm"), "{err}");
     assert!(
@@ -63,102 +70,130 @@ async fn conformance(url: &str, creds: &MapSource) {
     );
 
     // Missing objects.
-    let missing = layout::shard_path(&Hash32::of(b"missing"));
-    assert!(store.read(&missing).await.unwrap_err().is_not_found());
+    let missing = Object::Shard(Hash32::of(b"missing"));
+    assert!(
+        store
+            .read(&missing, 1 << 20)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert_eq!(store.stat(&missing).await.unwrap(), None);
-    assert!(store.list("shards/zz").await.unwrap().is_empty());
+    assert!(store.list(Class::Shards).await.unwrap().objects.is_empty());
 
-    // Round trips, ranged reads.
-    let mut paths = Vec::new();
+    // Round trips, ranged reads, reads capped at what is expected.
+    let mut objects = Vec::new();
     for (i, &len) in SIZES.iter().enumerate() {
         let bytes = data(len, i as u8);
-        let path = layout::shard_path(&Hash32::of(&bytes));
-        store.write(&path, bytes.clone()).await.unwrap();
-        let back = store.read(&path).await.unwrap();
-        assert!(back == bytes, "{url}: {len} bytes came back different");
-        assert_eq!(store.stat(&path).await.unwrap().unwrap().size, len as u64);
+        let object = Object::Shard(Hash32::of(&bytes));
+        store.write(&object, bytes.clone()).await.unwrap();
+        let back = store.read(&object, len as u64).await.unwrap();
+        assert!(back == bytes, "{name}: {len} bytes came back different");
+        assert_eq!(store.stat(&object).await.unwrap().unwrap().size, len as u64);
         let (off, n) = (len as u64 / 3, (len as u64 / 2).max(1));
-        let part = store.read_range(&path, off, n).await.unwrap();
+        let part = store.read_range(&object, off, n).await.unwrap();
         let end = (off + n).min(len as u64) as usize;
         assert!(
             part[..] == bytes[off as usize..end],
-            "{url}: range {off}+{n} of {len}"
+            "{name}: range {off}+{n} of {len}"
         );
-        paths.push((path, len));
+        let err = store.read(&object, len as u64 - 1).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooLarge { .. }),
+            "{name}: {len} bytes read under a cap of {}: {err}",
+            len - 1
+        );
+        objects.push((object, len));
     }
 
     // Overwrite replaces whole.
-    let (p0, _) = &paths[0];
-    store.write(p0, Bytes::from_static(b"new")).await.unwrap();
-    assert_eq!(&store.read(p0).await.unwrap()[..], b"new");
-    paths[0].1 = 3;
+    let (o0, _) = objects[0].clone();
+    store.write(&o0, Bytes::from_static(b"new")).await.unwrap();
+    assert_eq!(&store.read(&o0, 100).await.unwrap()[..], b"new");
+    objects[0].1 = 3;
 
-    // Listing: exactly what was written, with sizes.
-    let mut listed: Vec<(String, u64)> = store
-        .list(layout::SHARDS)
-        .await
-        .unwrap()
+    // Listing: exactly what was written, with sizes, and nothing else.
+    let listing = store.list(Class::Shards).await.unwrap();
+    assert!(listing.strays.is_empty(), "{name}: {:?}", listing.strays);
+    let mut listed: Vec<(String, u64)> = listing
+        .objects
         .into_iter()
-        .map(|l| (l.path, l.meta.size))
+        .map(|l| (l.object.to_string(), l.meta.size))
         .collect();
     listed.sort();
-    let mut want: Vec<(String, u64)> = paths.iter().map(|(p, l)| (p.clone(), *l as u64)).collect();
+    let mut want: Vec<(String, u64)> = objects
+        .iter()
+        .map(|(o, l)| (o.to_string(), *l as u64))
+        .collect();
     want.sort();
-    assert_eq!(listed, want, "{url}: listing");
+    assert_eq!(listed, want, "{name}: listing");
+    assert!(
+        store
+            .list(Class::Manifests)
+            .await
+            .unwrap()
+            .objects
+            .is_empty()
+    );
 
     // touch makes an object young again for gc (services keep times to the second).
-    let (p1, _) = &paths[1];
-    let before = listed_time(&*store, p1).await;
+    let (o1, _) = objects[1].clone();
+    let before = listed_time(&*store, &o1).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    store.touch(p1).await.unwrap();
-    let after = listed_time(&*store, p1).await;
-    assert!(after > before, "{url}: touch did not refresh {p1}");
+    store.touch(&o1).await.unwrap();
+    let after = listed_time(&*store, &o1).await;
+    assert!(after > before, "{name}: touch did not refresh {o1}");
     assert_eq!(
-        store.read(p1).await.unwrap().len(),
+        store.read(&o1, 1 << 30).await.unwrap().len(),
         SIZES[1],
         "touch changed the object"
     );
+
+    // Manifests are their own class.
+    let manifest = Object::manifest_of(b"SHA256E-s1--00.bin");
+    store
+        .write(&manifest, Bytes::from_static(b"m"))
+        .await
+        .unwrap();
+    let manifests = store.list(Class::Manifests).await.unwrap().objects;
+    assert_eq!(manifests.len(), 1, "{name}");
+    assert_eq!(manifests[0].object, manifest);
 
     // Concurrent writes all land.
     let batch: Vec<Bytes> = (0..12).map(|i| data(200_000 + i, 100 + i as u8)).collect();
     let writes = batch.iter().map(|b| {
         let store = &store;
         async move {
-            let p = layout::shard_path(&Hash32::of(b));
-            store.write(&p, b.clone()).await.map(|()| p)
+            let o = Object::Shard(Hash32::of(b));
+            store.write(&o, b.clone()).await.map(|()| o)
         }
     });
-    let written: Vec<String> = futures::future::try_join_all(writes).await.unwrap();
-    for (p, b) in written.iter().zip(&batch) {
-        assert!(store.read(p).await.unwrap() == *b);
+    let written: Vec<Object> = futures::future::try_join_all(writes).await.unwrap();
+    for (o, b) in written.iter().zip(&batch) {
+        assert!(store.read(o, b.len() as u64).await.unwrap() == *b);
     }
 
     // Delete, twice; the touch sidecar goes too; nothing is left staged.
-    for (p, _) in &paths {
-        store.delete(p).await.unwrap();
-        store.delete(p).await.unwrap();
-        assert_eq!(store.stat(p).await.unwrap(), None);
+    for (o, _) in &objects {
+        store.delete(o).await.unwrap();
+        store.delete(o).await.unwrap();
+        assert_eq!(store.stat(o).await.unwrap(), None);
     }
-    for p in &written {
-        store.delete(p).await.unwrap();
+    for o in written.iter().chain([&manifest]) {
+        store.delete(o).await.unwrap();
     }
-    assert!(store.list(layout::SHARDS).await.unwrap().is_empty());
-    assert!(
-        store.list("touched").await.unwrap().is_empty(),
-        "{url}: sidecars left"
-    );
-    assert!(
-        store.list(layout::TMP).await.unwrap().is_empty(),
-        "{url}: staged writes left"
-    );
-    assert!(
-        matches!(
-            store.read("../escape").await,
-            Err(StoreError::Config { .. })
-        ),
-        "paths leaving the root are refused"
-    );
+    for class in [Class::Shards, Class::Manifests, Class::Staging] {
+        let l = store.list(class).await.unwrap();
+        assert!(
+            l.objects.is_empty() && l.strays.is_empty(),
+            "{name}: {class:?} left: {l:?}"
+        );
+    }
     store.check().await.unwrap();
+    let counts = store
+        .requests()
+        .expect("the standard stack counts requests");
+    assert!(counts.writes >= 17 && counts.reads_done >= 12, "{counts:?}");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -168,13 +203,30 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Opens `url` as a store with the standard decorators, as the engine does.
+fn opener(url: String, creds: MapSource) -> impl Fn(SwarmId) -> Arc<dyn Store> {
+    move |swarm| {
+        let entry = StoreEntry::new("conf".parse().unwrap(), url.clone());
+        open_store_with(&entry, swarm, &creds).unwrap()
+    }
+}
+
+#[test]
+fn memory() {
+    let mem = MemoryStore::new("conf".parse().unwrap(), SwarmId([0; 16]));
+    let entry = StoreEntry::new("conf".parse().unwrap(), "/unused");
+    runtime().block_on(conformance("memory", move |swarm| {
+        decorate::standard(Arc::new(mem.seen_by(swarm)), &entry)
+    }));
+}
+
 #[test]
 fn local_directory() {
     let t = tempfile::tempdir().unwrap();
     // An empty directory, as an empty bucket or share is for the other kinds.
     std::fs::create_dir(t.path().join("store")).unwrap();
     let url = t.path().join("store").display().to_string();
-    runtime().block_on(conformance(&url, &MapSource::new()));
+    runtime().block_on(conformance("local", opener(url, MapSource::new())));
 }
 
 #[test]
@@ -192,7 +244,10 @@ fn s3_seaweedfs() {
         names::SECRET_ACCESS_KEY,
         Secret::new(servers::S3_SECRET_KEY),
     );
-    runtime().block_on(conformance(&server.url("conformance/a"), &creds));
+    runtime().block_on(conformance(
+        "s3",
+        opener(server.url("conformance/a"), creds),
+    ));
 }
 
 #[test]
@@ -201,7 +256,10 @@ fn webdav_nginx() {
     let id = "conf".parse().unwrap();
     let mut creds = MapSource::new();
     creds.insert(&id, names::PASSWORD, Secret::new(servers::DAV_PASSWORD));
-    runtime().block_on(conformance(&server.url("dav/store"), &creds));
+    runtime().block_on(conformance(
+        "webdav",
+        opener(server.url("dav/store"), creds),
+    ));
 }
 
 #[test]
@@ -218,5 +276,5 @@ fn sftp_openssh() {
         names::SSH_KEY,
         Secret::new(server.client_key().display().to_string()),
     );
-    runtime().block_on(conformance(&server.url("store"), &creds));
+    runtime().block_on(conformance("sftp", opener(server.url("store"), creds)));
 }

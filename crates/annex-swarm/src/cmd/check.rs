@@ -4,26 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
-use serde::Serialize;
 use swarm_core::definition::{StoreEntry, SwarmDefinition, parse_location};
-use swarm_core::ids::SwarmId;
 use swarm_core::units::ByteSize;
-use swarm_store::{StoreError, layout, open_store};
-
-#[derive(Debug, Serialize)]
-struct CheckReport {
-    store: String,
-    kind: String,
-    url: String,
-    reachable: bool,
-    writable: bool,
-    /// Bytes free, where the service says.
-    free_space: Option<u64>,
-    /// For a store id: whether it carries this swarm's marker.
-    initialised: Option<bool>,
-    problem: Option<String>,
-}
 
 pub async fn run(
     swarm_path: &Path,
@@ -43,7 +25,7 @@ pub async fn run(
             None,
         )
     } else {
-        let text = std::fs::read_to_string(swarm_path).with_context(|| {
+        let text = tokio::fs::read_to_string(swarm_path).await.with_context(|| {
             format!(
                 "`{target}` is not a URL, and the swarm definition {} to look it up in cannot be read",
                 swarm_path.display()
@@ -59,71 +41,9 @@ pub async fn run(
             .clone();
         (entry, Some(def.swarm))
     };
-    let store = open_store(&entry, swarm.unwrap_or(SwarmId([0; 16])))?;
-    let mut report = CheckReport {
-        store: entry.id.to_string(),
-        kind: store.kind().to_owned(),
-        url: entry.url.clone(),
-        reachable: false,
-        writable: false,
-        free_space: None,
-        initialised: None,
-        problem: None,
-    };
-    let probe = format!(
-        "{}/annex-swarm-probe-{}-{}",
-        layout::TMP,
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    );
-    let data = Bytes::from(
-        (0..65536u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect::<Vec<u8>>(),
-    );
-    // Reachable: the service answers a question about the marker (present or not).
-    match store.stat(layout::MARKER).await {
-        Ok(_) => report.reachable = true,
-        Err(e) => report.problem = Some(e.to_string()),
-    }
-    if report.reachable {
-        let outcome: Result<(), StoreError> = async {
-            store.write(&probe, data.clone()).await?;
-            let back = store.read(&probe).await?;
-            store.delete(&probe).await?;
-            if back != data {
-                return Err(StoreError::Unavailable {
-                    store: entry.id.to_string(),
-                    reason: "the probe object read back different".into(),
-                });
-            }
-            Ok(())
-        }
-        .await;
-        match outcome {
-            Ok(()) => report.writable = true,
-            Err(e) => {
-                // A local directory that does not exist is not reachable either.
-                if store.kind() == "local" && e.is_unavailable() {
-                    report.reachable = false;
-                }
-                report.problem = Some(e.to_string());
-            }
-        }
-        report.free_space = store.free_space().await.ok().flatten();
-    }
-    if swarm.is_some() && report.reachable {
-        match store.check().await {
-            Ok(()) => report.initialised = Some(true),
-            Err(e) => {
-                report.initialised = Some(false);
-                report.problem.get_or_insert(e.to_string());
-            }
-        }
-    }
+    let report =
+        swarm_engine::admin::probe_store(&entry, swarm, swarm_store::credentials::default_source())
+            .await?;
     let code = if !report.reachable {
         2
     } else if !report.writable {

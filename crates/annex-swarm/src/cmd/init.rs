@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use swarm_core::definition::{StoreEntry, SwarmDefinition, parse_location};
 use swarm_core::units::ByteSize;
-use swarm_store::open_store;
 
 use crate::cli::InitArgs;
 
@@ -38,10 +37,9 @@ pub async fn run(path: &Path, args: InitArgs) -> Result<ExitCode> {
     }
     def.coding.inline_threshold = inline_threshold.parse::<ByteSize>()?;
     def.validate()?;
-    for entry in &def.stores {
-        open_store(entry, def.swarm)?.create().await?;
-    }
-    std::fs::write(path, def.to_toml())
+    swarm_engine::admin::create_stores(&def, swarm_store::credentials::default_source()).await?;
+    tokio::fs::write(path, def.to_toml())
+        .await
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "created swarm {} ({}+{} over {} stores) in {}",

@@ -62,10 +62,11 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
                 report::json(out, &r)?;
             } else if !r.problems.is_empty() {
                 let down: Vec<String> = swarm
-                    .slots()
+                    .members()
+                    .stores()
                     .iter()
-                    .filter(|s| s.down.is_some())
-                    .map(|s| s.store.id().to_string())
+                    .filter(|m| !m.health().is_up())
+                    .map(|m| m.id().to_string())
                     .collect();
                 let down = if down.is_empty() {
                     String::new()
@@ -83,7 +84,7 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Fsck { keys, verify, json } => {
             let keys = keys
                 .iter()
-                .map(|k| parse_key(k).map(|k| k.to_string()))
+                .map(|k| parse_key(k))
                 .collect::<Result<Vec<_>>>()?;
             let health = swarm.fsck(&keys, verify, &Bar::new()).await?;
             if json {
@@ -100,7 +101,7 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Repair { keys, json } => {
             let keys = keys
                 .iter()
-                .map(|k| parse_key(k).map(|k| k.to_string()))
+                .map(|k| parse_key(k))
                 .collect::<Result<Vec<_>>>()?;
             let reports = swarm.repair(&keys, &Bar::new()).await?;
             if json {
@@ -138,7 +139,7 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Rm { keys } => {
             for key in keys {
                 let key = parse_key(&key)?;
-                let r = swarm.rm(&key.to_string()).await?;
+                let r = swarm.rm(&key).await?;
                 if !r.unreachable.is_empty() {
                     eprintln!(
                         "warning: {key}: stores down may still hold a manifest copy: {}",
@@ -154,16 +155,8 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Store {
             action: StoreCommand::Init { id },
         } => {
-            let slot = swarm
-                .slots()
-                .iter()
-                .find(|s| s.store.id().as_str() == id)
-                .with_context(|| format!("no store `{id}` in the definition"))?;
-            slot.store.create().await?;
-            eprintln!(
-                "store {id} ({}) is ready; run `annex-swarm repair` to refill it",
-                slot.url
-            );
+            let url = swarm.prepare_store(&id).await?;
+            eprintln!("store {id} ({url}) is ready; run `annex-swarm repair` to refill it");
             Ok(ExitCode::SUCCESS)
         }
         SwarmCommand::Gc { grace, force } => {
@@ -184,7 +177,8 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
 }
 
 async fn open(path: &std::path::Path) -> Result<Swarm> {
-    let text = std::fs::read_to_string(path)
+    let text = tokio::fs::read_to_string(path)
+        .await
         .with_context(|| format!("cannot read swarm definition {} (create one with `annex-swarm init`, or pass --swarm / ANNEX_SWARM)", path.display()))?;
     let def = SwarmDefinition::parse(&text).with_context(|| path.display().to_string())?;
     Ok(Swarm::open(def).await?)

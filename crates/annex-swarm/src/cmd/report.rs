@@ -6,8 +6,9 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 use swarm_core::units::ByteSize;
-use swarm_engine::fsck::{KeyHealth, RepairReport};
-use swarm_engine::maintain::{KeyEntry, SwarmStatus};
+use swarm_engine::fsck::KeyHealth;
+use swarm_engine::inventory::{KeyEntry, SwarmStatus};
+use swarm_engine::repair::RepairReport;
 
 pub fn json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<()> {
     writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
@@ -67,21 +68,21 @@ pub fn repair(out: &mut dyn Write, reports: &[RepairReport]) -> Result<()> {
 
 /// Requests each store answered in this process (for benchmarks and tuning).
 pub fn request_stats(out: &mut dyn Write, swarm: &swarm_engine::Swarm) -> Result<()> {
-    for slot in swarm.slots() {
-        if slot.store.kind() == "local" {
+    for m in swarm.members().stores() {
+        let kind = m.store.kind();
+        let counts = m.store.requests();
+        let (true, Some(c)) = (kind != "local", counts) else {
             writeln!(
                 out,
-                "requests: store {} (local): not counted (file system calls, not requests)",
-                slot.store.id()
+                "requests: store {} ({kind}): not counted (file system calls, not requests)",
+                m.id()
             )?;
             continue;
-        }
-        let c = slot.store.requests();
+        };
         writeln!(
             out,
-            "requests: store {} ({}): {} total; {} reads ({} done), {} writes, {} stats, {} lists, {} deletes, {} renames; {} bytes read, {} written",
-            slot.store.id(),
-            slot.store.kind(),
+            "requests: store {} ({kind}): {} total; {} reads ({} done), {} writes, {} stats, {} lists, {} deletes, {} touches; {} bytes read, {} written",
+            m.id(),
             c.total(),
             c.reads,
             c.reads_done,
@@ -89,7 +90,7 @@ pub fn request_stats(out: &mut dyn Write, swarm: &swarm_engine::Swarm) -> Result
             c.stats,
             c.lists,
             c.deletes,
-            c.other,
+            c.touches,
             c.bytes_read,
             c.bytes_written
         )?;

@@ -13,6 +13,8 @@ pub(crate) type ReqId = u64;
 /// What the fetcher must know of one chunk to fetch it.
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkSpec {
+    /// Shards needed to restore the chunk (its coding's k).
+    pub k: usize,
     /// Bytes the chunk counts against the window (its length).
     pub len: u64,
     /// Length of each of its shards.
@@ -96,8 +98,11 @@ pub(crate) enum Verdict {
     Missing,
     /// The store returned bytes that fail the shard's hash.
     Corrupt,
-    /// The store failed (I/O error, unavailable).
+    /// The store failed (an I/O error): dropped for the rest of the fetch.
     Failed(String),
+    /// The store is unavailable (down, refusing, silent past its retries): dropped until it is
+    /// back ([`Plan::revive`]).
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +115,9 @@ pub(crate) struct Request {
     issued: Instant,
     /// Bytes already queued on the store when this was asked for.
     ahead: u64,
+    /// Waiting for a connection that another operation of the process holds: not the store's
+    /// time, so not judged (see `on_queued`).
+    queued: bool,
 }
 
 /// Per-store figures, reported at the end of a get.
@@ -124,6 +132,8 @@ pub(crate) struct StoreTally {
     pub cancelled: u64,
     /// Requests made to race a late one.
     pub races: u64,
+    /// Requests that waited for a connection another operation of the process held.
+    pub queued: u64,
     pub missing: u64,
     pub corrupt: u32,
     pub dropped: Option<String>,
@@ -133,6 +143,11 @@ pub(crate) struct StoreTally {
 struct StoreState {
     slots: usize,
     live: usize,
+    /// Live requests waiting for a connection (not yet sent to the store).
+    queued: usize,
+    /// Dropped for a reason that can pass (the store was unavailable): once its check passes
+    /// it is used again ([`Plan::revive`]). Stores that failed, hung or lied stay dropped.
+    revivable: bool,
     live_bytes: u64,
     busy_since: Option<Instant>,
     /// Asked since this moment and has not answered since (cancelled requests do not reset it).
@@ -146,6 +161,24 @@ struct StoreState {
 }
 
 impl StoreState {
+    fn new(slots: usize, down: Option<String>) -> Self {
+        StoreState {
+            slots: slots.max(1),
+            live: 0,
+            queued: 0,
+            revivable: down.is_some(),
+            live_bytes: 0,
+            busy_since: None,
+            waiting_since: None,
+            stalled: false,
+            ceiling: None,
+            tally: StoreTally {
+                dropped: down,
+                ..Default::default()
+            },
+        }
+    }
+
     fn usable(&self) -> bool {
         self.tally.dropped.is_none()
     }
@@ -242,7 +275,6 @@ pub(crate) struct Step {
 }
 
 pub(crate) struct Plan {
-    k: usize,
     labels: Vec<String>,
     tuning: Tuning,
     stores: Vec<StoreState>,
@@ -260,44 +292,52 @@ pub(crate) struct Plan {
     turn: usize,
     /// Mean shard length, for how long a store's slots' worth of requests should take.
     typical_shard: u64,
+    /// Shard lengths and count of every chunk pushed, for `typical_shard`.
+    shard_bytes: u64,
+    shard_count: u64,
+    /// No more chunks will be pushed.
+    closed: bool,
 }
 
 impl Plan {
     /// `connections[s]` is how many requests store `s` may have in flight; `down[s]` says why a
     /// store is not to be used at all; `labels` name the stores in messages.
+    /// A plan for `chunks`, closed (nothing more will be pushed).
+    #[cfg(test)]
     pub fn new(
-        k: usize,
         chunks: Vec<ChunkSpec>,
         labels: Vec<String>,
         connections: &[usize],
         down: &[Option<String>],
         tuning: Tuning,
     ) -> Self {
-        let typical_shard =
-            chunks.iter().map(|c| c.shard_len).sum::<u64>() / (chunks.len() as u64).max(1);
+        let mut plan = Plan::open(labels, connections, down, tuning);
+        for c in chunks {
+            plan.push(c);
+        }
+        plan.close();
+        plan
+    }
+
+    /// A plan chunks are pushed into as they become known ([`Plan::push`], then
+    /// [`Plan::close`]). `connections[s]` is how many requests store `s` may have in flight;
+    /// `down[s]` says why a store is not to be used at all; `labels` name the stores.
+    pub fn open(
+        labels: Vec<String>,
+        connections: &[usize],
+        down: &[Option<String>],
+        tuning: Tuning,
+    ) -> Self {
         let stores = connections
             .iter()
             .zip(down)
-            .map(|(&slots, down)| StoreState {
-                slots: slots.max(1),
-                live: 0,
-                live_bytes: 0,
-                busy_since: None,
-                waiting_since: None,
-                stalled: false,
-                ceiling: None,
-                tally: StoreTally {
-                    dropped: down.clone(),
-                    ..Default::default()
-                },
-            })
+            .map(|(&slots, down)| StoreState::new(slots, down.clone()))
             .collect();
         Plan {
-            k,
             labels,
             tuning,
             stores,
-            specs: chunks.into(),
+            specs: VecDeque::new(),
             window: VecDeque::new(),
             window_bytes: 0,
             front: 0,
@@ -306,13 +346,112 @@ impl Plan {
             next_id: 0,
             problems: Vec::new(),
             turn: 0,
-            typical_shard,
+            typical_shard: 0,
+            shard_bytes: 0,
+            shard_count: 0,
+            closed: false,
         }
     }
 
-    /// Every chunk has been handed on.
+    /// One more chunk to fetch, after those pushed before (its index is their count).
+    pub fn push(&mut self, spec: ChunkSpec) {
+        self.shard_bytes += spec.shard_len;
+        self.shard_count += 1;
+        self.typical_shard = self.shard_bytes / self.shard_count;
+        self.specs.push_back(spec);
+    }
+
+    /// No more chunks will be pushed.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Every chunk has been handed on, and no more will come.
     pub fn finished(&self) -> bool {
-        self.specs.is_empty() && self.window.is_empty()
+        self.closed && self.specs.is_empty() && self.window.is_empty()
+    }
+
+    /// A store that joined the swarm: it may hold any shard, after every place that was
+    /// known (its index is returned).
+    pub fn add_store(&mut self, label: String, connections: usize) -> StoreIx {
+        let s = self.stores.len();
+        self.stores.push(StoreState::new(connections, None));
+        self.labels.push(label);
+        for spec in self.specs.iter_mut() {
+            for c in spec.candidates.iter_mut() {
+                c.push(s);
+            }
+        }
+        for c in self.window.iter_mut() {
+            for cand in c.spec.candidates.iter_mut() {
+                cand.push(s);
+            }
+        }
+        s
+    }
+
+    /// Chunks not yet complete (in the window or still to come), by index.
+    pub fn pending(&self) -> Vec<usize> {
+        let queued = self.next_index..self.next_index + self.specs.len();
+        self.window
+            .iter()
+            .filter(|c| !c.done)
+            .map(|c| c.index)
+            .chain(queued)
+            .collect()
+    }
+
+    /// New places to look for each shard of chunk `index` (the swarm's stores changed).
+    pub fn set_candidates(&mut self, index: usize, candidates: Vec<Vec<StoreIx>>) {
+        if let Some(c) = self.chunk_mut(index) {
+            if c.spec.candidates.len() == candidates.len() {
+                c.spec.candidates = candidates;
+            }
+            return;
+        }
+        if let Some(spec) = index
+            .checked_sub(self.next_index)
+            .and_then(|i| self.specs.get_mut(i))
+            && spec.candidates.len() == candidates.len()
+        {
+            spec.candidates = candidates;
+        }
+    }
+
+    /// Whether store `s` was dropped for a reason that may pass.
+    pub fn revivable(&self, s: StoreIx) -> bool {
+        let st = &self.stores[s];
+        st.tally.dropped.is_some() && st.revivable
+    }
+
+    pub fn usable(&self, s: StoreIx) -> bool {
+        self.stores[s].usable()
+    }
+
+    /// A dropped store is back (its check passed): it is asked again, also for the shards it
+    /// failed before.
+    pub fn revive(&mut self, s: StoreIx) {
+        if !self.revivable(s) {
+            return;
+        }
+        let st = &mut self.stores[s];
+        st.tally.dropped = None;
+        st.stalled = false;
+        st.waiting_since = None;
+        st.ceiling = None;
+        for c in self.window.iter_mut().filter(|c| !c.done) {
+            for i in 0..c.shards.len() {
+                if c.shards[i].is_none() && c.asking[i] == 0 {
+                    c.tried[i].retain(|&x| x != s);
+                }
+            }
+        }
+    }
+
+    /// Stops using store `s` (it went down, or left the swarm); its requests are to be
+    /// abandoned (returned) and their shards asked elsewhere.
+    pub fn drop_store_for(&mut self, s: StoreIx, why: String, now: Instant) -> Vec<ReqId> {
+        self.drop_store(s, why, true, now)
     }
 
     /// Chunk bytes admitted and not yet handed on.
@@ -401,6 +540,9 @@ impl Plan {
 
     /// When the request is expected to finish; far in the future once it is overdue.
     fn finish_estimate(&self, r: &Request, now: Instant) -> Instant {
+        if r.queued {
+            return now + self.expected(r, now);
+        }
         let elapsed = now.saturating_duration_since(r.issued);
         if self.stores[r.store].stalled || elapsed > self.overdue_after(r, now) {
             return now + Duration::from_secs(3600);
@@ -452,7 +594,6 @@ impl Plan {
     /// Work for a free slot of store `s`: the earliest chunk still short of shards, preferring a
     /// data shard (no decoding) unless the chunk is urgent. Without `parity`, data shards only.
     fn pick(&mut self, s: StoreIx, parity: bool, slow: &[bool]) -> Option<(usize, usize)> {
-        let k = self.k;
         let mut fallback = None;
         let mut pos = 0;
         loop {
@@ -460,6 +601,7 @@ impl Plan {
                 break;
             }
             let c = &self.window[pos];
+            let k = c.spec.k;
             let usable = |x: StoreIx| self.stores[x].usable();
             let fast = |x: StoreIx| usable(x) && !slow[x];
             if !c.done && c.need(k) > 0 && !(slow[s] && c.coverable_without(s, k, fast)) {
@@ -495,12 +637,13 @@ impl Plan {
             .front()
             .is_some_and(|n| self.window_bytes + n.len > self.tuning.window_bytes);
         for (pos, c) in self.window.iter().enumerate() {
-            if c.done || c.live.is_empty() || c.live.len() >= self.k + self.tuning.max_races {
+            if c.done || c.live.is_empty() || c.live.len() >= c.spec.k + self.tuning.max_races {
                 continue;
             }
             let late = c.live.iter().filter_map(|id| self.live.get(id)).any(|r| {
-                self.stores[r.store].stalled
-                    || now.saturating_duration_since(r.issued) > self.overdue_after(r, now)
+                !r.queued
+                    && (self.stores[r.store].stalled
+                        || now.saturating_duration_since(r.issued) > self.overdue_after(r, now))
             });
             if !(late || tail || (pos == 0 && full)) {
                 continue;
@@ -581,6 +724,7 @@ impl Plan {
             len: c.spec.shard_len,
             issued: now,
             ahead: st.live_bytes,
+            queued: false,
         };
         st.live += 1;
         st.live_bytes += r.len;
@@ -598,7 +742,10 @@ impl Plan {
         let st = &mut self.stores[r.store];
         st.live -= 1;
         st.live_bytes -= r.len;
-        if st.live == 0
+        if r.queued {
+            st.queued -= 1;
+        }
+        if st.live == st.queued
             && let Some(t) = st.busy_since.take()
         {
             st.tally.busy += now.saturating_duration_since(t);
@@ -615,6 +762,42 @@ impl Plan {
         self.window.get_mut(pos)
     }
 
+    /// Request `id` waits for a connection another operation holds: until admitted, its time
+    /// is not the store's.
+    pub fn on_queued(&mut self, id: ReqId) {
+        let Some(r) = self.live.get_mut(&id) else {
+            return;
+        };
+        if r.queued {
+            return;
+        }
+        r.queued = true;
+        let st = &mut self.stores[r.store];
+        st.queued += 1;
+        st.tally.queued += 1;
+        if st.live == st.queued {
+            // Nothing of ours is at the store: it is not busy for us, nor keeping us waiting.
+            st.busy_since = None;
+            st.waiting_since = None;
+        }
+    }
+
+    /// Request `id` got its connection: its clock starts now.
+    pub fn on_admitted(&mut self, id: ReqId, now: Instant) {
+        let Some(r) = self.live.get_mut(&id) else {
+            return;
+        };
+        if !r.queued {
+            return;
+        }
+        r.queued = false;
+        r.issued = now;
+        let st = &mut self.stores[r.store];
+        st.queued -= 1;
+        st.busy_since.get_or_insert(now);
+        st.waiting_since.get_or_insert(now);
+    }
+
     /// A store answered request `id`.
     pub fn on_result(&mut self, id: ReqId, verdict: Verdict, now: Instant) -> Step {
         let mut step = Step::default();
@@ -625,7 +808,6 @@ impl Plan {
         // hung one is not handed request after request while its old ones are raced away).
         self.stores[r.store].waiting_since = None;
         self.stores[r.store].stalled = false;
-        let k = self.k;
         let name = |r: &Request| format!("chunk {} shard {}", r.chunk, r.shard);
         match verdict {
             Verdict::Good(bytes) => {
@@ -642,7 +824,7 @@ impl Plan {
                 }
                 c.shards[r.shard] = Some(bytes);
                 c.have += 1;
-                if c.have >= k {
+                if c.have >= c.spec.k {
                     c.done = true;
                     step.ready = Some(r.chunk);
                     let others = std::mem::take(&mut c.live);
@@ -683,6 +865,7 @@ impl Plan {
                     step.cancel.extend(self.drop_store(
                         r.store,
                         format!("returned {n} corrupt shards"),
+                        false,
                         now,
                     ));
                 }
@@ -690,7 +873,13 @@ impl Plan {
             Verdict::Failed(why) => {
                 self.problems
                     .push((r.chunk, format!("{}: {why}", name(&r))));
-                step.cancel.extend(self.drop_store(r.store, why, now));
+                step.cancel
+                    .extend(self.drop_store(r.store, why, false, now));
+            }
+            Verdict::Unavailable(why) => {
+                self.problems
+                    .push((r.chunk, format!("{}: {why}", name(&r))));
+                step.cancel.extend(self.drop_store(r.store, why, true, now));
             }
         }
         step
@@ -704,11 +893,12 @@ impl Plan {
     }
 
     /// Stops using a store for the rest of the get; its requests go back to the queue.
-    fn drop_store(&mut self, s: StoreIx, why: String, now: Instant) -> Vec<ReqId> {
+    fn drop_store(&mut self, s: StoreIx, why: String, revivable: bool, now: Instant) -> Vec<ReqId> {
         if self.stores[s].tally.dropped.is_some() {
             return Vec::new();
         }
         self.stores[s].tally.dropped = Some(why);
+        self.stores[s].revivable = revivable;
         let ids: Vec<ReqId> = self
             .live
             .values()
@@ -727,7 +917,7 @@ impl Plan {
     pub fn tick(&mut self, now: Instant) -> Vec<ReqId> {
         let mut hung = Vec::new();
         let mut stalled = Vec::new();
-        for r in self.live.values() {
+        for r in self.live.values().filter(|r| !r.queued) {
             let waited = now.saturating_duration_since(r.issued);
             if waited > self.hang_after(r, now) {
                 hung.push((r.store, waited));
@@ -741,7 +931,9 @@ impl Plan {
         // A store whose requests keep being raced away without it ever answering hangs too.
         for s in 0..self.stores.len() {
             let st = &self.stores[s];
-            let (Some(since), true) = (st.waiting_since, st.usable()) else {
+            // Requests all waiting behind another operation's are not the store's fault.
+            let all_queued = st.live > 0 && st.live == st.queued;
+            let (Some(since), true) = (st.waiting_since, st.usable() && !all_queued) else {
                 continue;
             };
             let nominal = Duration::from_secs_f64(
@@ -760,6 +952,7 @@ impl Plan {
             cancel.extend(self.drop_store(
                 s,
                 format!("no answer for {:.1}s", waited.as_secs_f64()),
+                false,
                 now,
             ));
         }
@@ -783,11 +976,11 @@ impl Plan {
 
     /// The first chunk that can no longer gather k shards, with what was tried.
     pub fn stuck(&self) -> Option<(usize, String)> {
-        let k = self.k;
         for c in &self.window {
             if c.done {
                 continue;
             }
+            let k = c.spec.k;
             let possible = (0..c.shards.len())
                 .filter(|&i| {
                     c.shards[i].is_some()

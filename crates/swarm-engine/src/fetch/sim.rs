@@ -116,18 +116,19 @@ pub(super) fn run_sized(
         .collect();
     let specs: Vec<ChunkSpec> = (0..n_chunks)
         .map(|c| ChunkSpec {
+            k,
             len: chunk_len,
             shard_len,
             candidates: placements[c].clone(),
         })
         .collect();
     let labels = (0..stores.len()).map(|s| format!("s{s}")).collect();
-    let connections = vec![crate::swarm::DEFAULT_CONNECTIONS; stores.len()];
+    let connections = vec![swarm_store::decorate::DEFAULT_CONNECTIONS; stores.len()];
     let down: Vec<Option<String>> = stores
         .iter()
         .map(|s| (s.behaviour == Behaviour::Down).then(|| "down".to_owned()))
         .collect();
-    let mut plan = Plan::new(k, specs, labels, &connections, &down, tuning);
+    let mut plan = Plan::new(specs, labels, &connections, &down, tuning);
 
     let t0 = Instant::now();
     let at = |secs: f64| t0 + Duration::from_secs_f64(secs);

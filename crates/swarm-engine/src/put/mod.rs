@@ -1,24 +1,30 @@
-//! put: file -> chunks -> shards on stores -> manifest.
+//! put: bytes -> chunks -> shards on stores -> manifest.
 //!
-//! One blocking thread reads the file once and cuts chunks, another hashes them for the key; up to
-//! [`CHUNKS_IN_FLIGHT`] chunks are then encoded (on the blocking pool) and uploaded at once.
-//! Shards already in the swarm are not written again, only touched so `gc` spares them. The
-//! manifest goes last: until it is written the key does not exist for readers.
+//! A blocking thread reads the source once and cuts chunks; the key's hash is computed beside
+//! (on the CPU pool); up to [`CHUNKS_IN_FLIGHT`] chunks are encoded (on the CPU pool) and
+//! uploaded at once. Shards already in the swarm are not written again, only touched so `gc`
+//! spares them. The manifest goes last: until it is written the key does not exist for
+//! readers. The source is a file ([`Swarm::put`]) or any byte stream ([`Swarm::put_stream`]).
+
+mod source;
 
 use std::path::Path;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use futures::future::join_all;
+use futures::stream::FuturesOrdered;
 use serde::Serialize;
 use swarm_core::ids::Hash32;
 use swarm_core::key::{Backend, Key, KeyHasher};
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
-use swarm_store::layout;
+use tokio::io::AsyncRead;
 
-use crate::hashing::BackgroundHasher;
-use crate::progress::Observer;
-use crate::{EngineError, Swarm, cpu};
+use crate::hashing::KeyHashing;
+use crate::placer::{Placed, ShardToPlace};
+use crate::pool::{cpu, file};
+use crate::progress::{Event, Observer};
+use crate::swarm::Members;
+use crate::{EngineError, Swarm};
 
 /// Chunks being encoded or uploaded at once; with the reader's buffer this bounds memory.
 pub const CHUNKS_IN_FLIGHT: usize = 3;
@@ -35,11 +41,28 @@ pub struct PutReport {
     pub manifest_copies: usize,
 }
 
-#[derive(Default)]
-struct ChunkStats {
-    written: usize,
-    reused: usize,
-    bytes: u64,
+/// Where a put's bytes come from, once opened.
+enum Input {
+    File(std::fs::File),
+    Stream(source::StreamReader),
+}
+
+impl std::io::Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Input::File(f) => f.read(buf),
+            Input::Stream(s) => s.read(buf),
+        }
+    }
+}
+
+/// How to name what is stored and how to tell what went wrong.
+struct Naming<'a> {
+    key: Option<Key>,
+    /// For a new SHA256E key's extension.
+    name: &'a str,
+    /// For messages: the file's path, or "the stream".
+    what: String,
 }
 
 impl Swarm {
@@ -50,71 +73,120 @@ impl Swarm {
         key: Option<Key>,
         obs: &dyn Observer,
     ) -> Result<PutReport, EngineError> {
-        let file_err = |e| EngineError::File {
-            path: source.display().to_string(),
+        let path = source.to_owned();
+        let opened = file(move || {
+            let f = std::fs::File::open(&path)?;
+            let meta = f.metadata()?;
+            Ok::<_, std::io::Error>((f, meta))
+        })
+        .await
+        .map_err(|e| EngineError::File {
+            path: source.to_owned(),
             source: e,
-        };
-        let meta = std::fs::metadata(source).map_err(file_err)?;
+        })?;
+        let (f, meta) = opened;
         if !meta.is_file() {
             return Err(EngineError::Refused(format!(
                 "{}: not a regular file",
                 source.display()
             )));
         }
+        let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let naming = Naming {
+            key,
+            name,
+            what: source.display().to_string(),
+        };
+        let members = self.members();
         let size = meta.len();
-        if let Some(k) = &key
-            && let Some(ks) = k.size()
-            && ks != size
-        {
-            return Err(EngineError::Mismatch {
-                key: k.to_string(),
-                detail: format!("key says {ks} bytes, file has {size}"),
-            });
-        }
-        let hasher = match &key {
-            Some(k) => k.hasher(),
-            None => Backend::sha256e().hasher(),
-        };
-        obs.start("put", size);
-        let report = if size < self.definition().coding.inline_threshold.0 {
-            self.put_inline(source, key, hasher, obs).await
+        check_size(&naming, size)?;
+        obs.event(Event::Started {
+            op: "put",
+            total: size,
+        });
+        let report = if size < members.definition().coding.inline_threshold.0 {
+            let path = source.to_owned();
+            let data = file(move || std::fs::read(path))
+                .await
+                .map_err(|e| EngineError::File {
+                    path: source.to_owned(),
+                    source: e,
+                })?;
+            self.put_inline(&members, Bytes::from(data), naming, obs)
+                .await
         } else {
-            self.put_chunked(source, key, hasher, size, obs).await
+            self.put_chunked(&members, Input::File(f), Some(size), naming, obs)
+                .await
         };
-        obs.finish();
+        obs.event(Event::Finished);
+        report
+    }
+
+    /// Stores the bytes `reader` yields, under `key` (checked against them; its size too, if
+    /// it has one), or under a SHA256E key whose extension comes from `name` when `key` is
+    /// `None`. Memory stays bounded whatever the stream's length.
+    pub async fn put_stream<R>(
+        &self,
+        mut reader: R,
+        key: Option<Key>,
+        name: &str,
+        obs: &dyn Observer,
+    ) -> Result<PutReport, EngineError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let members = self.members();
+        let threshold = members.definition().coding.inline_threshold.0 as usize;
+        let stream_err = |e| EngineError::Stream {
+            what: "reading the stream to store",
+            source: e,
+        };
+        let (prefix, ended) = source::read_prefix(&mut reader, threshold)
+            .await
+            .map_err(stream_err)?;
+        let naming = Naming {
+            key,
+            name,
+            what: "the stream".into(),
+        };
+        let total = naming.key.as_ref().and_then(Key::size).unwrap_or(0);
+        obs.event(Event::Started { op: "put", total });
+        let report = if ended && prefix.len() < threshold {
+            check_size(&naming, prefix.len() as u64)?;
+            self.put_inline(&members, prefix, naming, obs).await
+        } else {
+            let input = Input::Stream(source::bridge(prefix, reader));
+            self.put_chunked(&members, input, None, naming, obs).await
+        };
+        obs.event(Event::Finished);
         report
     }
 
     async fn put_inline(
         &self,
-        source: &Path,
-        key: Option<Key>,
-        hasher: Option<KeyHasher>,
+        members: &Members,
+        data: Bytes,
+        naming: Naming<'_>,
         obs: &dyn Observer,
     ) -> Result<PutReport, EngineError> {
-        let path = source.to_owned();
-        let (data, digest) = cpu(move || -> std::io::Result<_> {
-            let data = std::fs::read(&path)?;
-            let digest = hasher.map(|mut h| {
-                h.update(&data);
+        let hasher = hasher_for(&naming);
+        let hashed = data.clone();
+        let digest = cpu(move || {
+            hasher.map(|mut h| {
+                h.update(&hashed);
                 h.finalize()
-            });
-            Ok((data, digest))
+            })
         })
-        .await
-        .map_err(|e| EngineError::File {
-            path: source.display().to_string(),
-            source: e,
-        })?;
+        .await;
         let size = data.len() as u64;
-        let key = finish_key(key, digest.as_deref(), size, source)?;
+        let key = finish_key(naming, digest.as_deref(), size)?;
         let manifest = Manifest {
             key: key.to_string(),
             size,
-            body: Body::Inline(Bytes::from(data)),
+            body: Body::Inline(data),
         };
-        let copies = self.write_manifest(&manifest).await?;
-        obs.advance(size);
+        let copies = members.write_manifest(&manifest, &[]).await?;
+        obs.event(Event::Advanced(size));
         Ok(PutReport {
             key: manifest.key,
             size,
@@ -126,21 +198,17 @@ impl Swarm {
 
     async fn put_chunked(
         &self,
-        source: &Path,
-        key: Option<Key>,
-        hasher: Option<KeyHasher>,
-        size: u64,
+        members: &Members,
+        input: Input,
+        size: Option<u64>,
+        naming: Naming<'_>,
         obs: &dyn Observer,
     ) -> Result<PutReport, EngineError> {
-        let file = std::fs::File::open(source).map_err(|e| EngineError::File {
-            path: source.display().to_string(),
-            source: e,
-        })?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
-        let chunker = self.chunker();
+        let chunker = members.chunker();
         let reader = tokio::task::spawn_blocking(move || {
             let mut read = 0u64;
-            for chunk in chunker.stream(file) {
+            for chunk in chunker.stream(input) {
                 let failed = chunk.is_err();
                 if let Ok(c) = &chunk {
                     read += c.len() as u64;
@@ -151,65 +219,74 @@ impl Swarm {
             }
             read
         });
-        let key_hash = BackgroundHasher::spawn(hasher);
+        let key_hash = KeyHashing::spawn(hasher_for(&naming));
+        let read_err = |e| match &naming.what {
+            w if w == "the stream" => EngineError::Stream {
+                what: "reading the stream to store",
+                source: e,
+            },
+            w => EngineError::File {
+                path: w.into(),
+                source: e,
+            },
+        };
         let mut chunks = Vec::new();
-        let mut stats = ChunkStats::default();
-        {
-            let feeder = &key_hash;
-            let incoming =
-                futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).then(|chunk| async move {
-                    if let Ok(c) = &chunk {
-                        feeder.feed(c.clone()).await;
+        let mut stats = Placed::default();
+        let mut in_flight = FuturesOrdered::new();
+        let mut input_open = true;
+        while input_open || !in_flight.is_empty() {
+            tokio::select! {
+                chunk = rx.recv(), if input_open && in_flight.len() < CHUNKS_IN_FLIGHT => {
+                    match chunk {
+                        Some(Ok(c)) => {
+                            key_hash.feed(c.clone()).await;
+                            in_flight.push_back(store_chunk(members, c));
+                        }
+                        Some(Err(e)) => return Err(read_err(e)),
+                        None => input_open = false,
                     }
-                    chunk
-                });
-            let stored = incoming
-                .map(|chunk| async move {
-                    let chunk = chunk.map_err(|e| EngineError::File {
-                        path: source.display().to_string(),
-                        source: e,
-                    })?;
-                    self.store_chunk(chunk).await
-                })
-                .buffered(CHUNKS_IN_FLIGHT);
-            let mut stored = std::pin::pin!(stored);
-            while let Some(done) = stored.next().await {
-                let (record, s) = done?;
-                obs.advance(u64::from(record.len));
-                stats.written += s.written;
-                stats.reused += s.reused;
-                stats.bytes += s.bytes;
-                chunks.push(record);
+                }
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let (record, placed): (ChunkRecord, Placed) = done?;
+                    obs.event(Event::Advanced(u64::from(record.len)));
+                    stats.written += placed.written;
+                    stats.reused += placed.reused;
+                    stats.bytes += placed.bytes;
+                    chunks.push(record);
+                }
             }
         }
         let read = reader
             .await
-            .map_err(|e| EngineError::Refused(format!("reader failed: {e}")))?;
-        let digest = key_hash.finish().await;
-        if read != size {
+            .map_err(|e| EngineError::Internal(format!("the reader stopped: {e}")))?;
+        let digest = key_hash.finish().await?;
+        if let Some(size) = size
+            && read != size
+        {
             return Err(EngineError::Refused(format!(
                 "{} changed while it was being stored ({size} bytes, then {read})",
-                source.display()
+                naming.what
             )));
         }
-        let key = finish_key(key, digest.as_deref(), size, source)?;
+        check_size(&naming, read)?;
+        let key = finish_key(naming, digest.as_deref(), read)?;
         let manifest = Manifest {
             key: key.to_string(),
-            size,
+            size: read,
             body: Body::Chunked {
-                chunker: self.chunker(),
-                coding: self.coding(),
+                chunker: members.chunker(),
+                coding: members.coding(),
                 chunks,
             },
         };
-        let copies = self.write_manifest(&manifest).await?;
+        let copies = members.write_manifest(&manifest, &[]).await?;
         let chunks = match &manifest.body {
             Body::Chunked { chunks, .. } => chunks.len(),
             Body::Inline(_) => 0,
         };
         Ok(PutReport {
             key: manifest.key,
-            size,
+            size: read,
             chunks,
             shards_written: stats.written,
             shards_reused: stats.reused,
@@ -217,124 +294,73 @@ impl Swarm {
             manifest_copies: copies,
         })
     }
+}
 
-    /// Encodes one chunk and puts each shard on its store (or a spare store when that one is down
-    /// or refuses).
-    async fn store_chunk(&self, chunk: Bytes) -> Result<(ChunkRecord, ChunkStats), EngineError> {
-        let coding = self.coding();
-        let len = chunk.len();
-        let (id, shards, hashes) = cpu(move || -> Result<_, EngineError> {
-            let id = Hash32::of(&chunk);
-            let shards = coding
-                .encode(&chunk)
-                .map_err(|e| EngineError::Refused(e.to_string()))?;
-            let hashes: Vec<Hash32> = if coding.k() == 1 {
-                vec![id; shards.len()]
-            } else {
-                shards.iter().map(|s| Hash32::of(s)).collect()
-            };
-            Ok((id, shards, hashes))
-        })
+/// Encodes one chunk and places its shards.
+async fn store_chunk(
+    members: &Members,
+    chunk: Bytes,
+) -> Result<(ChunkRecord, Placed), EngineError> {
+    let coding = members.coding();
+    let len = chunk.len();
+    let (id, shards, hashes) = cpu(move || -> Result<_, EngineError> {
+        let id = Hash32::of(&chunk);
+        let shards = coding
+            .encode(&chunk)
+            .map_err(|e| EngineError::Internal(format!("erasure coding: {e}")))?;
+        let hashes: Vec<Hash32> = if coding.k() == 1 {
+            vec![id; shards.len()]
+        } else {
+            shards.iter().map(|s| Hash32::of(s)).collect()
+        };
+        Ok((id, shards, hashes))
+    })
+    .await?;
+    let to_place: Vec<ShardToPlace> = shards
+        .into_iter()
+        .zip(&hashes)
+        .enumerate()
+        .map(|(index, (data, &hash))| ShardToPlace { index, data, hash })
+        .collect();
+    let placed = members
+        .place(&id, len, coding.total(), &to_place, &[], true)
         .await?;
-        let total = coding.total();
-        let places = self.chunk_places(&id, total);
-        let mut stats = ChunkStats::default();
-        let (shards_ref, hashes_ref) = (&shards, &hashes);
-        let first = join_all(
-            places
-                .preferred
-                .iter()
-                .enumerate()
-                .map(|(i, &store)| async move {
-                    match store {
-                        Some(s) => self.place_shard(s, &shards_ref[i], hashes_ref[i]).await,
-                        None => Err(format!("no store for shard {i}")),
-                    }
-                }),
-        )
-        .await;
-        let mut spares = places.spares.iter().copied().filter(|&s| self.up(s));
-        let mut errors = Vec::new();
-        for (i, outcome) in first.into_iter().enumerate() {
-            let mut outcome = outcome;
-            loop {
-                match outcome {
-                    Ok(Placed::Written) => {
-                        stats.written += 1;
-                        stats.bytes += shards[i].len() as u64;
-                        break;
-                    }
-                    Ok(Placed::Reused) => {
-                        stats.reused += 1;
-                        break;
-                    }
-                    Err(e) => {
-                        errors.push(e);
-                        let Some(spare) = spares.next() else {
-                            return Err(EngineError::NotEnoughStores {
-                                what: format!(
-                                    "shard {i} of chunk {} ({len} bytes)",
-                                    id.to_hex().get(..16).unwrap_or_default()
-                                ),
-                                detail: format!(
-                                    "k + m = {total} distinct stores are needed; {}",
-                                    self.down_summary(&errors)
-                                ),
-                            });
-                        };
-                        outcome = self.place_shard(spare, &shards[i], hashes[i]).await;
-                    }
-                }
-            }
-        }
-        let len =
-            u32::try_from(len).map_err(|_| EngineError::Refused("chunk over 4 GiB".into()))?;
-        Ok((
-            ChunkRecord {
-                id,
-                len,
-                shards: hashes,
-            },
-            stats,
-        ))
-    }
+    let len = u32::try_from(len)
+        .map_err(|_| EngineError::Internal(format!("a chunk of {len} bytes (over 4 GiB)")))?;
+    Ok((
+        ChunkRecord {
+            id,
+            len,
+            shards: hashes,
+        },
+        placed,
+    ))
+}
 
-    async fn place_shard(
-        &self,
-        store: usize,
-        data: &Bytes,
-        hash: Hash32,
-    ) -> Result<Placed, String> {
-        if self.slots()[store].down.is_some() {
-            return Err(format!("{}: unavailable", self.name(store)));
-        }
-        let path = layout::shard_path(&hash);
-        let s = self.store(store);
-        if let Ok(Some(meta)) = s.stat(&path).await
-            && meta.size == data.len() as u64
-        {
-            // Fresh mtime tells a concurrent gc that a new manifest is about to need it.
-            s.touch(&path).await.map_err(|e| e.to_string())?;
-            return Ok(Placed::Reused);
-        }
-        self.write_within_quota(store, &path, data.clone()).await?;
-        Ok(Placed::Written)
+fn hasher_for(naming: &Naming<'_>) -> Option<KeyHasher> {
+    match &naming.key {
+        Some(k) => k.hasher(),
+        None => Backend::sha256e().hasher(),
     }
 }
 
-enum Placed {
-    Written,
-    Reused,
+/// A key that names a size must be given content of that size.
+fn check_size(naming: &Naming<'_>, size: u64) -> Result<(), EngineError> {
+    if let Some(k) = &naming.key
+        && let Some(ks) = k.size()
+        && ks != size
+    {
+        return Err(EngineError::Mismatch {
+            key: k.to_string(),
+            detail: format!("key says {ks} bytes, {} has {size}", naming.what),
+        });
+    }
+    Ok(())
 }
 
 /// The key to store under: the given one once its digest checks out, else a new SHA256E key.
-fn finish_key(
-    key: Option<Key>,
-    digest: Option<&str>,
-    size: u64,
-    source: &Path,
-) -> Result<Key, EngineError> {
-    match key {
+fn finish_key(naming: Naming<'_>, digest: Option<&str>, size: u64) -> Result<Key, EngineError> {
+    match naming.key {
         Some(k) => {
             if let Some(d) = digest {
                 k.check_digest(d).map_err(|e| EngineError::Mismatch {
@@ -345,9 +371,14 @@ fn finish_key(
             Ok(k)
         }
         None => {
-            let digest = digest.ok_or_else(|| EngineError::Refused("no digest computed".into()))?;
-            let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            Ok(Key::from_content(Backend::sha256e(), digest, size, name)?)
+            let digest =
+                digest.ok_or_else(|| EngineError::Internal("no digest computed".into()))?;
+            Ok(Key::from_content(
+                Backend::sha256e(),
+                digest,
+                size,
+                naming.name,
+            )?)
         }
     }
 }

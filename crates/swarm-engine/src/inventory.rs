@@ -1,0 +1,126 @@
+//! What the swarm holds: keys (`ls`), their removal (`rm`), and each store's share (`status`).
+
+use serde::Serialize;
+use swarm_core::key::Key;
+use swarm_core::manifest::Body;
+use swarm_store::{Class, Object};
+
+use crate::{EngineError, Swarm};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyEntry {
+    pub key: String,
+    pub size: u64,
+    /// 0 for small objects stored inside their manifest.
+    pub chunks: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RmReport {
+    pub key: String,
+    pub copies_removed: usize,
+    /// Stores that were down: they may still hold a copy of the manifest.
+    pub unreachable: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStatus {
+    pub id: String,
+    pub url: String,
+    pub up: bool,
+    pub problem: Option<String>,
+    pub shards: usize,
+    pub manifests: usize,
+    pub bytes_used: u64,
+    /// The store's quota from the definition, if it has one.
+    pub quota: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SwarmStatus {
+    pub swarm: String,
+    pub k: u16,
+    pub m: u16,
+    pub keys: usize,
+    pub bytes_stored: u64,
+    pub bytes_on_stores: u64,
+    pub stores: Vec<StoreStatus>,
+}
+
+impl Swarm {
+    /// Every key with a readable manifest on a store that is up, sorted.
+    pub async fn ls(&self) -> Result<Vec<KeyEntry>, EngineError> {
+        let (manifests, errors) = self.members().all_manifests().await?;
+        for (path, e) in errors {
+            tracing::warn!("unreadable manifest {path}: {e}");
+        }
+        Ok(manifests
+            .into_values()
+            .map(|m| KeyEntry {
+                chunks: match &m.body {
+                    Body::Chunked { chunks, .. } => chunks.len(),
+                    Body::Inline(_) => 0,
+                },
+                key: m.key,
+                size: m.size,
+            })
+            .collect())
+    }
+
+    /// Removes a key: deletes its manifest copies. Its shards become garbage for `gc` unless
+    /// another key shares them.
+    pub async fn rm(&self, key: &Key) -> Result<RmReport, EngineError> {
+        let members = self.members();
+        let name = key.to_string();
+        members.read_manifest(&name).await?;
+        let object = Object::manifest_of(name.as_bytes());
+        let mut report = RmReport {
+            key: name,
+            ..Default::default()
+        };
+        for (i, m) in members.stores().iter().enumerate() {
+            if !members.up(i) {
+                report.unreachable.push(m.id().to_string());
+                continue;
+            }
+            if m.store.stat(&object).await?.is_some() {
+                m.store.delete(&object).await?;
+                report.copies_removed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn status(&self) -> Result<SwarmStatus, EngineError> {
+        let members = self.members();
+        let shards = members.list_everywhere(Class::Shards).await?;
+        let manifests = members.list_everywhere(Class::Manifests).await?;
+        let (keys, _) = members.read_listed_manifests(&manifests).await;
+        let size = |l: &swarm_store::Listing| l.objects.iter().map(|o| o.meta.size).sum::<u64>();
+        let stores: Vec<StoreStatus> = members
+            .stores()
+            .iter()
+            .zip(shards.iter().zip(&manifests))
+            .map(|(m, (s, man))| StoreStatus {
+                quota: m.entry.quota.map(|q| q.0),
+                id: m.id().to_string(),
+                url: m.url().to_owned(),
+                up: m.health().is_up(),
+                problem: m.down(),
+                shards: s.objects.len(),
+                manifests: man.objects.len(),
+                bytes_used: size(s) + size(man),
+            })
+            .collect();
+        let coding = members.coding();
+        Ok(SwarmStatus {
+            swarm: members.definition().swarm.to_string(),
+            k: coding.k(),
+            m: coding.m(),
+            keys: keys.len(),
+            bytes_stored: keys.values().map(|m| m.size).sum(),
+            bytes_on_stores: stores.iter().map(|s| s.bytes_used).sum(),
+            stores,
+        })
+    }
+}

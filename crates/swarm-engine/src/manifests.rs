@@ -1,0 +1,235 @@
+//! The one place manifests are read and written. A copy is judged the same way everywhere
+//! ([`judge`]): it must decode (the manifest carries its own BLAKE3) and be the manifest of the
+//! key its name says. Copies go to the first m + 1 stores of the key's ranking that are up,
+//! after every shard they name is stored.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use swarm_core::manifest::Manifest;
+use swarm_store::{Class, Listing, ManifestName, Object};
+
+use crate::EngineError;
+use crate::swarm::Members;
+
+/// The largest manifest read: a 16 MiB inline object, or the records of some million chunks.
+/// Anything bigger at a manifest's name is not one (and is not read whole).
+pub(crate) const MAX_MANIFEST: u64 = 256 << 20;
+
+/// Every copy of one key's manifest on the stores that are up.
+#[derive(Debug, Default)]
+pub(crate) struct Copies {
+    /// The first valid copy.
+    pub manifest: Option<Manifest>,
+    /// Stores holding a valid copy.
+    pub at: Vec<usize>,
+    /// Copies that are there but bad, and stores that failed to answer.
+    pub problems: Vec<String>,
+}
+
+/// A copy of the manifest of `key` read from a store: valid, or why not.
+fn judge(bytes: &[u8], key: &str) -> Result<Manifest, String> {
+    match Manifest::decode(bytes) {
+        Ok(m) if m.key == key => Ok(m),
+        Ok(m) => Err(format!("it is the manifest of {}", m.key)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Members {
+    /// Reads the first valid copy of `key`'s manifest, in ranking order.
+    pub(crate) async fn read_manifest(&self, key: &str) -> Result<Manifest, EngineError> {
+        let object = Object::manifest_of(key.as_bytes());
+        let mut looked = Vec::new();
+        for i in self.manifest_ranking(key) {
+            if let Some(why) = self.store(i).health().down() {
+                looked.push(format!("{} (unavailable: {why})", self.name(i)));
+                continue;
+            }
+            match self.store(i).read(&object, MAX_MANIFEST).await {
+                Ok(bytes) => match judge(&bytes, key) {
+                    Ok(m) => return Ok(m),
+                    Err(e) => {
+                        tracing::warn!(store = %self.name(i), %key, "bad manifest copy: {e}");
+                        looked.push(format!("{} ({e})", self.name(i)));
+                    }
+                },
+                Err(e) if e.is_not_found() => {
+                    looked.push(format!("{} (no manifest)", self.name(i)))
+                }
+                Err(e) => looked.push(format!("{} ({e})", self.name(i))),
+            }
+        }
+        Err(EngineError::NotPresent {
+            key: key.to_owned(),
+            looked: looked.join(", "),
+        })
+    }
+
+    /// Reads `key`'s manifest from every store that is up, at once.
+    pub(crate) async fn manifest_copies(&self, key: &str) -> Copies {
+        let object = Object::manifest_of(key.as_bytes());
+        let reads = join_all((0..self.len()).filter(|&i| self.up(i)).map(|i| {
+            let object = &object;
+            async move {
+                let found = match self.store(i).read(object, MAX_MANIFEST).await {
+                    Ok(b) => Some(
+                        judge(&b, key).map_err(|e| format!("manifest on {}: {e}", self.name(i))),
+                    ),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => Some(Err(format!("manifest on {}: {e}", self.name(i)))),
+                };
+                (i, found)
+            }
+        }))
+        .await;
+        let mut copies = Copies::default();
+        for (i, found) in reads {
+            match found {
+                Some(Ok(m)) => {
+                    copies.at.push(i);
+                    copies.manifest.get_or_insert(m);
+                }
+                Some(Err(p)) => copies.problems.push(p),
+                None => {}
+            }
+        }
+        copies
+    }
+
+    /// Writes copies of a manifest until m + 1 stores hold one (counting `have`, which already
+    /// do), walking down the key's ranking past stores that are down, full or refuse. When a
+    /// new manifest (`have` empty) cannot get m + 1 copies, the copies written are removed.
+    pub(crate) async fn write_manifest(
+        &self,
+        manifest: &Manifest,
+        have: &[usize],
+    ) -> Result<usize, EngineError> {
+        let bytes = Bytes::from(
+            manifest
+                .encode()
+                .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))?,
+        );
+        let object = Object::manifest_of(manifest.key.as_bytes());
+        let want = self.copies_wanted();
+        let mut order = self
+            .manifest_ranking(&manifest.key)
+            .into_iter()
+            .filter(|&i| self.up(i) && !have.contains(&i));
+        let mut written = Vec::new();
+        let mut failures = Vec::new();
+        while have.len() + written.len() < want {
+            let batch: Vec<usize> = order
+                .by_ref()
+                .take(want - have.len() - written.len())
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            let results = join_all(
+                batch
+                    .iter()
+                    .copied()
+                    .map(|i| self.store(i).write(&object, bytes.clone())),
+            )
+            .await;
+            for (i, r) in batch.into_iter().zip(results) {
+                match r {
+                    Ok(()) => written.push(i),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+        }
+        if have.len() + written.len() < want {
+            if have.is_empty() {
+                join_all(
+                    written
+                        .iter()
+                        .copied()
+                        .map(|i| self.store(i).delete(&object)),
+                )
+                .await;
+            }
+            return Err(EngineError::NotEnoughStores {
+                what: format!("the manifest of {}", manifest.key),
+                detail: format!(
+                    "{} of the {want} copies written; {}",
+                    have.len() + written.len(),
+                    self.down_summary(&failures)
+                ),
+            });
+        }
+        Ok(written.len())
+    }
+
+    /// Lists a class on every store that is up (empty for stores that are down).
+    pub(crate) async fn list_everywhere(&self, class: Class) -> Result<Vec<Listing>, EngineError> {
+        let lists = join_all((0..self.len()).map(|i| async move {
+            if self.up(i) {
+                self.store(i).list(class).await.map_err(EngineError::from)
+            } else {
+                Ok(Listing::default())
+            }
+        }))
+        .await;
+        lists.into_iter().collect()
+    }
+
+    /// One valid copy of every manifest on the stores that are up, by key, and the manifest
+    /// names no store could give a valid copy of (with why).
+    pub(crate) async fn all_manifests(
+        &self,
+    ) -> Result<(BTreeMap<String, Manifest>, Vec<(String, String)>), EngineError> {
+        let listings = self.list_everywhere(Class::Manifests).await?;
+        Ok(self.read_listed_manifests(&listings).await)
+    }
+
+    /// Reads one valid copy of every manifest the listings name.
+    pub(crate) async fn read_listed_manifests(
+        &self,
+        listings: &[Listing],
+    ) -> (BTreeMap<String, Manifest>, Vec<(String, String)>) {
+        let mut holders: BTreeMap<ManifestName, Vec<usize>> = BTreeMap::new();
+        for (i, list) in listings.iter().enumerate() {
+            for l in &list.objects {
+                if let Object::Manifest(name) = &l.object {
+                    holders.entry(*name).or_default().push(i);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (name, stores) in holders {
+            let object = Object::Manifest(name);
+            let mut last = String::new();
+            let mut got = None;
+            for i in stores {
+                match self.store(i).read(&object, MAX_MANIFEST).await {
+                    Ok(b) => match Manifest::decode(&b) {
+                        Ok(m) if ManifestName::of_key(m.key.as_bytes()) == name => {
+                            got = Some(m);
+                            break;
+                        }
+                        Ok(m) => {
+                            last = format!(
+                                "{} holds the manifest of {} under the wrong name",
+                                self.name(i),
+                                m.key
+                            )
+                        }
+                        Err(e) => last = format!("{}: {e}", self.name(i)),
+                    },
+                    Err(e) => last = format!("{}: {e}", self.name(i)),
+                }
+            }
+            match got {
+                Some(m) => {
+                    out.insert(m.key.clone(), m);
+                }
+                None => errors.push((object.to_string(), last)),
+            }
+        }
+        (out, errors)
+    }
+}

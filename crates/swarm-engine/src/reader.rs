@@ -1,0 +1,153 @@
+//! Ranged reads of an object, for a seeder serving pieces or a node serving a peer: only the
+//! chunks that cover the range are fetched, through the scheduler. An [`ObjectReader`] keeps
+//! the manifest (read once) and the last chunk it restored, since pieces are mostly asked in
+//! order and a chunk often covers several of them.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use swarm_core::key::Key;
+use swarm_core::manifest::{Body, ChunkRecord, Manifest};
+use tokio::sync::mpsc;
+
+use crate::fetch::plan::Tuning;
+use crate::fetch::{Chunks, FetchItem};
+use crate::progress::Quiet;
+use crate::restore::Restored;
+use crate::swarm::Members;
+use crate::{EngineError, Swarm};
+
+/// Reads byte ranges of one object.
+pub struct ObjectReader {
+    swarm: Swarm,
+    members: Arc<Members>,
+    key: String,
+    manifest: Manifest,
+    /// Where each chunk starts in the object.
+    starts: Vec<u64>,
+    /// The last chunk restored: (index, bytes).
+    last: Mutex<Option<(usize, Bytes)>>,
+}
+
+impl Swarm {
+    /// Opens `key` for ranged reads (reads its manifest).
+    pub async fn object(&self, key: &Key) -> Result<ObjectReader, EngineError> {
+        let members = self.members();
+        let name = key.to_string();
+        let manifest = members.read_manifest(&name).await?;
+        let mut starts = Vec::new();
+        if let Body::Chunked { chunks, .. } = &manifest.body {
+            let mut at = 0u64;
+            for c in chunks {
+                starts.push(at);
+                at += u64::from(c.len);
+            }
+        }
+        Ok(ObjectReader {
+            swarm: self.clone(),
+            members,
+            key: name,
+            manifest,
+            starts,
+            last: Mutex::new(None),
+        })
+    }
+}
+
+impl ObjectReader {
+    pub fn size(&self) -> u64 {
+        self.manifest.size
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// `len` bytes from `offset` (fewer at the end of the object; none past it). Every byte
+    /// comes from a chunk checked against its BLAKE3.
+    pub async fn read(&self, offset: u64, len: u64) -> Result<Bytes, EngineError> {
+        let end = offset.saturating_add(len).min(self.manifest.size);
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        let (coding, chunks, max_chunk) = match &self.manifest.body {
+            Body::Inline(data) => return Ok(data.slice(offset as usize..end as usize)),
+            Body::Chunked {
+                coding,
+                chunks,
+                chunker,
+            } => (*coding, chunks, chunker.max_chunk()),
+        };
+        // Chunks [first, last] cover the range.
+        let first = self.starts.partition_point(|&s| s <= offset) - 1;
+        let last = self.starts.partition_point(|&s| s < end) - 1;
+        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        let cached = self.cached();
+        let todo: Vec<usize> = (first..=last)
+            .filter(|&n| cached.as_ref().is_none_or(|(c, _)| *c != n))
+            .collect();
+        let mut fetched = self.fetch(coding, chunks, &todo, max_chunk).await?;
+        for n in first..=last {
+            let bytes = match &cached {
+                Some((c, b)) if *c == n => b.clone(),
+                _ => fetched.remove(0).contiguous(),
+            };
+            let start = self.starts[n];
+            let from = offset.saturating_sub(start) as usize;
+            let to = (end - start).min(bytes.len() as u64) as usize;
+            out.extend_from_slice(&bytes[from..to]);
+            if n == last {
+                self.remember(n, bytes);
+            }
+        }
+        Ok(out.freeze())
+    }
+
+    fn cached(&self) -> Option<(usize, Bytes)> {
+        self.last.lock().ok().and_then(|l| l.clone())
+    }
+
+    fn remember(&self, n: usize, bytes: Bytes) {
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some((n, bytes));
+        }
+    }
+
+    async fn fetch(
+        &self,
+        coding: swarm_core::erasure::Coding,
+        chunks: &[ChunkRecord],
+        which: &[usize],
+        max_chunk: u32,
+    ) -> Result<Vec<Restored>, EngineError> {
+        if which.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = which
+            .iter()
+            .map(|&n| FetchItem {
+                record: chunks[n].clone(),
+                coding,
+                avoid: Vec::new(),
+            })
+            .collect();
+        let (tx, mut rx) = mpsc::channel(which.len());
+        let fetching = self.swarm.fetch(
+            &self.members,
+            &self.key,
+            Chunks::All(items),
+            tx,
+            &Quiet,
+            Tuning::for_chunks(max_chunk),
+        );
+        let collecting = async {
+            let mut out = Vec::with_capacity(which.len());
+            while let Some(c) = rx.recv().await {
+                out.push(c);
+            }
+            Ok::<_, EngineError>(out)
+        };
+        let (_, out) = tokio::try_join!(fetching, collecting)?;
+        Ok(out)
+    }
+}

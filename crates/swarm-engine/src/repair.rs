@@ -1,0 +1,296 @@
+//! repair: bring keys back to full health.
+//!
+//! For each key, a pipeline: the survey reads and checks every shard (many chunks at once); a
+//! chunk with missing or corrupt shards and at least k good ones is fetched through the
+//! scheduler (so a slow or hung store is raced and dropped, as in a get, and known-bad copies
+//! are not asked), restored, re-encoded, checked against its manifest's hashes, and its
+//! missing shards are written by the placer to their preferred store or a spare. Surveying,
+//! fetching and writing overlap. Missing manifest copies are rewritten last.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use serde::Serialize;
+use swarm_core::erasure::Coding;
+use swarm_core::key::Key;
+use swarm_core::manifest::{Body, ChunkRecord};
+use swarm_store::Object;
+use tokio::sync::mpsc;
+
+use crate::fetch::plan::Tuning;
+use crate::fetch::{Chunks, FetchItem};
+use crate::fsck::{ChunkSurvey, KeyHealth, Survey, missing};
+use crate::placer::ShardToPlace;
+use crate::progress::{Event, Observer, Quiet};
+use crate::restore::{Restored, reencode};
+use crate::swarm::Members;
+use crate::{EngineError, Swarm};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairReport {
+    pub key: String,
+    pub shards_rewritten: usize,
+    pub manifests_rewritten: usize,
+    pub before: KeyHealth,
+    pub after: Option<KeyHealth>,
+    pub error: Option<String>,
+}
+
+/// Chunks surveyed at once, in any order: a slow store's share of the checks must not hold
+/// the others' (and the fetches and writes) back. Memory does not grow with it: reads in
+/// flight are bounded by each store's connections.
+const SURVEY_AHEAD: usize = 32;
+
+/// A damaged chunk on its way through the pipeline.
+struct Damaged {
+    n: usize,
+    record: ChunkRecord,
+    survey: ChunkSurvey,
+}
+
+impl Swarm {
+    /// Re-creates missing or corrupt shards and manifest copies of the given keys (all when
+    /// empty).
+    pub async fn repair(
+        &self,
+        keys: &[Key],
+        obs: &dyn Observer,
+    ) -> Result<Vec<RepairReport>, EngineError> {
+        let members = self.members();
+        let (keys, unreadable) = members.keys_or_all(keys).await?;
+        obs.event(Event::Started {
+            op: "repair",
+            total: keys.len() as u64,
+        });
+        let mut out = Vec::new();
+        for key in keys {
+            out.push(self.repair_key(&members, &key).await);
+            obs.event(Event::Advanced(1));
+        }
+        for (name, why) in unreadable {
+            out.push(RepairReport {
+                key: name.clone(),
+                shards_rewritten: 0,
+                manifests_rewritten: 0,
+                before: missing(&name, why.clone()),
+                after: None,
+                error: Some(format!(
+                    "cannot repair: no readable copy of its manifest ({why})"
+                )),
+            });
+        }
+        obs.event(Event::Finished);
+        Ok(out)
+    }
+
+    async fn repair_key(&self, members: &Members, key: &str) -> RepairReport {
+        let failed = |e: EngineError| RepairReport {
+            key: key.to_owned(),
+            shards_rewritten: 0,
+            manifests_rewritten: 0,
+            before: missing(key, e.to_string()),
+            after: None,
+            error: Some(e.to_string()),
+        };
+        let copies = members.manifest_copies(key).await;
+        let manifest = match copies.manifest {
+            Some(m) => m,
+            None => match members.read_manifest(key).await {
+                Ok(m) => m,
+                Err(e) => return failed(e),
+            },
+        };
+        let mut errors = Vec::new();
+        let mut rewritten = 0;
+        let chunks = match &manifest.body {
+            Body::Chunked {
+                coding,
+                chunks,
+                chunker,
+            } => {
+                let tuning = Tuning::for_chunks(chunker.max_chunk());
+                let (surveys, w, e) = self
+                    .repair_chunks(members, key, *coding, chunks, tuning)
+                    .await;
+                rewritten = w;
+                errors.extend(e);
+                surveys
+            }
+            Body::Inline(_) => Vec::new(),
+        };
+        let mut problems = copies.problems;
+        for c in &chunks {
+            problems.extend(c.problems.iter().cloned());
+        }
+        let survey = Survey {
+            manifest,
+            chunks,
+            manifest_at: copies.at,
+            problems,
+        };
+        let before = members.health(&survey);
+        let manifests = match members
+            .write_manifest(&survey.manifest, &survey.manifest_at)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                errors.push(e.to_string());
+                0
+            }
+        };
+        let after = Some(match members.survey(key, false).await {
+            Ok(s) => members.health(&s),
+            Err(e) => missing(key, e.to_string()),
+        });
+        RepairReport {
+            key: key.to_owned(),
+            shards_rewritten: rewritten,
+            manifests_rewritten: manifests,
+            before,
+            after,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+        }
+    }
+
+    /// Surveys every chunk (contents checked) and repairs the damaged ones; returns the
+    /// surveys (as before the repair), the shards written and the errors.
+    async fn repair_chunks(
+        &self,
+        members: &Members,
+        key: &str,
+        coding: Coding,
+        chunks: &[ChunkRecord],
+        tuning: Tuning,
+    ) -> (Vec<ChunkSurvey>, usize, Vec<String>) {
+        let k = usize::from(coding.k());
+        // Unbounded (items are a chunk's record, the manifest is in memory anyway), so the
+        // survey never stops polling its reads to wait for the fetcher: reads holding a store's
+        // connections while not polled would starve the writer of them.
+        let (fetch_tx, fetch_rx) = mpsc::unbounded_channel::<FetchItem>();
+        let (restored_tx, mut restored_rx) = mpsc::channel::<Restored>(2);
+        // Chunks sent to the fetcher, in order, waiting for their bytes.
+        let pending: Mutex<VecDeque<Damaged>> = Mutex::new(VecDeque::new());
+        let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let error = |e: String| {
+            if let Ok(mut errs) = errors.lock() {
+                errs.push(e);
+            }
+        };
+
+        let surveying = async {
+            let mut surveys: Vec<Option<ChunkSurvey>> = vec![None; chunks.len()];
+            let mut stream = std::pin::pin!(
+                futures::stream::iter(0..chunks.len())
+                    .map(|n| async move {
+                        let record = &chunks[n];
+                        (
+                            n,
+                            record,
+                            members.survey_chunk(coding, n, record, true).await,
+                        )
+                    })
+                    .buffer_unordered(SURVEY_AHEAD)
+            );
+            while let Some((n, record, survey)) = stream.next().await {
+                let damaged = !survey.missing().is_empty();
+                if damaged && survey.good() < k {
+                    error(format!(
+                        "chunk {n}: only {} good shards of the {k} needed",
+                        survey.good()
+                    ));
+                } else if damaged {
+                    let item = FetchItem {
+                        record: record.clone(),
+                        coding,
+                        avoid: survey.corrupt.clone(),
+                    };
+                    if let Ok(mut p) = pending.lock() {
+                        p.push_back(Damaged {
+                            n,
+                            record: record.clone(),
+                            survey: survey.clone(),
+                        });
+                    }
+                    if fetch_tx.send(item).is_err() {
+                        // The fetcher stopped; its error is reported.
+                        break;
+                    }
+                }
+                surveys[n] = Some(survey);
+            }
+            drop(fetch_tx);
+            Ok::<_, EngineError>(surveys.into_iter().flatten().collect::<Vec<_>>())
+        };
+        let fetching = self.fetch(
+            members,
+            key,
+            Chunks::Stream(fetch_rx),
+            restored_tx,
+            &Quiet,
+            tuning,
+        );
+        let writing = async {
+            let mut written = 0;
+            while let Some(chunk) = restored_rx.recv().await {
+                let Some(d) = pending.lock().ok().and_then(|mut p| p.pop_front()) else {
+                    break;
+                };
+                match self.rewrite(members, coding, &d, chunk).await {
+                    Ok(w) => written += w,
+                    Err(e) => error(format!("chunk {}: {e}", d.n)),
+                }
+            }
+            Ok::<_, EngineError>(written)
+        };
+        let (surveys, fetched, written) = tokio::join!(surveying, fetching, writing);
+        let mut errors = errors.into_inner().unwrap_or_default();
+        if let Err(e) = fetched {
+            errors.push(e.to_string());
+        }
+        let surveys = surveys.unwrap_or_default();
+        (surveys, written.unwrap_or(0), errors)
+    }
+
+    /// Writes the missing shards of a restored chunk, and deletes corrupt copies left where the
+    /// good one did not go.
+    async fn rewrite(
+        &self,
+        members: &Members,
+        coding: Coding,
+        d: &Damaged,
+        chunk: Restored,
+    ) -> Result<usize, String> {
+        let missing = d.survey.missing();
+        let all = reencode(coding, &d.record, chunk.contiguous(), missing.clone()).await?;
+        let holders: Vec<usize> = d.survey.found.iter().flatten().copied().collect();
+        let shards: Vec<ShardToPlace> = missing
+            .iter()
+            .map(|&i| ShardToPlace {
+                index: i,
+                data: all[i].clone(),
+                hash: d.record.shards[i],
+            })
+            .collect();
+        let placed = members
+            .place(
+                &d.record.id,
+                d.record.len as usize,
+                coding.total(),
+                &shards,
+                &holders,
+                false,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        // A corrupt copy on a store that did not get the new one is garbage now.
+        for &(i, store) in &d.survey.corrupt {
+            if !placed.at.contains(&(i, store)) {
+                let object = Object::Shard(d.record.shards[i]);
+                let _ = members.store(store).delete(&object).await;
+            }
+        }
+        Ok(placed.written)
+    }
+}

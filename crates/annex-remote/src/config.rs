@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
-use swarm_core::definition::{DefinitionError, StoreEntry, SwarmDefinition, parse_location};
+use swarm_core::definition::{DefinitionError, SwarmDefinition, parse_location};
 use swarm_core::units::ByteSize;
 
 /// The remote.log field holding the embedded definition (set by INITREMOTE).
@@ -205,20 +205,7 @@ pub fn new_definition(params: &Params) -> Result<SwarmDefinition, ConfigError> {
     let k = number(params.k.as_deref(), "k")?;
     let m = number(params.m.as_deref(), "m")?;
     let urls = store_urls(stores)?;
-    let entries = urls
-        .iter()
-        .enumerate()
-        .map(|(n, url)| {
-            let id = store_id(url, n)
-                .parse()
-                .map_err(|e: swarm_core::ids::IdError| ConfigError::BadStore {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-            Ok(StoreEntry::new(id, url.clone()))
-        })
-        .collect::<Result<Vec<_>, ConfigError>>()?;
-    let mut def = SwarmDefinition::new(k, m, entries)?;
+    let mut def = SwarmDefinition::from_urls(k, m, &urls)?;
     if let Some(s) = &params.shard_size {
         def.coding.shard_size = Some(size(s, "shardsize")?);
     }
@@ -311,12 +298,6 @@ fn store_urls(list: &str) -> Result<Vec<String>, ConfigError> {
         });
     }
     Ok(urls)
-}
-
-/// A stable id from the URL, as `annex-swarm init` makes them (placement hashes over ids).
-fn store_id(url: &str, n: usize) -> String {
-    let h = blake3::hash(url.as_bytes()).to_hex();
-    format!("s{}-{}", n + 1, &h[..6])
 }
 
 fn number(v: Option<&str>, name: &'static str) -> Result<u16, ConfigError> {

@@ -141,6 +141,23 @@ impl SwarmDefinition {
         Ok(def)
     }
 
+    /// A new definition over `urls`, in order, each store named by [`StoreId::for_new_store`]
+    /// (as `annex-swarm init` and `initremote` always have). A URL that does not parse is
+    /// refused as such, before any other check.
+    pub fn from_urls<S: AsRef<str>>(
+        k: u16,
+        m: u16,
+        urls: impl IntoIterator<Item = S>,
+    ) -> Result<Self, DefinitionError> {
+        let mut stores = Vec::new();
+        for (position, url) in urls.into_iter().enumerate() {
+            let url = url.as_ref();
+            parse_location(url)?;
+            stores.push(StoreEntry::new(StoreId::for_new_store(url, position), url));
+        }
+        Self::new(k, m, stores)
+    }
+
     /// The target shard size: the definition's, or else [`REMOTE_SHARD_SIZE`] when any store is
     /// not a local directory and [`DEFAULT_SHARD_SIZE`] when all are.
     pub fn shard_size(&self) -> ByteSize {
@@ -297,6 +314,40 @@ mod tests {
         kept.stores.truncate(4);
         kept.stores.push(entry("s5", "/tmp/s5"));
         assert_eq!(kept.shard_size(), REMOTE_SHARD_SIZE);
+    }
+
+    #[test]
+    fn new_swarms_name_stores_by_position_and_url() {
+        let urls = [
+            "/srv/s1",
+            "/srv/s2",
+            "s3://bkt/p?endpoint=http://127.0.0.1:8333",
+        ];
+        let def = SwarmDefinition::from_urls(2, 1, urls).unwrap();
+        let ids: Vec<String> = def.stores.iter().map(|s| s.id.to_string()).collect();
+        // Pinned: placement hashes over ids, so existing swarms depend on these.
+        assert_eq!(ids, ["s1-eacace", "s2-cfd301", "s3-23e4af"]);
+        for (n, (id, url)) in ids.iter().zip(urls).enumerate() {
+            let hash = blake3::hash(url.as_bytes()).to_hex();
+            assert_eq!(*id, format!("s{}-{}", n + 1, &hash[..6]));
+        }
+        assert_eq!(def.stores[2].url, urls[2]);
+        assert_eq!(def.coding.shard_size, Some(REMOTE_SHARD_SIZE));
+        // A bad URL is refused as such, before the coding is looked at.
+        let err = SwarmDefinition::from_urls(9, 9, ["/a", "s3://u:hunter2@bkt"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad store URL `s3://***@bkt`: s3 URLs take no user or key before the bucket; \
+             credentials never go in store URLs (the definition is shared): use environment \
+             variables or ~/.config/annex-swarm/credentials.toml (see README, Credentials)"
+        );
+        assert!(matches!(
+            SwarmDefinition::from_urls(2, 1, ["/a", "/b"]),
+            Err(DefinitionError::TooFewStores {
+                needed: 3,
+                stores: 2
+            })
+        ));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use bytes::Bytes;
 
-use crate::chunking::{ChunkerParams, Grouping};
-use crate::erasure::Coding;
+use crate::chunking::{ChunkerError, ChunkerParams, Grouping};
+use crate::erasure::{Coding, ErasureError};
 use crate::ids::Hash32;
 
 pub const MAGIC: &[u8; 4] = b"ASWM";
@@ -51,7 +51,7 @@ pub struct ChunkRecord {
     pub shards: Vec<Hash32>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ManifestError {
     #[error("not an annex-swarm manifest (bad magic)")]
     BadMagic,
@@ -63,6 +63,10 @@ pub enum ManifestError {
     Checksum,
     #[error("invalid manifest: {0}")]
     Invalid(String),
+    #[error("invalid manifest: {0}")]
+    Chunker(ChunkerError),
+    #[error("invalid manifest: {0}")]
+    Coding(ErasureError),
 }
 
 impl Manifest {
@@ -208,15 +212,12 @@ fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> 
             max: r.u32("group max")?,
         });
     }
-    chunker
-        .validate()
-        .map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    chunker.validate().map_err(ManifestError::Chunker)?;
     let codec = r.u8("codec")?;
     if codec != CODEC_RS_LEOPARD_GF16 {
         return Err(ManifestError::Invalid(format!("unknown codec {codec}")));
     }
-    let coding =
-        Coding::new(r.u16("k")?, r.u16("m")?).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    let coding = Coding::new(r.u16("k")?, r.u16("m")?).map_err(ManifestError::Coding)?;
     let count = r.u32("chunk count")? as usize;
     let entry = 32 + 4 + 32 * coding.total();
     if count

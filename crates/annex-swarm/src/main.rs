@@ -112,7 +112,7 @@ fn one_line(e: &anyhow::Error) -> String {
         }
         msg.push_str(&text);
     }
-    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+    swarm_core::redact::one_line(&msg)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

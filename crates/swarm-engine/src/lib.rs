@@ -10,6 +10,7 @@ pub mod fsck;
 pub mod get;
 mod hashing;
 mod limits;
+pub mod logging;
 pub mod maintain;
 pub mod memory;
 pub mod progress;

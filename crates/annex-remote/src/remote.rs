@@ -276,13 +276,11 @@ impl Remote {
             values.push((name, io.ask(Message::GetConfig(name.to_owned())).await?));
         }
         let params = Params::from_values(values);
-        let plan = config::plan(&params, |path| {
-            std::fs::read_to_string(path).map_err(|e| e.to_string())
-        })?;
+        let plan = config::plan(&params, |path| std::fs::read_to_string(path))?;
         let def = plan.definition().clone();
         let handover = creds::handover(&def, self.credentials.as_ref());
         for note in &handover.notes {
-            self.note(io, note.clone());
+            self.note(io, note.to_string());
         }
         if !handover.pairs.is_empty() {
             refuse_embedding(io).await?;

@@ -6,8 +6,10 @@
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
-use swarm_core::definition::{DefinitionError, StoreEntry, SwarmDefinition, parse_location};
-use swarm_core::units::ByteSize;
+use swarm_core::definition::{DefinitionError, LocationError, SwarmDefinition, parse_location};
+use swarm_core::ids::SwarmId;
+use swarm_core::redact;
+use swarm_core::units::{ByteSize, SizeError};
 
 /// The remote.log field holding the embedded definition (set by INITREMOTE).
 pub const DEFINITION_FIELD: &str = "swarmdefinition";
@@ -93,24 +95,33 @@ pub enum ConfigError {
     Both,
     #[error("{0}= is needed with stores= (e.g. k=4 m=2)")]
     MissingParam(&'static str),
-    #[error("{name}={value}: {reason}")]
-    BadParam {
+    #[error("{name}={value}: not a whole number from 0 to 65535")]
+    NotANumber { name: &'static str, value: String },
+    #[error("k={0}: must be at least 1")]
+    ZeroK(String),
+    #[error("{name}={value}: {error}")]
+    BadSize {
         name: &'static str,
         value: String,
-        reason: String,
+        error: SizeError,
     },
-    #[error("store `{url}`: {reason}")]
-    BadStore { url: String, reason: String },
+    #[error("stores={0}: no store given")]
+    NoStores(String),
+    #[error("definition={path}: {error}")]
+    DefinitionFile { path: String, error: std::io::Error },
+    /// A stores= entry; `url` has its secrets masked.
+    #[error("store `{url}`: {problem}")]
+    BadStore { url: String, problem: StoreProblem },
     #[error("{0}")]
     Definition(#[from] DefinitionError),
     #[error("the embedded swarm definition ({DEFINITION_FIELD}=) is unreadable: {0}")]
-    BadEmbedded(String),
+    BadEmbedded(EmbeddedProblem),
     #[error(
         "this remote already uses swarm {swarm} ({what}); to change its stores, write a definition file with `annex-swarm` (same swarm id, higher version) and give definition=FILE"
     )]
-    Conflict { swarm: String, what: String },
+    Conflict { swarm: SwarmId, what: String },
     #[error("definition file is for swarm {found}, but this remote uses swarm {ours}")]
-    OtherSwarm { found: String, ours: String },
+    OtherSwarm { found: SwarmId, ours: SwarmId },
     #[error(
         "definition file has version {found}, older than the version {ours} this remote already uses"
     )]
@@ -119,6 +130,32 @@ pub enum ConfigError {
         "definition file differs from the one this remote uses but has the same version {0}; increase `version`"
     )]
     SameVersion(u64),
+}
+
+/// What is wrong with one store of stores=.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreProblem {
+    #[error("credentials do not belong in the store URL (it is stored in the git-annex branch)")]
+    Credentials,
+    #[error("give an absolute path: a relative one would mean another place in every clone")]
+    Relative,
+    #[error("listed twice")]
+    Twice,
+    #[error("{0}")]
+    Location(LocationError),
+}
+
+/// Why the value of [`DEFINITION_FIELD`] cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedProblem {
+    #[error("missing `{EMBED_FORMAT}:` format prefix")]
+    NoFormat,
+    #[error("format {0} is not supported (this build reads format {EMBED_FORMAT})")]
+    Format(String),
+    #[error("bad base64url: {0}")]
+    Base64(base64::DecodeError),
+    #[error("not UTF-8")]
+    NotUtf8,
 }
 
 /// What INITREMOTE does with the stores.
@@ -146,7 +183,7 @@ impl Plan {
 /// the caller's to resolve).
 pub fn plan(
     params: &Params,
-    read_file: impl FnOnce(&str) -> Result<String, String>,
+    read_file: impl FnOnce(&str) -> std::io::Result<String>,
 ) -> Result<Plan, ConfigError> {
     let existing = params
         .embedded
@@ -157,10 +194,9 @@ pub fn plan(
         return Err(ConfigError::Both);
     }
     if let Some(path) = &params.definition {
-        let text = read_file(path).map_err(|reason| ConfigError::BadParam {
-            name: "definition",
-            value: path.clone(),
-            reason,
+        let text = read_file(path).map_err(|error| ConfigError::DefinitionFile {
+            path: path.clone(),
+            error,
         })?;
         let def = SwarmDefinition::parse(&text)?;
         return match existing {
@@ -168,8 +204,8 @@ pub fn plan(
             Some(ours) => {
                 if def.swarm != ours.swarm {
                     Err(ConfigError::OtherSwarm {
-                        found: def.swarm.to_string(),
-                        ours: ours.swarm.to_string(),
+                        found: def.swarm,
+                        ours: ours.swarm,
                     })
                 } else if def == ours {
                     Ok(Plan::Keep(ours))
@@ -205,20 +241,7 @@ pub fn new_definition(params: &Params) -> Result<SwarmDefinition, ConfigError> {
     let k = number(params.k.as_deref(), "k")?;
     let m = number(params.m.as_deref(), "m")?;
     let urls = store_urls(stores)?;
-    let entries = urls
-        .iter()
-        .enumerate()
-        .map(|(n, url)| {
-            let id = store_id(url, n)
-                .parse()
-                .map_err(|e: swarm_core::ids::IdError| ConfigError::BadStore {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-            Ok(StoreEntry::new(id, url.clone()))
-        })
-        .collect::<Result<Vec<_>, ConfigError>>()?;
-    let mut def = SwarmDefinition::new(k, m, entries)?;
+    let mut def = SwarmDefinition::from_urls(k, m, &urls)?;
     if let Some(s) = &params.shard_size {
         def.coding.shard_size = Some(size(s, "shardsize")?);
     }
@@ -233,7 +256,7 @@ pub fn new_definition(params: &Params) -> Result<SwarmDefinition, ConfigError> {
 /// stored parameters again on enableremote).
 fn check_unchanged(params: &Params, ours: &SwarmDefinition) -> Result<(), ConfigError> {
     let conflict = |what: String| ConfigError::Conflict {
-        swarm: ours.swarm.to_string(),
+        swarm: ours.swarm,
         what,
     };
     if let Some(stores) = &params.stores {
@@ -278,9 +301,9 @@ fn store_urls(list: &str) -> Result<Vec<String>, ConfigError> {
         if url.is_empty() {
             continue;
         }
-        let bad = |reason: &str| ConfigError::BadStore {
-            url: url.to_owned(),
-            reason: reason.to_owned(),
+        let bad = |problem| ConfigError::BadStore {
+            url: redact::url(url),
+            problem,
         };
         if let Some((_, rest)) = url.split_once("://")
             && rest
@@ -288,59 +311,40 @@ fn store_urls(list: &str) -> Result<Vec<String>, ConfigError> {
                 .next()
                 .is_some_and(|auth| auth.contains('@'))
         {
-            return Err(bad(
-                "credentials do not belong in the store URL (it is stored in the git-annex branch)",
-            ));
+            return Err(bad(StoreProblem::Credentials));
         }
         if !url.contains("://") && !url.starts_with('/') {
-            return Err(bad(
-                "give an absolute path: a relative one would mean another place in every clone",
-            ));
+            return Err(bad(StoreProblem::Relative));
         }
-        parse_location(url).map_err(|e| bad(&e.to_string()))?;
+        parse_location(url).map_err(|e| bad(StoreProblem::Location(e)))?;
         if urls.iter().any(|u| u == url) {
-            return Err(bad("listed twice"));
+            return Err(bad(StoreProblem::Twice));
         }
         urls.push(url.to_owned());
     }
     if urls.is_empty() {
-        return Err(ConfigError::BadParam {
-            name: "stores",
-            value: list.to_owned(),
-            reason: "no store given".into(),
-        });
+        return Err(ConfigError::NoStores(list.to_owned()));
     }
     Ok(urls)
 }
 
-/// A stable id from the URL, as `annex-swarm init` makes them (placement hashes over ids).
-fn store_id(url: &str, n: usize) -> String {
-    let h = blake3::hash(url.as_bytes()).to_hex();
-    format!("s{}-{}", n + 1, &h[..6])
-}
-
 fn number(v: Option<&str>, name: &'static str) -> Result<u16, ConfigError> {
     let v = v.ok_or(ConfigError::MissingParam(name))?;
-    let n: u16 = v.parse().map_err(|_| ConfigError::BadParam {
+    let n: u16 = v.parse().map_err(|_| ConfigError::NotANumber {
         name,
         value: v.to_owned(),
-        reason: "not a whole number from 0 to 65535".into(),
     })?;
     if name == "k" && n == 0 {
-        return Err(ConfigError::BadParam {
-            name,
-            value: v.to_owned(),
-            reason: "must be at least 1".into(),
-        });
+        return Err(ConfigError::ZeroK(v.to_owned()));
     }
     Ok(n)
 }
 
 fn size(v: &str, name: &'static str) -> Result<ByteSize, ConfigError> {
-    v.parse::<ByteSize>().map_err(|e| ConfigError::BadParam {
+    v.parse::<ByteSize>().map_err(|error| ConfigError::BadSize {
         name,
         value: v.to_owned(),
-        reason: e.to_string(),
+        error,
     })
 }
 
@@ -359,19 +363,17 @@ const DECODER: GeneralPurpose = GeneralPurpose::new(
 );
 
 pub fn decode_definition(value: &str) -> Result<SwarmDefinition, ConfigError> {
-    let bad = |why: String| ConfigError::BadEmbedded(why);
+    let bad = ConfigError::BadEmbedded;
     let (format, body) = value
         .split_once(':')
-        .ok_or_else(|| bad("missing `1:` format prefix".into()))?;
+        .ok_or(bad(EmbeddedProblem::NoFormat))?;
     if format != EMBED_FORMAT {
-        return Err(bad(format!(
-            "format {format} is not supported (this build reads format {EMBED_FORMAT})"
-        )));
+        return Err(bad(EmbeddedProblem::Format(format.to_owned())));
     }
     let bytes = DECODER
         .decode(body.trim())
-        .map_err(|e| bad(format!("bad base64url: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+        .map_err(|e| bad(EmbeddedProblem::Base64(e)))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad(EmbeddedProblem::NotUtf8))?;
     Ok(SwarmDefinition::parse(&text)?)
 }
 
@@ -391,8 +393,8 @@ mod tests {
             .join(",")
     }
 
-    fn no_file(_: &str) -> Result<String, String> {
-        Err("not read".into())
+    fn no_file(_: &str) -> std::io::Result<String> {
+        Err(std::io::Error::other("not read"))
     }
 
     #[test]
@@ -489,11 +491,36 @@ mod tests {
             plan(&with, |_| Ok(other.to_toml())),
             Err(ConfigError::OtherSwarm { .. })
         ));
-        let e = plan(&p, |_| Err("No such file or directory".into())).unwrap_err();
+        let e = plan(&p, |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "No such file or directory",
+            ))
+        })
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "definition=swarm.toml: No such file or directory"
         );
+    }
+
+    #[test]
+    fn store_refusals_do_not_repeat_passwords() {
+        for (stores, want) in [
+            (
+                "/a,s3://key:hunter2@host/b",
+                "store `s3://***@host/b`: credentials do not belong",
+            ),
+            (
+                "/a,s3://bkt?endpoint=http://u:hunter2@127.0.0.1:9000",
+                "store `s3://bkt?endpoint=http://***@127.0.0.1:9000`: bad store URL `s3://bkt?endpoint=http://***@127.0.0.1:9000`: a password in the URL is refused",
+            ),
+        ] {
+            let p = params(&[("stores", stores), ("k", "1"), ("m", "1")]);
+            let e = plan(&p, no_file).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

@@ -9,9 +9,9 @@
 
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::ids::StoreId;
-use swarm_store::credentials::{CredentialSource, MapSource, Secret, names};
+use swarm_store::credentials::{CredentialError, CredentialSource, MapSource, Secret, names};
 
-use crate::protocol::CredPair;
+use crate::protocol::{CredPair, CredPairError};
 
 /// One credential pair git-annex keeps for a store: `SETCREDS <setting> <login> <password>`.
 /// A pair with no login name carries one credential, in the password field (which may hold
@@ -86,7 +86,32 @@ pub fn remember(map: &mut MapSource, setting: &Setting, login: Secret, password:
 #[derive(Debug, Default)]
 pub struct Handover {
     pub pairs: Vec<(String, CredPair)>,
-    pub notes: Vec<String>,
+    pub notes: Vec<LeftOut>,
+}
+
+/// Why a store's credentials are not handed to git-annex: a note for the user, naming the
+/// store and the credential, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum LeftOut {
+    #[error(
+        "store {store}: S3 session credentials are temporary, so they are not handed to git-annex; they are read from the environment or the credentials file each time"
+    )]
+    Temporary { store: StoreId },
+    #[error("store {store}: credentials not handed to git-annex: {error}")]
+    Unreadable {
+        store: StoreId,
+        error: CredentialError,
+    },
+    #[error(
+        "store {store}: its {kind} `{name}` {error}, so it is not handed to git-annex; keep it in the environment or the credentials file"
+    )]
+    Unfit {
+        store: StoreId,
+        kind: &'static str,
+        /// The credential's name (`secret_access_key`, ...).
+        name: &'static str,
+        error: CredPairError,
+    },
 }
 
 /// The pairs `source` knows for the definition's stores. A pair is handed over when either of
@@ -103,35 +128,30 @@ pub fn handover(def: &SwarmDefinition, source: &dyn CredentialSource) -> Handove
         match pair_for(&setting, source) {
             Ok(Some(pair)) => out.pairs.push((setting.name, pair)),
             Ok(None) => {}
-            Err(Skip::Temporary) => {
-                out.notes.push(format!(
-                    "store {}: S3 session credentials are temporary, so they are not handed to git-annex; they are read from the environment or the credentials file each time",
-                    setting.store
-                ));
-                temporary.push(setting.store);
+            Err(note) => {
+                if let LeftOut::Temporary { store } = &note {
+                    temporary.push(store.clone());
+                }
+                out.notes.push(note);
             }
-            Err(Skip::Note(note)) => out.notes.push(note),
         }
     }
     out
 }
 
-enum Skip {
-    Temporary,
-    Note(String),
-}
-
-fn pair_for(setting: &Setting, source: &dyn CredentialSource) -> Result<Option<CredPair>, Skip> {
+fn pair_for(setting: &Setting, source: &dyn CredentialSource) -> Result<Option<CredPair>, LeftOut> {
     let get = |name: &str| {
-        source.get(&setting.store, setting.kind, name).map_err(|e| {
-            Skip::Note(format!(
-                "store {}: credentials not handed to git-annex: {e}",
-                setting.store
-            ))
-        })
+        source
+            .get(&setting.store, setting.kind, name)
+            .map_err(|error| LeftOut::Unreadable {
+                store: setting.store.clone(),
+                error,
+            })
     };
     if setting.kind == "s3" && get(names::SESSION_TOKEN)?.is_some() {
-        return Err(Skip::Temporary);
+        return Err(LeftOut::Temporary {
+            store: setting.store.clone(),
+        });
     }
     let login = match setting.login {
         Some(name) => get(name)?,
@@ -144,15 +164,14 @@ fn pair_for(setting: &Setting, source: &dyn CredentialSource) -> Result<Option<C
     let empty = || Secret::new("");
     CredPair::new(login.unwrap_or_else(empty), password.unwrap_or_else(empty))
         .map(Some)
-        .map_err(|e| {
-            let name = match (e.in_login(), setting.login) {
+        .map_err(|error| LeftOut::Unfit {
+            store: setting.store.clone(),
+            kind: setting.kind,
+            name: match (error.in_login(), setting.login) {
                 (true, Some(login)) => login,
                 _ => setting.password,
-            };
-            Skip::Note(format!(
-                "store {}: its {} `{name}` {e}, so it is not handed to git-annex; keep it in the environment or the credentials file",
-                setting.store, setting.kind
-            ))
+            },
+            error,
         })
 }
 
@@ -191,7 +210,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use swarm_core::definition::StoreEntry;
-    use swarm_store::credentials::CredentialError;
 
     fn def(urls: &[&str]) -> SwarmDefinition {
         let entries = urls
@@ -210,6 +228,10 @@ mod tests {
             "sftp://u@127.0.0.1/srv",
             "gdrive://folder",
         ])
+    }
+
+    fn notes(h: &Handover) -> Vec<String> {
+        h.notes.iter().map(ToString::to_string).collect()
     }
 
     fn map(values: &[(&str, &str, &str)]) -> MapSource {
@@ -272,7 +294,7 @@ mod tests {
         let h = handover(&mixed(), &source);
         assert!(h.pairs.is_empty());
         assert_eq!(
-            h.notes,
+            notes(&h),
             [
                 "store s2: its s3 `secret_access_key` contains a line break or another control character, so it is not handed to git-annex; keep it in the environment or the credentials file",
                 "store s3: its webdav `username` contains a space, and git-annex's CREDS reply takes the login as one word, so it is not handed to git-annex; keep it in the environment or the credentials file",
@@ -290,7 +312,7 @@ mod tests {
         let h = handover(&mixed(), &source);
         assert!(h.pairs.is_empty());
         assert_eq!(h.notes.len(), 1);
-        assert!(h.notes[0].starts_with("store s2: S3 session credentials are temporary"));
+        assert!(notes(&h)[0].starts_with("store s2: S3 session credentials are temporary"));
     }
 
     struct Broken;
@@ -308,7 +330,7 @@ mod tests {
         let h = handover(&def(&["/a", "s3://bucket/p"]), &Broken);
         assert!(h.pairs.is_empty());
         assert_eq!(
-            h.notes,
+            notes(&h),
             [
                 "store s2: credentials not handed to git-annex: credentials file /c.toml is readable by others (mode 644); run `chmod 600 /c.toml`"
             ]

@@ -1,6 +1,6 @@
 //! `git-annex-remote-swarm`: started by git-annex, speaks the external special remote protocol
-//! on stdin/stdout until git-annex closes it. Logs go to stderr (`ANNEX_SWARM_LOG` takes a
-//! tracing filter; default `warn`).
+//! on stdin/stdout until git-annex closes it. Logs go to stderr, secrets hidden
+//! (`ANNEX_SWARM_LOG` takes a tracing filter; default `warn`).
 //!
 //! Testing knobs: `ANNEX_SWARM_REMOTE_VERSION=2` sends `VERSION 2` (default 1, which every
 //! git-annex accepts); `ANNEX_SWARM_REMOTE_ASYNC=0` declines ASYNC (one job per process).
@@ -14,23 +14,14 @@ use tokio::io::BufReader;
 
 fn main() -> ExitCode {
     swarm_engine::memory::bound_allocator();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter({
-            // reqsign logs the credentials it loads (keys included) at debug: never below warn.
-            let asked = std::env::var("ANNEX_SWARM_LOG").unwrap_or_else(|_| "warn".into());
-            tracing_subscriber::EnvFilter::try_new(format!(
-                "{asked},reqsign=warn,reqsign_core=warn,reqsign_aws_v4=warn"
-            ))
-            .unwrap_or_else(|_| "warn,reqsign=warn".into())
-        })
-        .init();
+    swarm_engine::logging::init("warn", swarm_engine::logging::Colour::Never);
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("git-annex-remote-swarm: error: {}", msg.join(": "));
+            // It may quote git-annex's own ERROR text, which nothing else has redacted.
+            let msg = swarm_core::redact::text(&msg.join(": "));
+            eprintln!("git-annex-remote-swarm: error: {msg}");
             ExitCode::FAILURE
         }
     }

@@ -409,31 +409,7 @@ pub fn loggable(line: &str) -> Cow<'_, str> {
 /// Text made safe for one protocol field: control characters (newlines included) become
 /// spaces, runs of spaces collapse, and the result is cut at [`MAX_TEXT`] bytes.
 pub fn one_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(MAX_TEXT));
-    let mut space = false;
-    for c in s.chars() {
-        let c = if c.is_control() || c.is_whitespace() {
-            ' '
-        } else {
-            c
-        };
-        if c == ' ' {
-            if space || out.is_empty() {
-                continue;
-            }
-            space = true;
-        } else {
-            space = false;
-        }
-        if out.len() + c.len_utf8() > MAX_TEXT {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-    }
-    let trimmed = out.trim_end().len();
-    out.truncate(trimmed);
-    out
+    swarm_core::redact::one_line_within(s, MAX_TEXT)
 }
 
 #[cfg(test)]

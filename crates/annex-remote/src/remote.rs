@@ -17,7 +17,6 @@ use swarm_engine::admin::{self, Presence};
 use swarm_engine::progress::{Event, Observer, Quiet};
 use swarm_engine::{EngineError, Swarm};
 use swarm_store::credentials::{Chain, CredentialSource, DefaultSource, MapSource};
-use swarm_store::remote::scrub_queries;
 
 use crate::config::{self, DEFINITION_FIELD, PARAMETERS, Params, Plan};
 use crate::creds;
@@ -276,13 +275,11 @@ impl Remote {
             values.push((name, io.ask(Message::GetConfig(name.to_owned())).await?));
         }
         let params = Params::from_values(values);
-        let plan = config::plan(&params, |path| {
-            std::fs::read_to_string(path).map_err(|e| e.to_string())
-        })?;
+        let plan = config::plan(&params, |path| std::fs::read_to_string(path))?;
         let def = plan.definition().clone();
         let handover = creds::handover(&def, self.credentials.as_ref());
         for note in &handover.notes {
-            self.note(io, note.clone());
+            self.note(io, note.to_string());
         }
         if !handover.pairs.is_empty() {
             refuse_embedding(io).await?;
@@ -607,30 +604,7 @@ fn short(id: &str) -> &str {
 /// An error as git-annex shows it: one line, without credentials (no `user:password@`, no URL
 /// query string, where some services carry tokens).
 pub fn describe(text: &str) -> String {
-    one_line(&scrub_queries(&redact_userinfo(text)))
-}
-
-/// Replaces `user:password@` in any `scheme://` URL with `***@`.
-pub fn redact_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&tail[at..end]);
-            }
-            None => out.push_str(&tail[..end]),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    one_line(&swarm_core::redact::text(text))
 }
 
 /// Sends PROGRESS lines for a transfer: at most every 100 ms, and once at the end.
@@ -726,7 +700,7 @@ mod tests {
     #[test]
     fn credentials_never_reach_git_annex() {
         assert_eq!(
-            redact_userinfo("s3://AKIA:secret@host/bucket failed; see https://x.org/a@b"),
+            describe("s3://AKIA:secret@host/bucket failed; see https://x.org/a@b"),
             "s3://***@host/bucket failed; see https://x.org/a@b"
         );
         assert_eq!(

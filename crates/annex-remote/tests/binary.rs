@@ -166,3 +166,74 @@ fn setcreds_go_to_git_annex_but_not_to_the_trace_log() {
         assert!(lines.is_empty(), "{leak} in the log:\n{}", lines.join("\n"));
     }
 }
+
+/// Every URL in `log` (after its `://`): its query string, if any, is hidden and it has no user
+/// info. Returns the URLs found.
+fn urls_are_redacted(log: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, _) in log.match_indices("://") {
+        let mut url: String = log[i + 3..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !",})\"'`".contains(*c))
+            .collect();
+        if url.ends_with('>') && !url.ends_with("?<hidden>") {
+            url.pop();
+        }
+        let authority = url.split(['/', '?', '#']).next().unwrap_or_default();
+        assert!(
+            !authority.contains('@') || authority.starts_with("***@"),
+            "user info in the log: {url}\n{log}"
+        );
+        if let Some((_, query)) = url.split_once('?') {
+            assert_eq!(query, "<hidden>", "a query string in the log: {url}\n{log}");
+        }
+        found.push(url);
+    }
+    found
+}
+
+#[test]
+fn logs_never_show_a_url_query_or_user_info() {
+    // Lines git-annex might send, logged at trace as they arrive, and an S3 store that cannot be
+    // reached, whose client logs its requests at debug and its retries at warn.
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = embedded_with_s3(&dir.path().join("local"));
+    let missing = dir.path().join("no-credentials.toml");
+    let input = format!(
+        "EXTENSIONS\nVALUE s3://bkt?endpoint=http://u:hunter2@127.0.0.1:1\n\
+         PREPARE\nVALUE {embedded}\nCREDS AKIDFROMANNEX SECRETFROMANNEX\n\
+         CHECKPRESENT SHA256E-s1--x\n"
+    );
+    let env = [
+        ("ANNEX_SWARM_LOG", "trace"),
+        ("ANNEX_SWARM_CREDENTIALS", missing.to_str().unwrap()),
+    ];
+    let (ok, out, err) = converse(&env, &input);
+    assert!(ok, "{err}");
+    assert!(out.contains("PREPARE-SUCCESS"), "{out}");
+    let urls = urls_are_redacted(&err);
+    for secret in ["hunter2", "SECRETFROMANNEX"] {
+        assert!(!err.contains(secret), "{secret} in the log:\n{err}");
+    }
+    assert!(urls.iter().any(|u| u == "bkt?<hidden>"), "{urls:?}");
+    // The S3 client's requests were logged, without their queries.
+    assert!(
+        urls.iter().any(|u| u.starts_with("127.0.0.1:")),
+        "no request logged: {urls:?}\n{err}"
+    );
+
+    // A global ERROR ends the session; its text is logged and repeated as the exit error.
+    let (ok, _, err) = converse(
+        &env,
+        "EXTENSIONS\nERROR see https://oauth2.example/token?refresh_token=SECRETTOKEN and \
+         webdav+https://alice:hunter3@dav.example/x\n",
+    );
+    assert!(!ok, "{err}");
+    let urls = urls_are_redacted(&err);
+    for secret in ["hunter3", "SECRETTOKEN", "refresh_token"] {
+        assert!(!err.contains(secret), "{secret} in the log:\n{err}");
+    }
+    for url in ["oauth2.example/token?<hidden>", "***@dav.example/x"] {
+        assert_eq!(urls.iter().filter(|u| *u == url).count(), 2, "{url}: {err}");
+    }
+}

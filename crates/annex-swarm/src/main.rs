@@ -4,7 +4,6 @@ mod cli;
 mod cmd;
 mod progress;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,11 +16,7 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_writer(|| ScrubbedStderr(Vec::new()))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(log_filter(filter))
-        .init();
+    swarm_engine::logging::init(filter, swarm_engine::logging::Colour::OnTerminal);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,43 +57,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// One log event, written to stderr with every URL's query string hidden when dropped: OpenDAL
-/// logs request URLs (in retry warnings, at debug), and some services carry tokens there.
-struct ScrubbedStderr(Vec<u8>);
-
-impl std::io::Write for ScrubbedStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for ScrubbedStderr {
-    fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.0);
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            swarm_store::remote::scrub_queries(&text).as_bytes(),
-        );
-    }
-}
-
-/// `ANNEX_SWARM_LOG` or the -v level, with OpenDAL's request signer capped at warn whatever was
-/// asked: reqsign logs the credentials it loads (keys included) at debug.
-fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
-    let asked = std::env::var("ANNEX_SWARM_LOG")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| level.to_owned());
-    let capped = format!("{asked},reqsign=warn,reqsign_core=warn,reqsign_aws_v4=warn");
-    tracing_subscriber::EnvFilter::try_new(&capped)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},reqsign=warn")))
-}
-
 /// The error and its causes on one line, skipping a cause its parent already spelled out.
 fn one_line(e: &anyhow::Error) -> String {
     let mut msg = String::new();
@@ -112,7 +70,7 @@ fn one_line(e: &anyhow::Error) -> String {
         }
         msg.push_str(&text);
     }
-    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+    swarm_core::redact::one_line(&msg)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

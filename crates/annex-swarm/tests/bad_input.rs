@@ -182,6 +182,48 @@ fn unknown_store_scheme() {
 }
 
 #[test]
+fn password_in_s3_endpoint_is_not_echoed() {
+    let swarm = Swarm::new();
+    let url = "s3://bkt?endpoint=http://u:hunter2@127.0.0.1:9000";
+    let out = swarm.path("endpoint-init.toml");
+    let local = swarm.path("local");
+    let args = [
+        "--swarm",
+        s(&out),
+        "init",
+        "--k",
+        "1",
+        "--m",
+        "1",
+        "--store",
+        s(&local),
+        "--store",
+        url,
+    ];
+    let err = refused(
+        swarm.dir.path(),
+        &args,
+        &[
+            "endpoint=http://***@127.0.0.1:9000",
+            "a password in the URL is refused",
+        ],
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    let abs = s(&swarm.stores[2]).to_owned();
+    let def = edited_definition(
+        &swarm,
+        "endpoint.toml",
+        &format!("url = \"{abs}\""),
+        &format!("url = \"{url}\""),
+    );
+    definition_refused(&swarm, &def, &["***@127.0.0.1:9000", "password"]);
+    for cmd in ["ls", "status"] {
+        let err = refused(swarm.dir.path(), &["--swarm", &def, cmd], &["password"]);
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
 fn bad_init_arguments() {
     let swarm = Swarm::new();
     let stores: Vec<String> = (0..6)

@@ -4,14 +4,18 @@
 //! It holds no secret. Later format versions add signatures, nodes and rules; v1 readers reject
 //! fields they do not know, so a typo is an error rather than a silently ignored setting.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use crate::chunking::ChunkerParams;
-use crate::erasure::Coding;
+use crate::chunking::{ChunkerError, ChunkerParams};
+use crate::erasure::{Coding, ErasureError};
 use crate::ids::{StoreId, SwarmId};
+use crate::redact;
 use crate::units::{ByteSize, Rate};
+
+// The store URL grammar has its own module; these names stay reachable from here.
+pub use crate::location::{
+    DriveService, KnownHosts, LocationError, StoreLocation, UrlPart, UrlProblem, parse_location,
+};
 
 pub const FORMAT: u32 = 1;
 /// Target shard size of a swarm of local stores.
@@ -82,122 +86,38 @@ fn default_weight() -> f64 {
     1.0
 }
 
-/// Where a store lives, parsed from its URL. Holds no secret: URLs carrying a password or a
-/// key are refused, and credentials come from the environment or a local credentials file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreLocation {
-    Local(PathBuf),
-    /// `s3://bucket/prefix?endpoint=URL&region=R&style=path|virtual`
-    S3 {
-        bucket: String,
-        /// Object name prefix inside the bucket, without leading or trailing `/` (may be empty).
-        prefix: String,
-        /// `http(s)://host[:port]`; AWS when absent.
-        endpoint: Option<String>,
-        region: String,
-        /// Virtual-hosted-style requests (`bucket.host`) instead of path-style (`host/bucket`).
-        virtual_host: bool,
-    },
-    /// `webdav+http://[user@]host[:port]/path/` or `webdav+https://...`
-    WebDav {
-        /// `http(s)://host[:port]`
-        endpoint: String,
-        /// Absolute directory on the server, ending in `/`.
-        root: String,
-        user: Option<String>,
-    },
-    /// `sftp://[user@]host[:port]/abs/path?known_hosts=strict|add|accept`
-    Sftp {
-        user: Option<String>,
-        host: String,
-        port: Option<u16>,
-        /// Absolute directory on the server.
-        root: String,
-        known_hosts: KnownHosts,
-    },
-    /// `gdrive://folder/sub`, `onedrive://folder`, `dropbox://folder`
-    Drive {
-        service: DriveService,
-        root: String,
-    },
-}
-
-/// How an SFTP store checks the server's host key (ssh's `StrictHostKeyChecking`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KnownHosts {
-    /// The key must already be in known_hosts (the default).
-    #[default]
-    Strict,
-    /// Unknown hosts are added to known_hosts; changed keys are refused (`accept-new`).
-    Add,
-    /// Any key is accepted (only for throwaway test servers).
-    Accept,
-}
-
-impl KnownHosts {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KnownHosts::Strict => "strict",
-            KnownHosts::Add => "add",
-            KnownHosts::Accept => "accept",
-        }
-    }
-}
-
-/// The OAuth cloud drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DriveService {
-    GDrive,
-    OneDrive,
-    Dropbox,
-}
-
-impl DriveService {
-    pub const ALL: [DriveService; 3] = [
-        DriveService::GDrive,
-        DriveService::OneDrive,
-        DriveService::Dropbox,
-    ];
-
-    /// The URL scheme, also the name `authorize` takes.
-    pub fn scheme(self) -> &'static str {
-        match self {
-            DriveService::GDrive => "gdrive",
-            DriveService::OneDrive => "onedrive",
-            DriveService::Dropbox => "dropbox",
-        }
-    }
-
-    pub fn from_scheme(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.scheme() == s)
-    }
-}
-
-impl StoreLocation {
-    /// The store kind, as a word for messages: `local`, `s3`, `webdav`, `sftp`, `gdrive`, ...
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StoreLocation::Local(_) => "local",
-            StoreLocation::S3 { .. } => "s3",
-            StoreLocation::WebDav { .. } => "webdav",
-            StoreLocation::Sftp { .. } => "sftp",
-            StoreLocation::Drive { service, .. } => service.scheme(),
-        }
-    }
-}
-
+/// Why a definition is refused: one line naming the field, the store or the URL (secrets
+/// masked) and the value that is wrong.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DefinitionError {
-    #[error("invalid swarm definition: {0}")]
-    Toml(String),
+    #[error("invalid swarm definition: {}", redact::one_line(&.0.to_string()))]
+    Toml(toml::de::Error),
+    #[error("invalid swarm definition: missing `format = 1`")]
+    MissingFormat,
     #[error("swarm definition format {0} is not supported (this build reads format {FORMAT})")]
     Format(u32),
     #[error("bad coding: {0}")]
-    Coding(String),
-    #[error("store `{id}`: {reason}")]
-    Store { id: String, reason: String },
-    #[error("bad store URL `{url}`: {reason}")]
-    Url { url: String, reason: String },
+    Coding(ErasureError),
+    #[error(
+        "bad coding: k + m = {needed} needs at least {needed} stores, the definition has {stores}"
+    )]
+    TooFewStores { needed: usize, stores: usize },
+    #[error("bad coding: shard_size {0} must be a power of two from 4KiB to 64MiB")]
+    ShardSize(ByteSize),
+    #[error("bad coding: {0}")]
+    Chunker(ChunkerError),
+    #[error("bad coding: inline_threshold {0} is above the most allowed, {MAX_INLINE_THRESHOLD}")]
+    InlineThreshold(ByteSize),
+    #[error("store `{0}`: id used twice")]
+    DuplicateId(StoreId),
+    #[error("store `{id}`: weight {weight} must be positive")]
+    Weight { id: StoreId, weight: f64 },
+    #[error("store `{id}`: connections {connections} must be from 1 to {MAX_CONNECTIONS}")]
+    Connections { id: StoreId, connections: u32 },
+    #[error("store `{id}`: {error}")]
+    StoreUrl { id: StoreId, error: LocationError },
+    #[error("{0}")]
+    Url(#[from] LocationError),
 }
 
 impl SwarmDefinition {
@@ -219,6 +139,23 @@ impl SwarmDefinition {
         def.coding.shard_size = Some(def.shard_size());
         def.validate()?;
         Ok(def)
+    }
+
+    /// A new definition over `urls`, in order, each store named by [`StoreId::for_new_store`]
+    /// (as `annex-swarm init` and `initremote` always have). A URL that does not parse is
+    /// refused as such, before any other check.
+    pub fn from_urls<S: AsRef<str>>(
+        k: u16,
+        m: u16,
+        urls: impl IntoIterator<Item = S>,
+    ) -> Result<Self, DefinitionError> {
+        let mut stores = Vec::new();
+        for (position, url) in urls.into_iter().enumerate() {
+            let url = url.as_ref();
+            parse_location(url)?;
+            stores.push(StoreEntry::new(StoreId::for_new_store(url, position), url));
+        }
+        Self::new(k, m, stores)
     }
 
     /// The target shard size: the definition's, or else [`REMOTE_SHARD_SIZE`] when any store is
@@ -249,15 +186,13 @@ impl SwarmDefinition {
         struct Probe {
             format: Option<u32>,
         }
-        let probe: Probe =
-            toml::from_str(text).map_err(|e| DefinitionError::Toml(one_line(&e.to_string())))?;
+        let probe: Probe = toml::from_str(text).map_err(DefinitionError::Toml)?;
         match probe.format {
             Some(FORMAT) => {}
             Some(other) => return Err(DefinitionError::Format(other)),
-            None => return Err(DefinitionError::Toml("missing `format = 1`".into())),
+            None => return Err(DefinitionError::MissingFormat),
         }
-        let def: SwarmDefinition =
-            toml::from_str(text).map_err(|e| DefinitionError::Toml(one_line(&e.to_string())))?;
+        let def: SwarmDefinition = toml::from_str(text).map_err(DefinitionError::Toml)?;
         def.validate()?;
         Ok(def)
     }
@@ -268,59 +203,51 @@ impl SwarmDefinition {
     }
 
     pub fn coding(&self) -> Result<Coding, DefinitionError> {
-        Coding::new(self.coding.k, self.coding.m)
-            .map_err(|e| DefinitionError::Coding(e.to_string()))
+        Coding::new(self.coding.k, self.coding.m).map_err(DefinitionError::Coding)
     }
 
     pub fn validate(&self) -> Result<(), DefinitionError> {
         let coding = self.coding()?;
         if self.stores.len() < coding.total() {
-            return Err(DefinitionError::Coding(format!(
-                "k + m = {} needs at least {} stores, the definition has {}",
-                coding.total(),
-                coding.total(),
-                self.stores.len()
-            )));
+            return Err(DefinitionError::TooFewStores {
+                needed: coding.total(),
+                stores: self.stores.len(),
+            });
         }
         let shard = self.shard_size();
         if !shard.0.is_power_of_two() || !(4096..=(64 << 20)).contains(&shard.0) {
-            return Err(DefinitionError::Coding(format!(
-                "shard_size {shard} must be a power of two from 4KiB to 64MiB"
-            )));
+            return Err(DefinitionError::ShardSize(shard));
         }
         self.chunker()
             .validate()
-            .map_err(|e| DefinitionError::Coding(e.to_string()))?;
+            .map_err(DefinitionError::Chunker)?;
         if self.coding.inline_threshold > MAX_INLINE_THRESHOLD {
-            return Err(DefinitionError::Coding(format!(
-                "inline_threshold is at most {MAX_INLINE_THRESHOLD}"
-            )));
+            return Err(DefinitionError::InlineThreshold(
+                self.coding.inline_threshold,
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for s in &self.stores {
             if !seen.insert(&s.id) {
-                return Err(DefinitionError::Store {
-                    id: s.id.to_string(),
-                    reason: "id used twice".into(),
-                });
+                return Err(DefinitionError::DuplicateId(s.id.clone()));
             }
             if !(s.weight.is_finite() && s.weight > 0.0) {
-                return Err(DefinitionError::Store {
-                    id: s.id.to_string(),
-                    reason: format!("weight {} must be positive", s.weight),
+                return Err(DefinitionError::Weight {
+                    id: s.id.clone(),
+                    weight: s.weight,
                 });
             }
             if let Some(c) = s.connections
                 && !(1..=MAX_CONNECTIONS).contains(&c)
             {
-                return Err(DefinitionError::Store {
-                    id: s.id.to_string(),
-                    reason: format!("connections {c} must be from 1 to {MAX_CONNECTIONS}"),
+                return Err(DefinitionError::Connections {
+                    id: s.id.clone(),
+                    connections: c,
                 });
             }
-            s.location().map_err(|e| DefinitionError::Store {
-                id: s.id.to_string(),
-                reason: e.to_string(),
+            s.location().map_err(|error| DefinitionError::StoreUrl {
+                id: s.id.clone(),
+                error,
             })?;
         }
         Ok(())
@@ -341,372 +268,9 @@ impl StoreEntry {
         }
     }
 
-    pub fn location(&self) -> Result<StoreLocation, DefinitionError> {
+    pub fn location(&self) -> Result<StoreLocation, LocationError> {
         parse_location(&self.url)
     }
-}
-
-/// Parses a store URL (the forms are in `docs/spec/definition-v1.md`). Errors are one line and
-/// name what is wrong; a URL carrying a secret is refused, saying where credentials go.
-pub fn parse_location(url: &str) -> Result<StoreLocation, DefinitionError> {
-    let bad = |reason: &str| DefinitionError::Url {
-        url: redact(url),
-        reason: reason.to_owned(),
-    };
-    if url.starts_with('/') {
-        return Ok(StoreLocation::Local(PathBuf::from(url)));
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(bad(
-            "expected an absolute path or a URL such as file:///mnt/disk, s3://bucket/prefix, \
-             webdav+https://host/dir/, sftp://user@host/dir, gdrive://folder",
-        ));
-    };
-    if rest.contains('#') {
-        return Err(bad("store URLs take no #fragment"));
-    }
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, parse_query(q).map_err(|e| bad(&e))?),
-        None => (rest, Vec::new()),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let path = percent_decode(path).map_err(&bad)?;
-    match scheme {
-        "file" => {
-            if !authority.is_empty() || !path.starts_with('/') {
-                return Err(bad("file URLs need an absolute path: file:///mnt/disk"));
-            }
-            no_query(&query, scheme).map_err(|e| bad(&e))?;
-            Ok(StoreLocation::Local(PathBuf::from(path)))
-        }
-        "s3" => parse_s3(authority, &path, query).map_err(|e| bad(&e)),
-        "webdav+http" | "webdav+https" => {
-            let auth = parse_authority(authority).map_err(|e| bad(&e))?;
-            no_query(&query, "webdav").map_err(|e| bad(&e))?;
-            let mut root = if path.is_empty() {
-                "/".to_owned()
-            } else {
-                path
-            };
-            if !root.ends_with('/') {
-                root.push('/');
-            }
-            let host = match auth.port {
-                Some(p) => format!("{}:{p}", auth.host),
-                None => auth.host.clone(),
-            };
-            let proto = scheme.trim_start_matches("webdav+");
-            Ok(StoreLocation::WebDav {
-                endpoint: format!("{proto}://{host}"),
-                root,
-                user: auth.user,
-            })
-        }
-        "sftp" => {
-            let auth = parse_authority(authority).map_err(|e| bad(&e))?;
-            if !path.starts_with('/') {
-                return Err(bad(
-                    "sftp URLs need an absolute directory: sftp://user@host:22/srv/shards",
-                ));
-            }
-            let mut known_hosts = KnownHosts::Strict;
-            for (k, v) in query {
-                match k.as_str() {
-                    "known_hosts" => {
-                        known_hosts = match v.as_str() {
-                            "strict" => KnownHosts::Strict,
-                            "add" => KnownHosts::Add,
-                            "accept" => KnownHosts::Accept,
-                            _ => {
-                                return Err(bad(&format!(
-                                    "known_hosts `{v}` must be strict, add or accept"
-                                )));
-                            }
-                        }
-                    }
-                    other => return Err(bad(&unknown_param(other, "sftp", &["known_hosts"]))),
-                }
-            }
-            Ok(StoreLocation::Sftp {
-                user: auth.user,
-                host: auth.host,
-                port: auth.port,
-                root: path,
-                known_hosts,
-            })
-        }
-        "gdrive" | "onedrive" | "dropbox" => {
-            if authority.contains(['@', ':']) {
-                return Err(bad(&format!(
-                    "{scheme} URLs name a folder only (`{scheme}://folder/sub`); the account comes \
-                     from `annex-swarm authorize {scheme}`"
-                )));
-            }
-            no_query(&query, scheme).map_err(|e| bad(&e))?;
-            let folder = percent_decode(authority).map_err(&bad)?;
-            let root = format!("/{folder}{path}");
-            let root = root.trim_end_matches('/').to_owned();
-            if root.is_empty() || root.split('/').skip(1).any(|c| c.is_empty() || c == "..") {
-                return Err(bad(&format!(
-                    "{scheme} URLs need a folder: {scheme}://annex or {scheme}://backups/annex"
-                )));
-            }
-            let service = DriveService::from_scheme(scheme)
-                .ok_or_else(|| bad(&format!("unknown store kind `{scheme}`")))?;
-            Ok(StoreLocation::Drive {
-                service,
-                root: format!("{root}/"),
-            })
-        }
-        "peer" => Err(bad("store kind `peer` is not supported by this build yet")),
-        _ => Err(bad(&format!(
-            "unknown store kind `{scheme}` (known: file, s3, webdav+http, webdav+https, sftp, gdrive, onedrive, dropbox)"
-        ))),
-    }
-}
-
-/// Query parameters that would put a secret into the definition.
-const SECRET_PARAMS: [&str; 10] = [
-    "password",
-    "pass",
-    "secret",
-    "secret_access_key",
-    "access_key_id",
-    "session_token",
-    "token",
-    "key",
-    "refresh_token",
-    "client_secret",
-];
-
-const CREDENTIALS_HINT: &str = "credentials never go in store URLs (the definition is shared): \
-     use environment variables or ~/.config/annex-swarm/credentials.toml (see README, Credentials)";
-
-fn parse_query(q: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(k).map_err(str::to_owned)?;
-        let v = percent_decode(v).map_err(str::to_owned)?;
-        if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "parameter `{k}` looks like a secret; {CREDENTIALS_HINT}"
-            ));
-        }
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(format!("parameter `{k}` given twice"));
-        }
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
-fn no_query(query: &[(String, String)], kind: &str) -> Result<(), String> {
-    match query.first() {
-        Some((k, _)) => Err(unknown_param(k, kind, &[])),
-        None => Ok(()),
-    }
-}
-
-fn unknown_param(k: &str, kind: &str, known: &[&str]) -> String {
-    if known.is_empty() {
-        format!("unknown parameter `{k}` ({kind} URLs take none)")
-    } else {
-        format!(
-            "unknown parameter `{k}` ({kind} URLs take: {})",
-            known.join(", ")
-        )
-    }
-}
-
-struct Authority {
-    user: Option<String>,
-    host: String,
-    port: Option<u16>,
-}
-
-fn parse_authority(a: &str) -> Result<Authority, String> {
-    let (user, hostport) = match a.rsplit_once('@') {
-        Some((u, h)) => {
-            if u.contains(':') {
-                return Err(format!(
-                    "a password in the URL is refused; {CREDENTIALS_HINT}"
-                ));
-            }
-            if u.is_empty() {
-                return Err("empty user name before `@`".into());
-            }
-            (Some(percent_decode(u).map_err(str::to_owned)?), h)
-        }
-        None => (None, a),
-    };
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        // [v6]:port
-        let (h, after) = rest.split_once(']').ok_or("unclosed `[` in an IPv6 host")?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or("junk after `]`")?),
-        };
-        (format!("[{h}]"), port)
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (hostport.to_owned(), None),
-        }
-    };
-    if host.is_empty() || host == "[]" {
-        return Err("missing host name".into());
-    }
-    if !host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c))
-    {
-        return Err(format!("bad host name `{host}`"));
-    }
-    let port = port
-        .map(|p| {
-            p.parse::<u16>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("bad port `{p}`"))
-        })
-        .transpose()?;
-    Ok(Authority { user, host, port })
-}
-
-fn parse_s3(
-    bucket: &str,
-    path: &str,
-    query: Vec<(String, String)>,
-) -> Result<StoreLocation, String> {
-    if bucket.contains('@') {
-        return Err(format!(
-            "s3 URLs take no user or key before the bucket; {CREDENTIALS_HINT}"
-        ));
-    }
-    let valid_bucket = (3..=63).contains(&bucket.len())
-        && bucket
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && !bucket.starts_with(['-', '.'])
-        && !bucket.ends_with(['-', '.']);
-    if !valid_bucket {
-        return Err(format!(
-            "bad bucket name `{bucket}` (3 to 63 of a-z 0-9 . -): s3://bucket/prefix?endpoint=..."
-        ));
-    }
-    let prefix = path.trim_matches('/').to_owned();
-    if prefix.split('/').any(|c| c == ".." || c == ".") || prefix.contains("//") {
-        return Err(format!("bad prefix `{prefix}`"));
-    }
-    let mut endpoint = None;
-    let mut region = None;
-    let mut virtual_host = false;
-    for (k, v) in query {
-        match k.as_str() {
-            "endpoint" => {
-                let (proto, rest) = v.split_once("://").ok_or_else(|| {
-                    format!("endpoint `{v}` must be http://host[:port] or https://host[:port]")
-                })?;
-                if proto != "http" && proto != "https" {
-                    return Err(format!(
-                        "endpoint `{v}` must start with http:// or https://"
-                    ));
-                }
-                let a = parse_authority(rest.trim_end_matches('/'))?;
-                if a.user.is_some() {
-                    return Err(format!("endpoint takes no user; {CREDENTIALS_HINT}"));
-                }
-                endpoint = Some(v.trim_end_matches('/').to_owned());
-            }
-            "region" => {
-                if v.is_empty()
-                    || !v
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    return Err(format!("bad region `{v}`"));
-                }
-                region = Some(v);
-            }
-            "style" => {
-                virtual_host = match v.as_str() {
-                    "path" => false,
-                    "virtual" => true,
-                    _ => return Err(format!("style `{v}` must be path or virtual")),
-                }
-            }
-            other => {
-                return Err(unknown_param(other, "s3", &["endpoint", "region", "style"]));
-            }
-        }
-    }
-    Ok(StoreLocation::S3 {
-        bucket: bucket.to_owned(),
-        prefix,
-        endpoint,
-        region: region.unwrap_or_else(|| "us-east-1".to_owned()),
-        virtual_host,
-    })
-}
-
-/// The URL with anything after `user:` up to `@` hidden, so an error never repeats a password.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((p, q)) => {
-            let q: Vec<String> = q
-                .split('&')
-                .map(|pair| {
-                    let k = pair.split_once('=').map_or(pair, |(k, _)| k);
-                    if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
-                        format!("{k}=***")
-                    } else {
-                        pair.to_owned()
-                    }
-                })
-                .collect();
-            format!("{p}?{}", q.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
-fn percent_decode(s: &str) -> Result<String, &'static str> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let h = b.get(i + 1..i + 3).ok_or("truncated %-escape")?;
-            let h = std::str::from_utf8(h).map_err(|_| "bad %-escape")?;
-            out.push(u8::from_str_radix(h, 16).map_err(|_| "bad %-escape")?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "path is not UTF-8")
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -750,6 +314,40 @@ mod tests {
         kept.stores.truncate(4);
         kept.stores.push(entry("s5", "/tmp/s5"));
         assert_eq!(kept.shard_size(), REMOTE_SHARD_SIZE);
+    }
+
+    #[test]
+    fn new_swarms_name_stores_by_position_and_url() {
+        let urls = [
+            "/srv/s1",
+            "/srv/s2",
+            "s3://bkt/p?endpoint=http://127.0.0.1:8333",
+        ];
+        let def = SwarmDefinition::from_urls(2, 1, urls).unwrap();
+        let ids: Vec<String> = def.stores.iter().map(|s| s.id.to_string()).collect();
+        // Pinned: placement hashes over ids, so existing swarms depend on these.
+        assert_eq!(ids, ["s1-eacace", "s2-cfd301", "s3-23e4af"]);
+        for (n, (id, url)) in ids.iter().zip(urls).enumerate() {
+            let hash = blake3::hash(url.as_bytes()).to_hex();
+            assert_eq!(*id, format!("s{}-{}", n + 1, &hash[..6]));
+        }
+        assert_eq!(def.stores[2].url, urls[2]);
+        assert_eq!(def.coding.shard_size, Some(REMOTE_SHARD_SIZE));
+        // A bad URL is refused as such, before the coding is looked at.
+        let err = SwarmDefinition::from_urls(9, 9, ["/a", "s3://u:hunter2@bkt"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad store URL `s3://***@bkt`: s3 URLs take no user or key before the bucket; \
+             credentials never go in store URLs (the definition is shared): use environment \
+             variables or ~/.config/annex-swarm/credentials.toml (see README, Credentials)"
+        );
+        assert!(matches!(
+            SwarmDefinition::from_urls(2, 1, ["/a", "/b"]),
+            Err(DefinitionError::TooFewStores {
+                needed: 3,
+                stores: 2
+            })
+        ));
     }
 
     #[test]
@@ -852,138 +450,6 @@ url = "/mnt/f"
             let err = SwarmDefinition::parse(doc).unwrap_err().to_string();
             assert!(err.contains(want), "want `{want}` in `{err}`");
             assert!(!err.contains('\n'), "multi-line error: {err}");
-        }
-    }
-
-    #[test]
-    fn remote_store_urls_parse() {
-        assert_eq!(
-            parse_location(
-                "s3://annex-bucket/swarm/a?endpoint=http://127.0.0.1:8333&region=eu-west-1"
-            )
-            .unwrap(),
-            StoreLocation::S3 {
-                bucket: "annex-bucket".into(),
-                prefix: "swarm/a".into(),
-                endpoint: Some("http://127.0.0.1:8333".into()),
-                region: "eu-west-1".into(),
-                virtual_host: false,
-            }
-        );
-        assert_eq!(
-            parse_location("s3://bkt?style=virtual").unwrap(),
-            StoreLocation::S3 {
-                bucket: "bkt".into(),
-                prefix: String::new(),
-                endpoint: None,
-                region: "us-east-1".into(),
-                virtual_host: true,
-            }
-        );
-        assert_eq!(
-            parse_location("webdav+https://alice@dav.example.org/remote.php/dav/files/alice/annex")
-                .unwrap(),
-            StoreLocation::WebDav {
-                endpoint: "https://dav.example.org".into(),
-                root: "/remote.php/dav/files/alice/annex/".into(),
-                user: Some("alice".into()),
-            }
-        );
-        assert_eq!(
-            parse_location("webdav+http://127.0.0.1:8080/").unwrap(),
-            StoreLocation::WebDav {
-                endpoint: "http://127.0.0.1:8080".into(),
-                root: "/".into(),
-                user: None,
-            }
-        );
-        assert_eq!(
-            parse_location("sftp://bob@[::1]:2222/srv/my%20shards?known_hosts=add").unwrap(),
-            StoreLocation::Sftp {
-                user: Some("bob".into()),
-                host: "[::1]".into(),
-                port: Some(2222),
-                root: "/srv/my shards".into(),
-                known_hosts: KnownHosts::Add,
-            }
-        );
-        assert_eq!(
-            parse_location("gdrive://annex/swarm1").unwrap(),
-            StoreLocation::Drive {
-                service: DriveService::GDrive,
-                root: "/annex/swarm1/".into(),
-            }
-        );
-        assert_eq!(
-            parse_location("dropbox://annex/").unwrap().kind(),
-            "dropbox"
-        );
-        assert_eq!(parse_location("onedrive://a").unwrap().kind(), "onedrive");
-    }
-
-    #[test]
-    fn bad_store_urls_name_the_problem() {
-        let cases = [
-            ("s3://b", "bad bucket name `b`"),
-            ("s3://Bucket/x", "bad bucket name"),
-            ("s3://bkt?endpoint=ftp://x", "must start with http"),
-            ("s3://bkt?endpoint=127.0.0.1:9000", "must be http://host"),
-            ("s3://bkt?endpoint=http://h:99999", "bad port `99999`"),
-            (
-                "s3://bkt?colour=red",
-                "unknown parameter `colour` (s3 URLs take: endpoint, region, style)",
-            ),
-            ("s3://bkt?region=a&region=b", "given twice"),
-            ("s3://bkt?style=sideways", "style `sideways`"),
-            ("s3://AKIA:secret@bkt", "credentials never go in store URLs"),
-            ("s3://bkt?secret_access_key=abc", "looks like a secret"),
-            (
-                "webdav+https://u:hunter2@host/dav",
-                "a password in the URL is refused",
-            ),
-            ("webdav+http:///dav", "missing host name"),
-            ("webdav+http://host/dav?x=1", "unknown parameter `x`"),
-            ("sftp://host/", "known_hosts"),
-            ("sftp://host", "absolute directory"),
-            ("sftp://host:0/x", "bad port `0`"),
-            (
-                "sftp://h/x?known_hosts=maybe",
-                "must be strict, add or accept",
-            ),
-            ("sftp://u:pw@h/x", "password in the URL is refused"),
-            ("gdrive://", "need a folder"),
-            ("gdrive://me@gmail.com/x", "name a folder only"),
-            ("dropbox://a/../b", "need a folder"),
-            ("onedrive://a?token=x", "looks like a secret"),
-            ("ftp://h/x", "unknown store kind `ftp`"),
-            ("s3:bucket", "expected an absolute path or a URL"),
-            ("file://host/x", "absolute path"),
-            ("file:///x#y", "fragment"),
-        ];
-        for (url, want) in cases {
-            let err = match parse_location(url) {
-                Ok(loc) if want == "known_hosts" => {
-                    // `sftp://host/` is valid (root directory); checked here for the default.
-                    assert!(matches!(
-                        loc,
-                        StoreLocation::Sftp {
-                            known_hosts: KnownHosts::Strict,
-                            ..
-                        }
-                    ));
-                    continue;
-                }
-                Ok(loc) => panic!("{url} parsed as {loc:?}, want an error with `{want}`"),
-                Err(e) => e.to_string(),
-            };
-            assert!(err.contains(want), "{url}: want `{want}` in `{err}`");
-            assert!(!err.contains('\n'), "multi-line error: {err}");
-            for secret in ["hunter2", "secret@", "pw@", "=abc", "token=x"] {
-                assert!(
-                    !err.contains(secret),
-                    "{url}: error repeats a secret: {err}"
-                );
-            }
         }
     }
 }

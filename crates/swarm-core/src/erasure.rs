@@ -25,7 +25,7 @@ pub struct Coding {
     m: u16,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ErasureError {
     #[error("bad coding k={k} m={m}: need 1 <= k, 0 <= m and k + m <= {MAX_SHARDS}")]
     BadCoding { k: u16, m: u16 },
@@ -42,7 +42,9 @@ pub enum ErasureError {
         want: usize,
     },
     #[error("reed-solomon: {0}")]
-    Codec(String),
+    Codec(reed_solomon_simd::Error),
+    #[error("reed-solomon: data shard {index} was not restored")]
+    NotRestored { index: usize },
 }
 
 impl Coding {
@@ -168,7 +170,7 @@ impl Coding {
                     None => out.extend_from_slice(
                         restored
                             .restored_original(i)
-                            .ok_or_else(|| codec(format!("shard {i} not restored")))?,
+                            .ok_or(ErasureError::NotRestored { index: i })?,
                     ),
                 }
             }
@@ -202,8 +204,8 @@ fn pooled_copy(data: &[u8]) -> Bytes {
     buffers::SHARDS.freeze(buf)
 }
 
-fn codec(e: impl std::fmt::Display) -> ErasureError {
-    ErasureError::Codec(e.to_string())
+fn codec(e: reed_solomon_simd::Error) -> ErasureError {
+    ErasureError::Codec(e)
 }
 
 #[cfg(test)]

@@ -59,6 +59,15 @@ impl StoreId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id a new swarm gives the store at `position` (from 0) of its list: `s<position + 1>-`
+    /// and six hex digits of the URL's BLAKE3. Derived once, then written into the definition;
+    /// existing definitions keep the ids they were made with.
+    pub fn for_new_store(url: &str, position: usize) -> Self {
+        let hash = blake3::hash(url.as_bytes()).to_hex();
+        // At most 1 + 20 + 1 + 6 characters, all of [a-z0-9-]: always a valid id.
+        StoreId(format!("s{}-{}", position as u128 + 1, &hash[..6]))
+    }
 }
 
 impl FromStr for StoreId {

@@ -1,5 +1,6 @@
 //! The pure core of annex-swarm: git-annex keys, content-defined chunking, erasure coding,
-//! the manifest format, placement and the swarm definition.
+//! the manifest format, placement, the swarm definition and its store URLs, and the redaction of
+//! secrets from text meant for people.
 //!
 //! Nothing here does I/O or knows about tokio: every function takes bytes and returns bytes or
 //! typed values, so the formats can be tested exhaustively and reused by every front end.
@@ -10,6 +11,8 @@ pub mod definition;
 pub mod erasure;
 pub mod ids;
 pub mod key;
+pub mod location;
 pub mod manifest;
 pub mod placement;
+pub mod redact;
 pub mod units;

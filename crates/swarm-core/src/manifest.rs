@@ -8,8 +8,8 @@
 
 use bytes::Bytes;
 
-use crate::chunking::{ChunkerParams, Grouping};
-use crate::erasure::Coding;
+use crate::chunking::{ChunkerError, ChunkerParams, Grouping};
+use crate::erasure::{Coding, ErasureError};
 use crate::ids::Hash32;
 
 pub const MAGIC: &[u8; 4] = b"ASWM";
@@ -51,7 +51,7 @@ pub struct ChunkRecord {
     pub shards: Vec<Hash32>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ManifestError {
     #[error("not an annex-swarm manifest (bad magic)")]
     BadMagic,
@@ -61,8 +61,30 @@ pub enum ManifestError {
     Truncated(&'static str),
     #[error("manifest checksum mismatch: the manifest is corrupt")]
     Checksum,
+    #[error("invalid manifest: key of {0} bytes, longer than 65535")]
+    KeyTooLong(usize),
+    #[error("invalid manifest: key is not UTF-8")]
+    KeyNotUtf8,
+    #[error("invalid manifest: {0} chunks, more than 2^32 - 1")]
+    TooManyChunks(usize),
+    #[error("invalid manifest: unknown kind {0}")]
+    UnknownKind(u8),
+    #[error("invalid manifest: inline data is {data} bytes, size says {size}")]
+    InlineSize { data: usize, size: u64 },
+    #[error("invalid manifest: {0} trailing bytes")]
+    Trailing(usize),
+    #[error("invalid manifest: unknown chunker {0}")]
+    UnknownChunker(u8),
+    #[error("invalid manifest: unknown codec {0}")]
+    UnknownCodec(u8),
+    #[error("invalid manifest: chunk length {len} outside 1..={max}")]
+    ChunkLength { len: u32, max: u32 },
+    #[error("invalid manifest: chunks add up to {total} bytes, size says {size}")]
+    ChunksSize { total: u64, size: u64 },
     #[error("invalid manifest: {0}")]
-    Invalid(String),
+    Chunker(ChunkerError),
+    #[error("invalid manifest: {0}")]
+    Coding(ErasureError),
 }
 
 impl Manifest {
@@ -95,8 +117,8 @@ impl Manifest {
             Body::Inline(_) => KIND_INLINE,
             Body::Chunked { .. } => KIND_CHUNKED,
         });
-        let klen = u16::try_from(self.key.len())
-            .map_err(|_| ManifestError::Invalid("key longer than 65535 bytes".into()))?;
+        let klen =
+            u16::try_from(self.key.len()).map_err(|_| ManifestError::KeyTooLong(self.key.len()))?;
         out.extend_from_slice(&klen.to_le_bytes());
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(&self.size.to_le_bytes());
@@ -124,7 +146,7 @@ impl Manifest {
                 out.extend_from_slice(&coding.k().to_le_bytes());
                 out.extend_from_slice(&coding.m().to_le_bytes());
                 let n = u32::try_from(chunks.len())
-                    .map_err(|_| ManifestError::Invalid("too many chunks".into()))?;
+                    .map_err(|_| ManifestError::TooManyChunks(chunks.len()))?;
                 out.extend_from_slice(&n.to_le_bytes());
                 for c in chunks {
                     out.extend_from_slice(&c.id.0);
@@ -161,28 +183,25 @@ impl Manifest {
         let kind = r.u8("kind")?;
         let klen = usize::from(r.u16("key length")?);
         let key = std::str::from_utf8(r.take(klen, "key")?)
-            .map_err(|_| ManifestError::Invalid("key is not UTF-8".into()))?
+            .map_err(|_| ManifestError::KeyNotUtf8)?
             .to_owned();
         let size = r.u64("size")?;
         let body = match kind {
             KIND_INLINE => {
                 let data = r.rest();
                 if data.len() as u64 != size {
-                    return Err(ManifestError::Invalid(format!(
-                        "inline data is {} bytes, size says {size}",
-                        data.len()
-                    )));
+                    return Err(ManifestError::InlineSize {
+                        data: data.len(),
+                        size,
+                    });
                 }
                 Body::Inline(Bytes::copy_from_slice(data))
             }
             KIND_CHUNKED => decode_chunked(&mut r, size)?,
-            other => return Err(ManifestError::Invalid(format!("unknown kind {other}"))),
+            other => return Err(ManifestError::UnknownKind(other)),
         };
         if !r.buf.is_empty() {
-            return Err(ManifestError::Invalid(format!(
-                "{} trailing bytes",
-                r.buf.len()
-            )));
+            return Err(ManifestError::Trailing(r.buf.len()));
         }
         Ok(Manifest { key, size, body })
     }
@@ -191,7 +210,7 @@ impl Manifest {
 fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> {
     let algo = r.u8("chunker")?;
     if algo != CHUNKER_FASTCDC_2020 && algo != CHUNKER_FASTCDC_2020_GROUPED {
-        return Err(ManifestError::Invalid(format!("unknown chunker {algo}")));
+        return Err(ManifestError::UnknownChunker(algo));
     }
     let level = r.u8("chunker level")?;
     let mut chunker = ChunkerParams {
@@ -208,15 +227,12 @@ fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> 
             max: r.u32("group max")?,
         });
     }
-    chunker
-        .validate()
-        .map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    chunker.validate().map_err(ManifestError::Chunker)?;
     let codec = r.u8("codec")?;
     if codec != CODEC_RS_LEOPARD_GF16 {
-        return Err(ManifestError::Invalid(format!("unknown codec {codec}")));
+        return Err(ManifestError::UnknownCodec(codec));
     }
-    let coding =
-        Coding::new(r.u16("k")?, r.u16("m")?).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+    let coding = Coding::new(r.u16("k")?, r.u16("m")?).map_err(ManifestError::Coding)?;
     let count = r.u32("chunk count")? as usize;
     let entry = 32 + 4 + 32 * coding.total();
     if count
@@ -231,10 +247,10 @@ fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> 
         let id = r.hash("chunk id")?;
         let len = r.u32("chunk length")?;
         if len == 0 || len > chunker.max_chunk() {
-            return Err(ManifestError::Invalid(format!(
-                "chunk length {len} outside 1..={}",
-                chunker.max_chunk()
-            )));
+            return Err(ManifestError::ChunkLength {
+                len,
+                max: chunker.max_chunk(),
+            });
         }
         total += u64::from(len);
         let shards = (0..coding.total())
@@ -243,9 +259,7 @@ fn decode_chunked(r: &mut Reader<'_>, size: u64) -> Result<Body, ManifestError> 
         chunks.push(ChunkRecord { id, len, shards });
     }
     if total != size {
-        return Err(ManifestError::Invalid(format!(
-            "chunks add up to {total} bytes, size says {size}"
-        )));
+        return Err(ManifestError::ChunksSize { total, size });
     }
     Ok(Body::Chunked {
         chunker,

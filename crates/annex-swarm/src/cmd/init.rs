@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use swarm_core::definition::{StoreEntry, SwarmDefinition, parse_location};
+use swarm_core::definition::SwarmDefinition;
 use swarm_core::units::ByteSize;
 
 use crate::cli::InitArgs;
@@ -24,14 +24,11 @@ pub async fn run(path: &Path, args: InitArgs) -> Result<ExitCode> {
             path.display()
         );
     }
-    let mut entries = Vec::new();
-    for url in &stores {
-        let url = absolute(url)?;
-        parse_location(&url)?;
-        let id = store_id(&url, entries.len());
-        entries.push(StoreEntry::new(id.parse()?, url));
-    }
-    let mut def = SwarmDefinition::new(k, m, entries)?;
+    let urls = stores
+        .iter()
+        .map(|url| absolute(url))
+        .collect::<Result<Vec<_>>>()?;
+    let mut def = SwarmDefinition::from_urls(k, m, &urls)?;
     if let Some(size) = shard_size {
         def.coding.shard_size = Some(size.parse::<ByteSize>()?);
     }
@@ -61,10 +58,4 @@ fn absolute(url: &str) -> Result<String> {
     p.to_str()
         .map(str::to_owned)
         .with_context(|| format!("store path {} is not UTF-8", p.display()))
-}
-
-/// A stable id from the URL (placement hashes over ids, so a store keeps its id if it moves).
-fn store_id(url: &str, n: usize) -> String {
-    let h = blake3::hash(url.as_bytes()).to_hex();
-    format!("s{}-{}", n + 1, &h[..6])
 }

@@ -191,30 +191,12 @@ pub(crate) fn describe(e: &opendal::Error) -> String {
     text
 }
 
-/// Hides the query string of every URL in `text`: some services (Google's token endpoint as
-/// OpenDAL calls it) carry the refresh token and client secret there, and OpenDAL puts the URL
-/// in its error context.
+/// Hides the query string (and user info) of every URL in `text`: some services (Google's
+/// token endpoint as OpenDAL calls it) carry the refresh token and client secret there, and
+/// OpenDAL puts the URL in its error context. Kept for callers; the rule is
+/// [`swarm_core::redact::text`].
 pub fn scrub_queries(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | '"' | '\'' | ')' | '>'))
-            .unwrap_or(tail.len());
-        let url = &tail[..end];
-        match url.split_once('?') {
-            Some((base, _)) => {
-                out.push_str(base);
-                out.push_str("?<hidden>");
-            }
-            None => out.push_str(url),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    swarm_core::redact::text(text)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::ids::StoreId;
-use swarm_store::credentials::{CredentialError, CredentialSource, MapSource, Secret, names};
+use swarm_engine::credentials::{CredentialError, CredentialSource, MapSource, Secret, names};
 
 use crate::protocol::{CredPair, CredPairError};
 

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use swarm_store::credentials::Secret;
+use swarm_engine::credentials::Secret;
 
 /// The protocol versions this remote can speak. git-annex before 10.20230329 (except Debian's
 /// 10.20230126-3) knows only 1, so 1 is the default.

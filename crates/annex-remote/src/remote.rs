@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::key::{Key, KeyError};
 use swarm_engine::admin::{self, Presence};
+use swarm_engine::credentials::{Chain, CredentialSource, DefaultSource, MapSource};
 use swarm_engine::progress::{Event, Observer, Quiet};
 use swarm_engine::{EngineError, Swarm};
-use swarm_store::credentials::{Chain, CredentialSource, DefaultSource, MapSource};
 
 use crate::config::{self, DEFINITION_FIELD, PARAMETERS, Params, Plan};
 use crate::creds;
@@ -275,7 +275,14 @@ impl Remote {
             values.push((name, io.ask(Message::GetConfig(name.to_owned())).await?));
         }
         let params = Params::from_values(values);
-        let plan = config::plan(&params, |path| std::fs::read_to_string(path))?;
+        // The definition file (if one is named) is read here, off the reactor; `plan` judges it.
+        let file = match &params.definition {
+            Some(path) => Some(tokio::fs::read_to_string(path).await),
+            None => None,
+        };
+        let plan = config::plan(&params, |_| {
+            file.unwrap_or_else(|| Err(std::io::Error::other("no definition file named")))
+        })?;
         let def = plan.definition().clone();
         let handover = creds::handover(&def, self.credentials.as_ref());
         for note in &handover.notes {

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use swarm_store::credentials::Secret;
+use swarm_engine::credentials::Secret;
 
 use crate::protocol::{self, Incoming, Message, ProtocolError, Request};
 use crate::remote::{Negotiated, Remote};

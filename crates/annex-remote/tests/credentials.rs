@@ -13,7 +13,7 @@ use annex_remote::config::encode_definition;
 use annex_remote::{Options, Remote};
 use common::{Annex, Fixture};
 use swarm_core::definition::StoreEntry;
-use swarm_store::credentials::{MapSource, Secret};
+use swarm_engine::credentials::{MapSource, Secret};
 
 const S3_ID: &str = "s7-s3test";
 const SETTING: &str = "swarm-s7-s3test-s3key";

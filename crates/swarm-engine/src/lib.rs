@@ -34,3 +34,7 @@ pub use error::EngineError;
 pub use get::GetReport;
 pub use reader::ObjectReader;
 pub use swarm::{Member, Members, Reloaded, Swarm};
+/// Where store credentials come from: the front ends hand the engine a source.
+pub use swarm_store::credentials;
+/// Installs the TLS provider the HTTP clients use (for a front end's own HTTPS requests).
+pub use swarm_store::remote::ensure_tls_provider;

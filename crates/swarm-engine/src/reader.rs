@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+use swarm_core::ids::Hash32;
 use swarm_core::key::Key;
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 use tokio::sync::mpsc;
@@ -50,6 +51,32 @@ impl Swarm {
             manifest,
             starts,
             last: Mutex::new(None),
+        })
+    }
+}
+
+impl Swarm {
+    /// One shard by its BLAKE3 (of `len` bytes), checked, from the first store that is up and
+    /// has it (a node serving a peer asks for exactly this).
+    pub async fn shard(&self, hash: Hash32, len: u64) -> Result<Bytes, EngineError> {
+        let members = self.members();
+        let mut looked = Vec::new();
+        for i in 0..members.len() {
+            if !members.up(i) {
+                continue;
+            }
+            match members.read_shard(i, hash, len).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(fault) => looked.push(fault.to_string()),
+            }
+        }
+        Err(EngineError::NotPresent {
+            key: format!("shard {hash}"),
+            looked: if looked.is_empty() {
+                "no store is up".into()
+            } else {
+                looked.join(", ")
+            },
         })
     }
 }

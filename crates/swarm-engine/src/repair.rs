@@ -263,7 +263,9 @@ impl Swarm {
         chunk: Restored,
     ) -> Result<usize, String> {
         let missing = d.survey.missing();
-        let all = reencode(coding, &d.record, chunk.contiguous(), missing.clone()).await?;
+        let all = reencode(coding, &d.record, chunk.contiguous(), missing.clone())
+            .await
+            .map_err(|e| e.to_string())?;
         let holders: Vec<usize> = d.survey.found.iter().flatten().copied().collect();
         let shards: Vec<ShardToPlace> = missing
             .iter()

@@ -8,6 +8,17 @@ use swarm_core::manifest::ChunkRecord;
 
 use crate::pool::cpu;
 
+/// Why a chunk could not be restored or re-encoded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RestoreError {
+    #[error("decoding failed: {0}")]
+    Coding(#[from] swarm_core::erasure::ErasureError),
+    #[error("restored chunk does not match its id")]
+    NotTheChunk,
+    #[error("re-encoded shard {0} does not match the manifest")]
+    NotTheShard(usize),
+}
+
 /// A restored chunk: its bytes as pieces in order (slices of the data shards when they were
 /// all there, so nothing is copied; else the one decoded buffer).
 #[derive(Debug)]
@@ -32,14 +43,14 @@ pub(crate) async fn restore(
     coding: Coding,
     record: &ChunkRecord,
     shards: Vec<Option<Bytes>>,
-) -> Result<Restored, String> {
+) -> Result<Restored, RestoreError> {
     let k = usize::from(coding.k());
     let len = record.len as usize;
     let id = record.id;
     cpu(move || {
         let decoded = shards[..k.min(shards.len())].iter().any(Option::is_none);
         let pieces = if decoded {
-            vec![coding.decode(len, &shards).map_err(|e| e.to_string())?]
+            vec![coding.decode(len, &shards)?]
         } else {
             let mut left = len;
             shards[..k]
@@ -57,7 +68,7 @@ pub(crate) async fn restore(
             h.update(p);
         }
         if Hash32(*h.finalize().as_bytes()) != id {
-            return Err("restored chunk does not match its id".to_owned());
+            return Err(RestoreError::NotTheChunk);
         }
         Ok(Restored { pieces, decoded })
     })
@@ -71,15 +82,15 @@ pub(crate) async fn reencode(
     record: &ChunkRecord,
     chunk: Bytes,
     check: Vec<usize>,
-) -> Result<Vec<Bytes>, String> {
+) -> Result<Vec<Bytes>, RestoreError> {
     let expected = record.shards.clone();
     cpu(move || {
-        let all = coding.encode(&chunk).map_err(|e| e.to_string())?;
+        let all = coding.encode(&chunk)?;
         if let Some(i) = check.into_iter().find(|&i| {
             all.get(i)
                 .is_none_or(|s| expected.get(i) != Some(&Hash32::of(s)))
         }) {
-            return Err(format!("re-encoded shard {i} does not match the manifest"));
+            return Err(RestoreError::NotTheShard(i));
         }
         Ok(all)
     })

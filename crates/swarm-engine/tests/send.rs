@@ -37,6 +37,7 @@ fn every_public_future_is_send(
     send(swarm.gc(std::time::Duration::ZERO, false));
     send(swarm.reload(def.clone()));
     send(swarm.presence(&key));
+    send(swarm.shard(swarm_core::ids::Hash32([0; 32]), 1));
     send(swarm.prepare_store("a"));
     send(swarm_engine::admin::create_stores(
         &def,

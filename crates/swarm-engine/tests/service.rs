@@ -136,6 +136,16 @@ async fn ranged_reads_at_chunk_and_shard_boundaries() {
         assert!(got[..] == data[from..to], "{what}: {offset}+{len}");
     }
 
+    // One shard by its hash, checked; an unknown one is not found.
+    let hash = chunks[1].shards[2];
+    let bytes = swarm.shard(hash, shard_len(&chunks[1])).await.unwrap();
+    assert_eq!(swarm_core::ids::Hash32::of(&bytes), hash);
+    let unknown = swarm_core::ids::Hash32::of(b"nothing");
+    assert!(matches!(
+        swarm.shard(unknown, 10).await,
+        Err(EngineError::NotPresent { .. })
+    ));
+
     // A range inside one chunk fetches that chunk only: k shard reads at most, plus races.
     let before: u64 = requests(&swarm);
     let fresh = swarm.object(&key).await.unwrap();
@@ -155,6 +165,12 @@ async fn ranged_reads_at_chunk_and_shard_boundaries() {
         0,
         "the same chunk was read again"
     );
+}
+
+fn shard_len(c: &swarm_core::manifest::ChunkRecord) -> u64 {
+    swarm_core::erasure::Coding::new(4, 2)
+        .unwrap()
+        .shard_len(c.len as usize) as u64
 }
 
 fn requests(swarm: &swarm_engine::Swarm) -> u64 {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use annex_remote::config::{Params, encode_definition, new_definition};
 use annex_remote::{Options, Remote};
 use swarm_core::definition::SwarmDefinition;
-use swarm_store::open_store;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 
@@ -52,15 +51,11 @@ impl Fixture {
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(async {
-                for e in &stores_def.stores {
-                    open_store(e, stores_def.swarm)
-                        .unwrap()
-                        .create()
-                        .await
-                        .unwrap();
-                }
-            });
+            rt.block_on(swarm_engine::admin::create_stores(
+                &stores_def,
+                swarm_engine::credentials::default_source(),
+            ))
+            .unwrap();
         })
         .join()
         .unwrap();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use swarm_core::definition::DriveService;
 use swarm_core::ids::StoreId;
-use swarm_store::credentials::{
+use swarm_engine::credentials::{
     self, CredentialSource, CredentialsFile, credentials_path, kind_var, names,
 };
 
@@ -164,7 +164,7 @@ pub async fn run(args: AuthorizeArgs) -> Result<ExitCode> {
         .await
         .context("the redirect listener failed")??;
 
-    swarm_store::remote::ensure_tls_provider();
+    swarm_engine::ensure_tls_provider();
     let mut body = format!(
         "grant_type=authorization_code&code={}&redirect_uri={}&client_id={}",
         enc(&code),

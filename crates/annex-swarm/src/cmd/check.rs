@@ -41,9 +41,12 @@ pub async fn run(
             .clone();
         (entry, Some(def.swarm))
     };
-    let report =
-        swarm_engine::admin::probe_store(&entry, swarm, swarm_store::credentials::default_source())
-            .await?;
+    let report = swarm_engine::admin::probe_store(
+        &entry,
+        swarm,
+        swarm_engine::credentials::default_source(),
+    )
+    .await?;
     let code = if !report.reachable {
         2
     } else if !report.writable {

@@ -36,7 +36,11 @@ fn run() -> Result<()> {
     runtime.block_on(async {
         let input = BufReader::new(tokio::io::stdin());
         let output = tokio::io::stdout();
-        annex_remote::run(input, output, Arc::new(Remote::new()), options).await
+        let remote = Arc::new(Remote::new());
+        let outcome = annex_remote::run(input, output, remote.clone(), options).await;
+        // Lets a gc run at once rather than when our write lock would have lingered.
+        remote.close().await;
+        outcome
     })?;
     // Blocking work of jobs cancelled at exit (a put's staged write) is not waited for.
     runtime.shutdown_background();

@@ -89,6 +89,13 @@ impl Remote {
         }
     }
 
+    /// Ends the process's use of the swarm (releases its write lock).
+    pub async fn close(&self) {
+        if let Some(swarm) = self.swarm.get() {
+            swarm.close().await;
+        }
+    }
+
     pub fn set_extensions(&self, n: Negotiated) {
         if let Ok(mut e) = self.extensions.lock() {
             *e = n;

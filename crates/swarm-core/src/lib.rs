@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod ids;
 pub mod key;
 pub mod location;
+pub mod lock;
 pub mod manifest;
 pub mod placement;
 pub mod redact;

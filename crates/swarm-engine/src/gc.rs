@@ -35,6 +35,18 @@ impl Swarm {
                 members.down_summary(&[])
             )));
         }
+        let locks = self.take_exclusive(&members).await?;
+        let report = self.collect(&members, grace).await;
+        crate::locks::release(&members, &locks).await;
+        report
+    }
+
+    /// What gc does while it holds the swarm.
+    async fn collect(
+        &self,
+        members: &crate::swarm::Members,
+        grace: Duration,
+    ) -> Result<GcReport, EngineError> {
         let (manifests, errors) = members.all_manifests().await?;
         if let Some((path, e)) = errors.first() {
             return Err(EngineError::Refused(format!(

@@ -18,6 +18,7 @@ pub mod gc;
 pub mod get;
 mod hashing;
 pub mod inventory;
+mod locks;
 pub mod logging;
 mod manifests;
 pub mod memory;

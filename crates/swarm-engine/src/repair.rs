@@ -57,6 +57,7 @@ impl Swarm {
         keys: &[Key],
         obs: &dyn Observer,
     ) -> Result<Vec<RepairReport>, EngineError> {
+        let _lock = self.writing("repair").await?;
         let members = self.members();
         let (keys, unreadable) = members.keys_or_all(keys).await?;
         obs.event(Event::Started {

@@ -10,7 +10,7 @@
 
 use swarm_core::ids::Hash32;
 
-use crate::object::{Class, ManifestName, Object, StagingName};
+use crate::object::{Class, LockName, ManifestName, Object, StagingName};
 
 pub const MARKER: &str = "annex-swarm-store.toml";
 pub const MANIFESTS: &str = "manifests";
@@ -19,6 +19,8 @@ pub const SHARDS: &str = "shards";
 pub const TMP: &str = "tmp";
 /// Where remote kinds keep `touch` sidecars.
 pub const TOUCHED: &str = "touched";
+/// Lock records.
+pub const LOCKS: &str = "locks";
 
 /// The directory of a class.
 pub fn dir(class: Class) -> &'static str {
@@ -26,6 +28,7 @@ pub fn dir(class: Class) -> &'static str {
         Class::Manifests => MANIFESTS,
         Class::Shards => SHARDS,
         Class::Staging => TMP,
+        Class::Locks => LOCKS,
     }
 }
 
@@ -36,6 +39,7 @@ pub fn path(object: &Object) -> String {
         Object::Manifest(ManifestName(h)) => fanned(MANIFESTS, h),
         Object::Shard(h) => fanned(SHARDS, h),
         Object::Staging(name) => format!("{TMP}/{}", name.as_str()),
+        Object::Lock(name) => format!("{LOCKS}/{}", name.as_str()),
     }
 }
 
@@ -50,6 +54,7 @@ pub fn parse(class: Class, path: &str) -> Option<Object> {
     let rest = path.strip_prefix(dir(class))?.strip_prefix('/')?;
     match class {
         Class::Staging => StagingName::new(rest).map(Object::Staging),
+        Class::Locks => LockName::new(rest).map(Object::Lock),
         Class::Manifests | Class::Shards => {
             let (fan, name) = rest.split_once('/')?;
             let lower_hex = name.len() == 64
@@ -88,6 +93,7 @@ mod tests {
             Object::Shard(h),
             Object::Manifest(ManifestName(h)),
             Object::Staging(StagingName::new("1.2.abc").unwrap()),
+            Object::Lock(LockName::new("shared-0123456789abcdef0123456789abcdef").unwrap()),
         ] {
             let p = path(&o);
             assert_eq!(parse(o.class().unwrap(), &p), Some(o), "{p}");

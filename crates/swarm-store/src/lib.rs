@@ -26,7 +26,7 @@ use swarm_core::ids::SwarmId;
 pub use error::{StoreError, Unavailable};
 pub use kinds::remote;
 pub use kinds::{Kinds, StoreKind, Target};
-pub use object::{Class, Listed, Listing, ManifestName, Object, ObjectMeta, StagingName};
+pub use object::{Class, Listed, Listing, LockName, ManifestName, Object, ObjectMeta, StagingName};
 pub use store::{BoxFut, Health, RequestCounts, Store, StoreAdmin, StoreRead};
 
 /// Builds the store a definition entry names with the built-in kinds and every decorator,

@@ -20,6 +20,8 @@ pub enum Object {
     Shard(Hash32),
     /// A staged write, as found by a listing of [`Class::Staging`] (only gc deletes them).
     Staging(StagingName),
+    /// A lock record (`docs/spec/locks-v1.md`).
+    Lock(LockName),
 }
 
 impl Object {
@@ -34,6 +36,7 @@ impl Object {
             Object::Manifest(_) => Some(Class::Manifests),
             Object::Shard(_) => Some(Class::Shards),
             Object::Staging(_) => Some(Class::Staging),
+            Object::Lock(_) => Some(Class::Locks),
         }
     }
 }
@@ -82,12 +85,39 @@ impl StagingName {
     }
 }
 
+/// The name of a lock: `shared-` or `exclusive-` and 32 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LockName(String);
+
+impl LockName {
+    /// `None` for anything else.
+    pub fn new(name: &str) -> Option<Self> {
+        let (mode, id) = name.split_once('-')?;
+        let ok = matches!(mode, "shared" | "exclusive")
+            && id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| LockName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this names an exclusive lock.
+    pub fn is_exclusive(&self) -> bool {
+        self.0.starts_with("exclusive-")
+    }
+}
+
 /// The directories of objects a listing can walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Class {
     Manifests,
     Shards,
     Staging,
+    Locks,
 }
 
 /// What a store knows about one object.

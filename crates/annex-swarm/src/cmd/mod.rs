@@ -28,6 +28,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     let swarm = open(&cli.swarm).await?;
     let outcome = on_swarm(&swarm, command).await;
+    // Lets a gc elsewhere run at once rather than when our write lock would have lingered.
+    swarm.close().await;
     if cli.request_stats {
         report::request_stats(&mut std::io::stderr(), &swarm)?;
     }

@@ -85,6 +85,7 @@ impl Swarm {
             source: e,
         })?;
         let (f, meta) = opened;
+        let _lock = self.writing("put").await?;
         if !meta.is_file() {
             return Err(EngineError::Refused(format!(
                 "{}: not a regular file",
@@ -135,6 +136,7 @@ impl Swarm {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        let _lock = self.writing("put").await?;
         let members = self.members();
         let threshold = members.definition().coding.inline_threshold.0 as usize;
         let stream_err = |e| EngineError::Stream {
@@ -206,14 +208,25 @@ impl Swarm {
     ) -> Result<PutReport, EngineError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
         let chunker = members.chunker();
-        let reader = tokio::task::spawn_blocking(move || {
+        // The chunker is stepped on the blocking pool one chunk at a time: a thread parked on a
+        // full channel for the whole put would hold a blocking slot (and, under a paused test
+        // clock, stop time) while the uploads it waits for need it.
+        let mut chunks = chunker.stream(input);
+        let reader = tokio::spawn(async move {
             let mut read = 0u64;
-            for chunk in chunker.stream(input) {
+            loop {
+                let (next, back) = file(move || {
+                    let next = chunks.next();
+                    (next, chunks)
+                })
+                .await;
+                chunks = back;
+                let Some(chunk) = next else { break };
                 let failed = chunk.is_err();
                 if let Ok(c) = &chunk {
                     read += c.len() as u64;
                 }
-                if tx.blocking_send(chunk).is_err() || failed {
+                if tx.send(chunk).await.is_err() || failed {
                     break;
                 }
             }

@@ -37,6 +37,8 @@ struct Shared {
     kinds: Kinds,
     creds: Arc<dyn CredentialSource>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This process's shared lock against gc (`locks.rs`).
+    writer_locks: crate::locks::WriterLocks,
 }
 
 impl Drop for Shared {
@@ -120,6 +122,7 @@ impl SwarmBuilder {
             kinds,
             creds,
             monitor: Mutex::new(None),
+            writer_locks: Default::default(),
         });
         let monitor = health::spawn(Arc::downgrade(&shared), self.health);
         if let Ok(mut m) = shared.monitor.lock() {
@@ -198,6 +201,10 @@ impl Swarm {
             Ok(m) => Arc::clone(&m),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    pub(crate) fn writer_locks(&self) -> &crate::locks::WriterLocks {
+        &self.shared.writer_locks
     }
 
     /// Bumped by every reload that changed something.

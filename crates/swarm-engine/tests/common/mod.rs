@@ -158,3 +158,14 @@ pub async fn get(swarm: &Swarm, key: &Key) -> (Vec<u8>, GetReport) {
     let report = swarm.get_to(key, &mut out, &Quiet).await.unwrap();
     (out, report)
 }
+
+/// Sets the modification time of every shard of every store to `ago` in the past.
+pub fn age_shards(rig: &Rig, ago: Duration) {
+    let when = std::time::SystemTime::now() - ago;
+    for mem in &rig.mems {
+        let listing = futures::executor::block_on(mem.list(Class::Shards)).unwrap();
+        for l in listing.objects {
+            mem.set_modified(&l.object, when);
+        }
+    }
+}

@@ -275,7 +275,7 @@ impl Inner {
         let dir = layout::dir(class);
         let listed = self.list_raw(dir).await?;
         let touched = match class {
-            Class::Staging => Vec::new(),
+            Class::Staging | Class::Locks => Vec::new(),
             _ => self.list_raw(&format!("{TOUCHED}/{dir}")).await?,
         };
         let times: std::collections::HashMap<&str, SystemTime> = touched

@@ -306,6 +306,205 @@ async fn initremote_says_when_git_annex_keeps_nothing() {
     a.close().await.unwrap();
 }
 
+/// Issue 11, item 9, in the special remote: credentials git-annex keeps for a store are not
+/// sent when the shared definition moves the store to another host. A listener on 127.0.0.2
+/// stands in for that host and records any `Authorization` header: none arrives, and the store
+/// is down with a reason naming the host and how to allow it. The same credentials kept for
+/// that host do arrive (the listener would see a leak).
+#[tokio::test]
+async fn kept_credentials_do_not_follow_a_store_to_another_host() {
+    const DAV_ID: &str = "s7-davtest";
+    let f = Fixture::new();
+    let recorder = swarm_testservers::recorder::Recorder::start([127, 0, 0, 2].into());
+    let here = recorder.origin();
+    let mut def = f.def.clone();
+    def.stores.push(StoreEntry::new(
+        DAV_ID.parse().unwrap(),
+        format!("webdav+http://tester@127.0.0.2:{}/dav/", recorder.port),
+    ));
+    def.validate().unwrap();
+    let embedded = encode_definition(&def);
+    let old = "http://127.0.0.1:8080";
+    let record = format!("swarm-{DAV_ID}-host");
+    let at = |host: &str| format!("swarm-{DAV_ID}-login@{host}");
+    // Kept at an earlier enableremote, for the store's old host.
+    let mut kept: Kept = vec![
+        (at(old), format!("tester {SECRET}")),
+        (record.clone(), format!(" {old}")),
+    ];
+    let mut a = start_with(Arc::new(MapSource::new())).await;
+    let out = play(
+        &mut a,
+        "PREPARE",
+        "PREPARE-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    assert_eq!(out.last().unwrap(), "PREPARE-SUCCESS");
+    let asked: Vec<&str> = out
+        .iter()
+        .filter(|l| l.starts_with("GETCREDS"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            format!("GETCREDS {}", at(&here)),
+            format!("GETCREDS {record}"),
+            format!("GETCREDS {}", at(old)),
+        ]
+    );
+    let down = out
+        .iter()
+        .find(|l| l.starts_with("DEBUG stores unavailable"))
+        .unwrap();
+    assert!(
+        down.contains(&format!(
+            "the webdav `password` git-annex keeps for this store is not sent to {here} (it was handed over for {old}); if that host should have it, run `ANNEX_SWARM_S7_DAVTEST_HOSTS={here} git annex enableremote NAME` once"
+        )),
+        "{down}"
+    );
+    assert_no_secret(&out);
+    // Ask the store something, so any request it would make has been made.
+    play(
+        &mut a,
+        "CHECKPRESENT SHA256E-s1--00",
+        "CHECKPRESENT-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    a.close().await.unwrap();
+    let sent: Vec<_> = recorder
+        .seen()
+        .into_iter()
+        .filter(|s| s.authorization)
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "credentials reached the new host: {sent:?}"
+    );
+
+    // Kept for this host, they are sent: the listener sees them.
+    let mut kept: Kept = vec![(at(&here), format!("tester {SECRET}"))];
+    let mut a = start_with(Arc::new(MapSource::new())).await;
+    play(
+        &mut a,
+        "PREPARE",
+        "PREPARE-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    play(
+        &mut a,
+        "CHECKPRESENT SHA256E-s1--00",
+        "CHECKPRESENT-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    a.close().await.unwrap();
+    assert!(
+        recorder.seen().iter().any(|s| s.authorization),
+        "the control request carried no credentials: {:?}",
+        recorder.seen()
+    );
+}
+
+/// Credentials git-annex kept before they were bound to hosts are not used, and move to the
+/// store's host at enableremote once the user names it for the store.
+#[tokio::test]
+async fn credentials_kept_before_hosts_move_only_when_the_host_is_named() {
+    let f = Fixture::new();
+    let embedded = with_s3(&f);
+    let setting = setting_at(s3_host());
+    let mut kept: Kept = vec![(LEGACY.into(), format!("AKIDOLD {SECRET}"))];
+    // PREPARE: refused, saying how to bind them.
+    let mut a = start(&[]).await;
+    let out = play(
+        &mut a,
+        "PREPARE",
+        "PREPARE-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    assert!(
+        out[out.len() - 2].contains(&format!(
+            "the s3 `access_key_id` git-annex keeps for this store is not sent to {} (it was handed over before credentials were bound to hosts); if that host should have it, run `ANNEX_SWARM_S7_S3TEST_HOSTS={} git annex enableremote NAME` once",
+            s3_host(),
+            s3_host()
+        )),
+        "{out:?}"
+    );
+    a.close().await.unwrap();
+    // enableremote without naming the host: nothing moves.
+    let mut a = start_with(source_for(&[], &[])).await;
+    let out = play(
+        &mut a,
+        "INITREMOTE",
+        "INITREMOTE-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    assert!(!out.iter().any(|l| l.starts_with("SETCREDS")), "{out:?}");
+    a.close().await.unwrap();
+    // enableremote with ANNEX_SWARM_S7_S3TEST_HOSTS naming it: handed over for that host.
+    let mut a = start_with(source_for(&[], &[s3_host()])).await;
+    let out = play(
+        &mut a,
+        "INITREMOTE",
+        "INITREMOTE-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    assert_eq!(out.last().unwrap(), "INITREMOTE-SUCCESS");
+    assert!(
+        out.contains(&format!(
+            "INFO store {S3_ID}: the credentials git-annex kept from before credentials were bound to hosts now go to {}, the host named for this store",
+            s3_host()
+        )),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&format!("SETCREDS {setting} AKIDOLD {SECRET}")),
+        "{out:?}"
+    );
+    a.close().await.unwrap();
+    // From now on they are used, with nothing named.
+    let mut a = start(&[]).await;
+    let out = play(
+        &mut a,
+        "PREPARE",
+        "PREPARE-",
+        &embedded,
+        &[],
+        true,
+        &mut kept,
+    )
+    .await;
+    assert!(!out.iter().any(|l| l.contains("credential")), "{out:?}");
+    a.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn initremote_refuses_to_let_git_annex_embed_credentials() {
     let f = Fixture::new();

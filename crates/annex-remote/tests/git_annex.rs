@@ -727,6 +727,91 @@ fn credentials_through_git_annex(git_annex: &Path) {
     }
 }
 
+/// Credentials git-annex kept before they were bound to hosts (the pair under the setting name
+/// of older builds, no host recorded) are not sent: the S3 store is down, saying how to bind
+/// them. One `enableremote` with `ANNEX_SWARM_<ID>_HOSTS` naming the store's host binds them,
+/// with no secret in the environment; then transfers use them.
+#[test]
+fn credentials_kept_before_hosts_are_bound_by_naming_the_host() {
+    let s3 = swarm_testservers::S3Server::start();
+    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let secret = swarm_testservers::S3_SECRET_KEY;
+    let repo = s.repo("legacy");
+    std::fs::write(repo.join("l.bin"), &e2e_content(99)[..40_000]).unwrap();
+    s.annex(&repo, &["add", "-q", "."]);
+    s.run(&repo, "git", &["commit", "-q", "-m", "files"]);
+    let def = s3_definition(&s, &s3.url("swarm"));
+    let def_arg = format!("definition={}", def.display());
+    ok(
+        annex_env(
+            &s,
+            &repo,
+            &s3_env(&s, secret, &s3.endpoint()),
+            &[
+                "initremote",
+                "lswarm",
+                "type=external",
+                "externaltype=swarm",
+                "encryption=none",
+                &def_arg,
+            ],
+        ),
+        "initremote",
+    );
+    // What an older build left: the pair under the old name, no host record.
+    let uuid = s.run(&repo, "git", &["config", "remote.lswarm.annex-uuid"]);
+    let creds = repo.join(".git/annex/creds");
+    let file = |setting: &str| creds.join(format!("{}-{}", uuid.trim(), setting.replace('/', "_")));
+    std::fs::rename(file(&s3_setting(&s3)), file("swarm-s1-s3-s3key")).unwrap();
+    std::fs::remove_file(file("swarm-s1-s3-host")).unwrap();
+
+    // 2+1 over three stores: without the S3 store a put cannot place its shards.
+    let copy = annex_env(&s, &repo, &[], &["copy", "--to", "lswarm", "."]);
+    assert!(
+        !copy.status.success(),
+        "copy went through without the S3 store"
+    );
+    let info =
+        String::from_utf8_lossy(&ok(annex_env(&s, &repo, &[], &["info", "lswarm"]), "info").stdout)
+            .into_owned();
+    let line = info
+        .lines()
+        .find(|l| l.contains(&format!("store {S3_STORE}")))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains(&format!(
+            "is not sent to {0} (it was handed over before credentials were bound to hosts); if that host should have it, run `ANNEX_SWARM_S1_S3_HOSTS={0} git annex enableremote NAME` once",
+            s3.endpoint()
+        )),
+        "{info}"
+    );
+    assert!(leaks(&copy, secret).is_empty());
+
+    let bind = vec![("ANNEX_SWARM_S1_S3_HOSTS".to_owned(), s3.endpoint())];
+    let out = ok(
+        annex_env(&s, &repo, &bind, &["enableremote", "lswarm"]),
+        "enableremote",
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!(
+            "store {S3_STORE}: the credentials git-annex kept from before credentials were bound to hosts now go to {}",
+            s3.endpoint()
+        )),
+        "{said}"
+    );
+    assert!(leaks(&out, secret).is_empty());
+    ok(
+        annex_env(&s, &repo, &[], &["copy", "--to", "lswarm", "."]),
+        "copy after binding",
+    );
+}
+
 /// Newer git-annex (10.20261026 here) will not use an external special remote enabled in a
 /// clone until `git annex verifyremote NAME --safe ID` confirms its configuration; Debian's has
 /// no such command.

@@ -89,7 +89,14 @@ set_rate() {
 export ANNEX_SWARM_WEBDAV_PASSWORD=benchpass ANNEX_SWARM_CREDENTIALS=$T/none.toml
 S=$T/swarm.toml
 args=()
-for p in "${PORTS[@]}"; do args+=(--store "webdav+http://tester@127.0.0.1:$p/s$p/"); done
+hosts=()
+for p in "${PORTS[@]}"; do
+  args+=(--store "webdav+http://tester@127.0.0.1:$p/s$p/")
+  hosts+=("http://127.0.0.1:$p")
+done
+# Kind-wide credentials go only to the hosts named for them.
+ANNEX_SWARM_WEBDAV_HOSTS=$(IFS=,; echo "${hosts[*]}")
+export ANNEX_SWARM_WEBDAV_HOSTS
 in_ns "$BIN" --swarm "$S" init --k 4 --m 2 ${SHARD_SIZE:+--shard-size "$SHARD_SIZE"} "${args[@]}" >&2
 head -c "$((SIZE_MIB << 20))" /dev/urandom > "$T/file"
 log "put $SIZE_MIB MiB (uploads are not shaped)"

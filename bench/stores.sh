@@ -108,6 +108,9 @@ sleep 1
 export PATH="$T/ssh/bin:$PATH"
 export ANNEX_SWARM_S3_ACCESS_KEY_ID=$AK ANNEX_SWARM_S3_SECRET_ACCESS_KEY=$SK
 export ANNEX_SWARM_WEBDAV_PASSWORD=benchpass ANNEX_SWARM_SFTP_SSH_KEY=$T/ssh/client
+# Kind-wide credentials go only to the hosts named for them.
+export ANNEX_SWARM_S3_HOSTS=http://127.0.0.1 ANNEX_SWARM_WEBDAV_HOSTS=http://127.0.0.1:$DAVP
+export ANNEX_SWARM_SFTP_HOSTS=sftp://127.0.0.1:$SSHP
 export ANNEX_SWARM_CREDENTIALS=$T/none.toml
 S=$T/swarm.toml
 "$BIN" --swarm "$S" init --k 3 --m 2 ${SHARD_SIZE:+--shard-size "$SHARD_SIZE"} \

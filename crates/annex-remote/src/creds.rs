@@ -3,13 +3,30 @@
 //! keeps them in this repository's `.git/annex/creds/`; when the swarm is opened it asks for them
 //! back with `GETCREDS`. `docs/spec/remote-config-v1.md` lists the settings.
 //!
+//! **Bound to hosts.** The definition is shared (the git-annex branch): a collaborator may
+//! change a store's URL. So git-annex keeps the credentials of a store of a kind that can point
+//! anywhere (S3, WebDAV, SFTP) under a setting named for the store *and the host* they were
+//! handed over for, `swarm-<id>-<pair>@<host>`: a pair is only ever asked for the host the
+//! store is at now, and one kept for another host is never sent. `swarm-<id>-host` records the
+//! host of the last handover, so that the refusal can name it, and enableremote moves the pair
+//! to the store's new host when the user names that host for the store
+//! (`ANNEX_SWARM_<ID>_HOSTS`). Pairs kept before hosts were bound (`swarm-<id>-<pair>`) are
+//! treated the same way. git-annex also answers GETCREDS from a setting of the same name in
+//! remote.log (shared input), so only a pair's own name binds it to a host: a host found
+//! anywhere else is used for messages, and to move a pair only with the user's word.
+//!
 //! Never lets git-annex put a credential in the git-annex branch: `embedcreds=yes`, or gpg
 //! encryption without `embedcreds=no` (git-annex then embeds them in `remote.log`), is refused
-//! before any `SETCREDS`. Never formats a secret: notes and errors name stores and credentials.
+//! before any `SETCREDS`. Never formats a secret: notes and errors name stores, credentials and
+//! hosts.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::ids::StoreId;
-use swarm_engine::credentials::{CredentialError, CredentialSource, MapSource, Secret, names};
+use swarm_engine::credentials::{
+    CredentialError, CredentialSource, Destination, Host, Secret, names, store_var,
+};
 
 use crate::protocol::{CredPair, CredPairError};
 
@@ -20,10 +37,28 @@ use crate::protocol::{CredPair, CredPairError};
 pub struct Setting {
     pub store: StoreId,
     pub kind: &'static str,
-    /// `swarm-<store id>-<pair>`, one word.
+    /// Where the store's credentials go; `None` for the drives (fixed service hosts).
+    pub host: Option<Host>,
+    /// `swarm-<store id>-<pair>`, one word: the whole name for the drives, and the name
+    /// before credentials were bound to hosts.
+    pub base: String,
+    /// What git-annex keeps the pair under: `<base>@<host>`, or `<base>` for the drives.
     pub name: String,
     pub login: Option<&'static str>,
     pub password: &'static str,
+}
+
+impl Setting {
+    /// The name this pair is kept under for `host`.
+    pub fn name_for(&self, host: &Host) -> String {
+        format!("{}@{host}", self.base)
+    }
+}
+
+/// The setting recording the host a store's credentials were last handed over for (the
+/// password field holds it).
+pub fn host_record(store: &StoreId) -> String {
+    format!("swarm-{store}-host")
 }
 
 /// The pairs of one store kind: (pair name, login credential, password credential).
@@ -57,11 +92,19 @@ pub fn settings(def: &SwarmDefinition) -> Vec<Setting> {
             continue;
         }
         let kind = location.kind();
+        let host = Host::of(&location);
         for (pair, login, password) in pairs(kind) {
+            let base = format!("swarm-{}-{pair}", entry.id);
+            let name = match &host {
+                Some(h) => format!("{base}@{h}"),
+                None => base.clone(),
+            };
             out.push(Setting {
                 store: entry.id.clone(),
                 kind,
-                name: format!("swarm-{}-{pair}", entry.id),
+                host: host.clone(),
+                base,
+                name,
                 login: *login,
                 password,
             });
@@ -70,23 +113,148 @@ pub fn settings(def: &SwarmDefinition) -> Vec<Setting> {
     out
 }
 
-/// Puts what `GETCREDS` returned for `setting` into `map`. Empty values mean "none stored".
-pub fn remember(map: &mut MapSource, setting: &Setting, login: Secret, password: Secret) {
-    if let Some(name) = setting.login
-        && !login.expose().is_empty()
-    {
-        map.insert(&setting.store, name, login);
-    }
-    if !password.expose().is_empty() {
-        map.insert(&setting.store, setting.password, password);
+/// A host recorded by `swarm-<id>-host`, when it is another than `here`.
+pub fn recorded_elsewhere(recorded: &Secret, here: &Host) -> Option<Host> {
+    recorded.expose().parse::<Host>().ok().filter(|h| h != here)
+}
+
+/// One pair as GETCREDS answered it.
+#[derive(Debug, Clone)]
+pub struct KeptPair {
+    pub setting: Setting,
+    pub login: Secret,
+    pub password: Secret,
+}
+
+impl KeptPair {
+    fn holds(&self, name: &str) -> bool {
+        (self.setting.login == Some(name) && !self.login.expose().is_empty())
+            || (self.setting.password == name && !self.password.expose().is_empty())
     }
 }
 
-/// What INITREMOTE hands to git-annex, and what the user should hear about what it does not.
+/// What git-annex keeps for the definition's stores (GETCREDS), as a credential source: each
+/// store's credentials go only to the host they were kept for.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// (store, credential name) -> value, kept for the store's host in `hosts` (the drives:
+    /// for the kind).
+    values: BTreeMap<(StoreId, String), Secret>,
+    hosts: BTreeMap<StoreId, Host>,
+    /// Stores with nothing kept for their host, but something for another host or from before
+    /// hosts were bound: never sent; named when refused, moved by [`move_to_new_hosts`].
+    elsewhere: BTreeMap<StoreId, Elsewhere>,
+}
+
+#[derive(Debug)]
+struct Elsewhere {
+    /// The host they were handed over for; `None`: before credentials were bound to hosts.
+    from: Option<Host>,
+    pairs: Vec<KeptPair>,
+}
+
+impl Kept {
+    /// Takes what GETCREDS returned for `setting` (asked under `setting.name`). Empty values
+    /// mean "none kept". True when anything was kept.
+    pub fn remember(&mut self, setting: &Setting, login: Secret, password: Secret) -> bool {
+        let mut any = false;
+        if let Some(name) = setting.login
+            && !login.expose().is_empty()
+        {
+            self.values
+                .insert((setting.store.clone(), name.to_owned()), login);
+            any = true;
+        }
+        if !password.expose().is_empty() {
+            self.values.insert(
+                (setting.store.clone(), setting.password.to_owned()),
+                password,
+            );
+            any = true;
+        }
+        if any && let Some(h) = &setting.host {
+            self.hosts.insert(setting.store.clone(), h.clone());
+        }
+        any
+    }
+
+    /// Takes what is kept for `store` under another host (`from`) or under the names from
+    /// before hosts were bound (`None`): never sent.
+    pub fn remember_elsewhere(
+        &mut self,
+        store: &StoreId,
+        from: Option<Host>,
+        pairs: Vec<KeptPair>,
+    ) {
+        let pairs: Vec<KeptPair> = pairs
+            .into_iter()
+            .filter(|p| !p.login.expose().is_empty() || !p.password.expose().is_empty())
+            .collect();
+        if !pairs.is_empty() {
+            self.elsewhere
+                .insert(store.clone(), Elsewhere { from, pairs });
+        }
+    }
+
+    fn refusal(
+        store: &StoreId,
+        dest: &Destination,
+        name: &str,
+        target: &Host,
+        from: Option<&Host>,
+    ) -> CredentialError {
+        CredentialError::NotForHost {
+            what: format!(
+                "the {} `{name}` git-annex keeps for this store",
+                dest.kind()
+            ),
+            target: target.clone(),
+            why: match from {
+                Some(h) => format!("it was handed over for {h}"),
+                None => "it was handed over before credentials were bound to hosts".into(),
+            },
+            remedy: format!(
+                "if that host should have it, run `{}={target} git annex enableremote NAME` once (NAME: this remote), or enableremote with the credentials in the environment",
+                store_var(store, names::HOSTS)
+            ),
+        }
+    }
+}
+
+impl CredentialSource for Kept {
+    fn get(
+        &self,
+        store: &StoreId,
+        dest: &Destination,
+        name: &str,
+    ) -> Result<Option<Secret>, CredentialError> {
+        if let Some(v) = self.values.get(&(store.clone(), name.to_owned())) {
+            let Some(target) = dest.host() else {
+                return Ok(Some(v.clone()));
+            };
+            return match self.hosts.get(store) {
+                Some(h) if h == target => Ok(Some(v.clone())),
+                from => Err(Self::refusal(store, dest, name, target, from)),
+            };
+        }
+        if let (Some(target), Some(e)) = (dest.host(), self.elsewhere.get(store))
+            && e.pairs.iter().any(|p| p.holds(name))
+        {
+            return Err(Self::refusal(store, dest, name, target, e.from.as_ref()));
+        }
+        Ok(None)
+    }
+}
+
+/// What INITREMOTE hands to git-annex, and what the user should hear about it.
 #[derive(Debug, Default)]
 pub struct Handover {
     pub pairs: Vec<(String, CredPair)>,
     pub notes: Vec<LeftOut>,
+    /// Stores whose credentials git-annex kept for another host and now keeps for their host.
+    pub moved: Vec<Moved>,
+    /// Stores with credentials found now (so nothing kept is moved for them).
+    found: BTreeSet<StoreId>,
 }
 
 /// Why a store's credentials are not handed to git-annex: a note for the user, naming the
@@ -114,35 +282,139 @@ pub enum LeftOut {
     },
 }
 
-/// The pairs `source` knows for the definition's stores. A pair is handed over when either of
-/// its credentials is found (the other is then empty). Values the protocol cannot carry, S3
-/// session credentials (temporary: a stored copy would outlive them) and an unreadable source
-/// are left out, with a note naming the store and the credential.
+/// Credentials git-annex kept for a store's old host (or from before hosts were bound), now kept
+/// for its new host because the user named that host for the store.
+#[derive(Debug)]
+pub struct Moved {
+    pub store: StoreId,
+    pub from: Option<Host>,
+    pub to: Host,
+}
+
+impl std::fmt::Display for Moved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = match &self.from {
+            Some(h) => format!("for {h}"),
+            None => "from before credentials were bound to hosts".into(),
+        };
+        write!(
+            f,
+            "store {}: the credentials git-annex kept {from} now go to {}, the host named for this store",
+            self.store, self.to
+        )
+    }
+}
+
+/// The pairs `source` knows for the definition's stores, for the hosts the stores are at (a
+/// credential found for another host is left out with a note). A pair is handed over when
+/// either of its credentials is found (the other is then empty), followed by the store's host
+/// record. Values the protocol cannot carry, S3 session credentials (temporary: a stored copy
+/// would outlive them) and an unreadable source are left out, with a note naming the store and
+/// the credential.
 pub fn handover(def: &SwarmDefinition, source: &dyn CredentialSource) -> Handover {
     let mut out = Handover::default();
     let mut temporary: Vec<StoreId> = Vec::new();
-    for setting in settings(def) {
-        if temporary.contains(&setting.store) {
-            continue;
-        }
-        match pair_for(&setting, source) {
-            Ok(Some(pair)) => out.pairs.push((setting.name, pair)),
-            Ok(None) => {}
-            Err(note) => {
-                if let LeftOut::Temporary { store } = &note {
-                    temporary.push(store.clone());
+    let all = settings(def);
+    for store in all.chunk_by(|a, b| a.store == b.store) {
+        let mut any = false;
+        for setting in store {
+            if temporary.contains(&setting.store) {
+                continue;
+            }
+            match pair_for(setting, source) {
+                Ok(Some(pair)) => {
+                    out.pairs.push((setting.name.clone(), pair));
+                    any = true;
                 }
-                out.notes.push(note);
+                Ok(None) => {}
+                Err(note) => {
+                    if let LeftOut::Temporary { store } = &note {
+                        temporary.push(store.clone());
+                    }
+                    out.notes.push(note);
+                }
+            }
+        }
+        if any && let Some(first) = store.first() {
+            out.found.insert(first.store.clone());
+            if let Some(host) = &first.host {
+                push_record(&mut out, &first.store, host);
             }
         }
     }
     out
 }
 
+fn push_record(out: &mut Handover, store: &StoreId, host: &Host) {
+    if let Ok(pair) = CredPair::new(Secret::new(""), Secret::new(host.as_str())) {
+        out.pairs.push((host_record(store), pair));
+    }
+}
+
+/// For each store with nothing found now whose credentials git-annex keeps only for another
+/// host (or from before hosts were bound): when the user names the store's host for it
+/// (`ANNEX_SWARM_<ID>_HOSTS`, `hosts` under `[store.ID]`: `source.store_hosts`), the kept pairs
+/// are handed over again for that host (added to `handover`) and used from now on. Anything
+/// else stays refused.
+pub fn move_to_new_hosts(
+    def: &SwarmDefinition,
+    kept: &mut Kept,
+    handover: &mut Handover,
+    source: &dyn CredentialSource,
+) {
+    let all = settings(def);
+    let stores: Vec<StoreId> = kept.elsewhere.keys().cloned().collect();
+    for store in stores {
+        if handover.found.contains(&store) {
+            continue;
+        }
+        let Some(to) = all
+            .iter()
+            .find(|s| s.store == store)
+            .and_then(|s| s.host.clone())
+        else {
+            continue;
+        };
+        match source.store_hosts(&store) {
+            Ok(hosts) if hosts.contains(&to) => {}
+            Ok(_) => continue,
+            Err(error) => {
+                handover.notes.push(LeftOut::Unreadable { store, error });
+                continue;
+            }
+        }
+        let Some(e) = kept.elsewhere.remove(&store) else {
+            continue;
+        };
+        for p in e.pairs {
+            let Some(setting) = all
+                .iter()
+                .find(|s| s.store == store && s.base == p.setting.base)
+            else {
+                continue;
+            };
+            kept.remember(setting, p.login.clone(), p.password.clone());
+            if let Ok(pair) = CredPair::new(p.login, p.password) {
+                handover.pairs.push((setting.name.clone(), pair));
+            }
+        }
+        push_record(handover, &store, &to);
+        handover.moved.push(Moved {
+            store,
+            from: e.from,
+            to,
+        });
+    }
+}
+
 fn pair_for(setting: &Setting, source: &dyn CredentialSource) -> Result<Option<CredPair>, LeftOut> {
+    let dest = match &setting.host {
+        Some(h) => Destination::at(setting.kind, h.clone()),
+        None => Destination::fixed_hosts(setting.kind),
+    };
     let get = |name: &str| {
         source
-            .get(&setting.store, setting.kind, name)
+            .get(&setting.store, &dest, name)
             .map_err(|error| LeftOut::Unreadable {
                 store: setting.store.clone(),
                 error,
@@ -210,6 +482,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use swarm_core::definition::StoreEntry;
+    use swarm_engine::credentials::MapSource;
 
     fn def(urls: &[&str]) -> SwarmDefinition {
         let entries = urls
@@ -220,11 +493,14 @@ mod tests {
         SwarmDefinition::new(1, 1, entries).unwrap()
     }
 
+    const S3_HOST: &str = "http://127.0.0.1:1";
+    const DAV_HOST: &str = "http://127.0.0.1:2";
+
     fn mixed() -> SwarmDefinition {
         def(&[
             "/data/a",
             "s3://bucket/p?endpoint=http://127.0.0.1:1",
-            "webdav+http://127.0.0.1:1/dav/",
+            "webdav+http://127.0.0.1:2/dav/",
             "sftp://u@127.0.0.1/srv",
             "gdrive://folder",
         ])
@@ -234,32 +510,56 @@ mod tests {
         h.notes.iter().map(ToString::to_string).collect()
     }
 
+    fn host(s: &str) -> Host {
+        s.parse().unwrap()
+    }
+
+    /// Values for stores, each allowed to go to the host of `mixed()` the store is at.
     fn map(values: &[(&str, &str, &str)]) -> MapSource {
         let mut m = MapSource::new();
         for (store, name, value) in values {
             m.insert(&store.parse().unwrap(), name, Secret::new(*value));
         }
+        for (store, h) in [
+            ("s2", S3_HOST),
+            ("s3", DAV_HOST),
+            ("s4", "sftp://127.0.0.1"),
+        ] {
+            m.allow(&store.parse().unwrap(), host(h));
+        }
         m
     }
 
+    fn lines(h: Handover) -> Vec<String> {
+        h.pairs
+            .into_iter()
+            .map(|(name, pair)| crate::protocol::Message::SetCreds(name, pair).to_string())
+            .collect()
+    }
+
     #[test]
-    fn settings_name_store_and_pair_and_skip_local_stores() {
+    fn settings_name_store_pair_and_host_and_skip_local_stores() {
         let names: Vec<String> = settings(&mixed()).into_iter().map(|s| s.name).collect();
         assert_eq!(
             names,
             [
-                "swarm-s2-s3key",
-                "swarm-s3-login",
-                "swarm-s4-sshkey",
+                "swarm-s2-s3key@http://127.0.0.1:1",
+                "swarm-s3-login@http://127.0.0.1:2",
+                "swarm-s4-sshkey@sftp://127.0.0.1",
                 "swarm-s5-oauthclient",
                 "swarm-s5-oauthtoken"
             ]
+        );
+        assert_eq!(settings(&mixed())[0].base, "swarm-s2-s3key");
+        assert_eq!(
+            settings(&def(&["s3://bucket/p", "/a"]))[0].name,
+            "swarm-s1-s3key@aws"
         );
         assert!(settings(&def(&["/a", "file:///b"])).is_empty());
     }
 
     #[test]
-    fn found_credentials_are_handed_over_in_pairs() {
+    fn found_credentials_are_handed_over_in_pairs_with_their_host() {
         let source = map(&[
             ("s2", "access_key_id", "AKID"),
             ("s2", "secret_access_key", "se cret"),
@@ -268,19 +568,35 @@ mod tests {
         ]);
         let h = handover(&mixed(), &source);
         assert!(h.notes.is_empty(), "{:?}", h.notes);
-        let lines: Vec<String> = h
-            .pairs
-            .into_iter()
-            .map(|(name, pair)| crate::protocol::Message::SetCreds(name, pair).to_string())
-            .collect();
         assert_eq!(
-            lines,
+            lines(h),
             [
-                "SETCREDS swarm-s2-s3key AKID se cret",
-                "SETCREDS swarm-s3-login  pw",
+                "SETCREDS swarm-s2-s3key@http://127.0.0.1:1 AKID se cret",
+                "SETCREDS swarm-s2-host  http://127.0.0.1:1",
+                "SETCREDS swarm-s3-login@http://127.0.0.1:2  pw",
+                "SETCREDS swarm-s3-host  http://127.0.0.1:2",
                 "SETCREDS swarm-s5-oauthtoken  tok"
             ]
         );
+    }
+
+    /// Issue 11, item 9, at initremote: credentials found for another host than the store's
+    /// are not handed over; the note names the host and shows no value.
+    #[test]
+    fn credentials_for_another_host_are_not_handed_over() {
+        let mut source = MapSource::new();
+        let s3: StoreId = "s3".parse().unwrap();
+        source.insert(&s3, "password", Secret::new("hunter2"));
+        source.allow(&s3, host("https://dav.example"));
+        let h = handover(&mixed(), &source);
+        assert!(h.pairs.is_empty());
+        let n = notes(&h);
+        assert_eq!(n.len(), 1);
+        assert!(
+            n[0].starts_with("store s3: credentials not handed to git-annex: the webdav `password` given for this store is not sent to http://127.0.0.1:2 (it may go only to https://dav.example)"),
+            "{n:?}"
+        );
+        assert!(!n[0].contains("hunter2"));
     }
 
     #[test]
@@ -317,7 +633,12 @@ mod tests {
 
     struct Broken;
     impl CredentialSource for Broken {
-        fn get(&self, _: &StoreId, _: &str, _: &str) -> Result<Option<Secret>, CredentialError> {
+        fn get(
+            &self,
+            _: &StoreId,
+            _: &Destination,
+            _: &str,
+        ) -> Result<Option<Secret>, CredentialError> {
             Err(CredentialError::Exposed {
                 path: "/c.toml".into(),
                 mode: 0o644,
@@ -337,24 +658,133 @@ mod tests {
         );
     }
 
+    fn dav(kind: &str, at: &str) -> Destination {
+        match kind {
+            "gdrive" => Destination::fixed_hosts("gdrive"),
+            _ => Destination::at("webdav", host(at)),
+        }
+    }
+
     #[test]
-    fn getcreds_replies_fill_the_map_and_empty_means_none() {
+    fn getcreds_replies_fill_the_source_and_empty_means_none() {
         let d = mixed();
         let all = settings(&d);
-        let mut m = MapSource::new();
-        remember(&mut m, &all[0], Secret::new("AKID"), Secret::new("s e"));
-        remember(&mut m, &all[1], Secret::new(""), Secret::new(""));
-        remember(&mut m, &all[4], Secret::new("ignored"), Secret::new("tok"));
-        let get = |store: &str, name: &str| {
-            m.get(&store.parse().unwrap(), "", name)
+        let mut k = Kept::default();
+        assert!(k.remember(&all[0], Secret::new("AKID"), Secret::new("s e")));
+        assert!(!k.remember(&all[1], Secret::new(""), Secret::new("")));
+        assert!(k.remember(&all[4], Secret::new("ignored"), Secret::new("tok")));
+        let get = |store: &str, dest: &Destination, name: &str| {
+            k.get(&store.parse().unwrap(), dest, name)
                 .unwrap()
                 .map(|s| s.expose().to_owned())
         };
-        assert_eq!(get("s2", "access_key_id").as_deref(), Some("AKID"));
-        assert_eq!(get("s2", "secret_access_key").as_deref(), Some("s e"));
-        assert_eq!(get("s3", "username"), None);
-        assert_eq!(get("s3", "password"), None);
-        assert_eq!(get("s5", "refresh_token").as_deref(), Some("tok"));
+        let s3 = Destination::at("s3", host(S3_HOST));
+        assert_eq!(get("s2", &s3, "access_key_id").as_deref(), Some("AKID"));
+        assert_eq!(get("s2", &s3, "secret_access_key").as_deref(), Some("s e"));
+        assert_eq!(get("s3", &dav("webdav", DAV_HOST), "username"), None);
+        assert_eq!(get("s3", &dav("webdav", DAV_HOST), "password"), None);
+        assert_eq!(
+            get("s5", &dav("gdrive", ""), "refresh_token").as_deref(),
+            Some("tok")
+        );
+    }
+
+    /// Issue 11, item 9, in the special remote: what git-annex keeps for a store's host is not
+    /// sent to another host (a changed URL, a reload), and what it keeps for another host or
+    /// from before hosts were bound is refused, naming the host and how to allow it.
+    #[test]
+    fn kept_credentials_go_only_to_the_host_they_were_kept_for() {
+        let d = mixed();
+        let all = settings(&d);
+        let mut k = Kept::default();
+        k.remember(&all[0], Secret::new("AKID"), Secret::new("hunter2"));
+        let s2: StoreId = "s2".parse().unwrap();
+        let moved = Destination::at("s3", host("http://127.0.0.2:1"));
+        let err = k
+            .get(&s2, &moved, "secret_access_key")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the s3 `secret_access_key` git-annex keeps for this store is not sent to http://127.0.0.2:1 (it was handed over for http://127.0.0.1:1); if that host should have it, run `ANNEX_SWARM_S2_HOSTS=http://127.0.0.2:1 git annex enableremote NAME` once (NAME: this remote), or enableremote with the credentials in the environment"
+        );
+        let s3: StoreId = "s3".parse().unwrap();
+        let legacy = KeptPair {
+            setting: all[1].clone(),
+            login: Secret::new("alice"),
+            password: Secret::new("hunter2"),
+        };
+        k.remember_elsewhere(&s3, None, vec![legacy]);
+        let err = k
+            .get(&s3, &dav("webdav", DAV_HOST), "password")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is not sent to http://127.0.0.1:2 (it was handed over before credentials were bound to hosts)"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"));
+        // Nothing kept anywhere: the next source is asked.
+        assert!(
+            k.get(&"s4".parse().unwrap(), &dav("webdav", DAV_HOST), "password")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn kept_credentials_move_only_to_a_host_the_user_names() {
+        let d = mixed();
+        let all = settings(&d);
+        let s3: StoreId = "s3".parse().unwrap();
+        let old = || KeptPair {
+            setting: all[1].clone(),
+            login: Secret::new("alice"),
+            password: Secret::new("pw"),
+        };
+        // Not named: nothing moves, the refusal stays.
+        let mut k = Kept::default();
+        k.remember_elsewhere(&s3, Some(host("https://old.example")), vec![old()]);
+        let mut h = Handover::default();
+        move_to_new_hosts(&d, &mut k, &mut h, &MapSource::new());
+        assert!(h.pairs.is_empty() && h.moved.is_empty());
+        assert!(k.get(&s3, &dav("webdav", DAV_HOST), "password").is_err());
+        // Named for the store: handed over again for the new host, and used.
+        let mut named = MapSource::new();
+        named.allow(&s3, host(DAV_HOST));
+        move_to_new_hosts(&d, &mut k, &mut h, &named);
+        assert_eq!(
+            h.moved.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "store s3: the credentials git-annex kept for https://old.example now go to http://127.0.0.1:2, the host named for this store"
+            ]
+        );
+        assert_eq!(
+            lines(h),
+            [
+                "SETCREDS swarm-s3-login@http://127.0.0.1:2 alice pw",
+                "SETCREDS swarm-s3-host  http://127.0.0.1:2"
+            ]
+        );
+        assert_eq!(
+            k.get(&s3, &dav("webdav", DAV_HOST), "password")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "pw"
+        );
+    }
+
+    #[test]
+    fn a_recorded_host_counts_only_when_it_is_another() {
+        let here = host(DAV_HOST);
+        assert_eq!(
+            recorded_elsewhere(&Secret::new("https://old.example"), &here),
+            Some(host("https://old.example"))
+        );
+        assert_eq!(recorded_elsewhere(&Secret::new(DAV_HOST), &here), None);
+        assert_eq!(recorded_elsewhere(&Secret::new(""), &here), None);
+        assert_eq!(recorded_elsewhere(&Secret::new("junk"), &here), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::key::{Key, KeyError};
 use swarm_engine::admin::{self, Presence};
-use swarm_engine::credentials::{Chain, CredentialSource, DefaultSource, MapSource};
+use swarm_engine::credentials::{Chain, CredentialSource, DefaultSource};
 use swarm_engine::progress::{Event, Observer, Quiet};
 use swarm_engine::{EngineError, Swarm};
 
@@ -291,15 +291,21 @@ impl Remote {
             file.unwrap_or_else(|| Err(std::io::Error::other("no definition file named")))
         })?;
         let def = plan.definition().clone();
-        let handover = creds::handover(&def, self.credentials.as_ref());
+        let mut handover = creds::handover(&def, self.credentials.as_ref());
+        // What git-annex already keeps (an earlier enableremote); kept for a store's old host, it
+        // moves to the new one only when the user names that host for the store.
+        let mut stored = stored_credentials(&def, io).await?;
+        creds::move_to_new_hosts(&def, &mut stored, &mut handover, self.credentials.as_ref());
         for note in &handover.notes {
             self.note(io, note.to_string());
+        }
+        for moved in &handover.moved {
+            self.note(io, moved.to_string());
         }
         if !handover.pairs.is_empty() {
             refuse_embedding(io).await?;
         }
-        // Found now wins; what git-annex already keeps (an earlier enableremote) fills in.
-        let stored = stored_credentials(&def, io).await?;
+        // Found now wins; what git-annex keeps fills in.
         let creds: Arc<dyn CredentialSource> =
             Arc::new(Chain(vec![self.credentials.clone(), Arc::new(stored)]));
         match &plan {
@@ -518,15 +524,43 @@ fn valid_key(text: &str, io: &JobIo) -> Option<Key> {
     }
 }
 
-/// What git-annex keeps for the definition's stores (one GETCREDS per setting; none for local
-/// stores).
-async fn stored_credentials(def: &SwarmDefinition, io: &mut JobIo) -> Result<MapSource, Failure> {
-    let mut map = MapSource::new();
-    for setting in creds::settings(def) {
-        let (login, password) = io.ask_creds(&setting.name).await?;
-        creds::remember(&mut map, &setting, login, password);
+/// What git-annex keeps for the definition's stores: one GETCREDS per setting, for the host
+/// each store is at (none for local stores). When nothing is kept for a store's host, what it
+/// keeps for the host recorded at the last handover, or from before credentials were bound to
+/// hosts, is read too: never sent, but named in the refusal and movable by enableremote.
+async fn stored_credentials(def: &SwarmDefinition, io: &mut JobIo) -> Result<creds::Kept, Failure> {
+    let mut kept = creds::Kept::default();
+    let all = creds::settings(def);
+    for store in all.chunk_by(|a, b| a.store == b.store) {
+        let mut any = false;
+        for setting in store {
+            let (login, password) = io.ask_creds(&setting.name).await?;
+            any |= kept.remember(setting, login, password);
+        }
+        let (false, Some(first)) = (any, store.first()) else {
+            continue;
+        };
+        let Some(here) = &first.host else {
+            continue;
+        };
+        let (_, recorded) = io.ask_creds(&creds::host_record(&first.store)).await?;
+        let from = creds::recorded_elsewhere(&recorded, here);
+        let mut pairs = Vec::new();
+        for setting in store {
+            let name = match &from {
+                Some(h) => setting.name_for(h),
+                None => setting.base.clone(),
+            };
+            let (login, password) = io.ask_creds(&name).await?;
+            pairs.push(creds::KeptPair {
+                setting: setting.clone(),
+                login,
+                password,
+            });
+        }
+        kept.remember_elsewhere(&first.store, from, pairs);
     }
-    Ok(map)
+    Ok(kept)
 }
 
 /// Fails when git-annex would copy SETCREDS values into the git-annex branch.

@@ -106,8 +106,9 @@ fn creds_lines_are_never_logged_with_their_values() {
     }
 }
 
-/// A definition of one local store and one S3 store on a closed loopback port, embedded.
-fn embedded_with_s3(local: &std::path::Path) -> String {
+/// A definition of one local store and one S3 store on a closed loopback port, embedded, and
+/// the S3 store's host.
+fn embedded_with_s3(local: &std::path::Path) -> (String, String) {
     use swarm_core::definition::{StoreEntry, SwarmDefinition};
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -126,20 +127,26 @@ fn embedded_with_s3(local: &std::path::Path) -> String {
         ],
     )
     .unwrap();
-    annex_remote::config::encode_definition(&def)
+    (
+        annex_remote::config::encode_definition(&def),
+        format!("http://127.0.0.1:{port}"),
+    )
 }
 
 #[test]
 fn setcreds_go_to_git_annex_but_not_to_the_trace_log() {
     let dir = tempfile::tempdir().unwrap();
-    let embedded = embedded_with_s3(&dir.path().join("local"));
+    let (embedded, host) = embedded_with_s3(&dir.path().join("local"));
     let missing = dir.path().join("no-credentials.toml");
     let secret = "hunter2 with spaces";
     // INITREMOTE (enableremote: the definition is embedded), then PREPARE; git-annex's
-    // answers in the order the remote asks (the second CREDS confirms the SETCREDS).
+    // answers in the order the remote asks: nothing kept for the store's host, none recorded,
+    // none from before hosts; the embedding settings; then CREDS confirming each SETCREDS
+    // (the pair, then its host record).
     let input = format!(
         "EXTENSIONS\nINITREMOTE\nVALUE \nVALUE \nVALUE \nVALUE \nVALUE \nVALUE \nVALUE {embedded}\n\
-         VALUE \nVALUE none\nVALUE \nCREDS  \nCREDS AKIDFROMENV {secret}\n\
+         CREDS  \nCREDS  \nCREDS  \nVALUE \nVALUE none\nVALUE \n\
+         CREDS AKIDFROMENV {secret}\nCREDS  {host}\n\
          PREPARE\nVALUE {embedded}\nCREDS AKIDFROMANNEX {secret}\n"
     );
     let (ok, out, err) = converse(
@@ -148,18 +155,22 @@ fn setcreds_go_to_git_annex_but_not_to_the_trace_log() {
             ("ANNEX_SWARM_CREDENTIALS", missing.to_str().unwrap()),
             ("ANNEX_SWARM_S2_S3_ACCESS_KEY_ID", "AKIDFROMENV"),
             ("ANNEX_SWARM_S2_S3_SECRET_ACCESS_KEY", secret),
+            ("ANNEX_SWARM_S2_S3_HOSTS", &host),
         ],
         &input,
     );
     assert!(ok, "{err}");
     assert!(
         out.contains(&format!(
-            "\nSETCREDS swarm-s2-s3-s3key AKIDFROMENV {secret}\n"
+            "\nSETCREDS swarm-s2-s3-s3key@{host} AKIDFROMENV {secret}\nGETCREDS swarm-s2-s3-s3key@{host}\nSETCREDS swarm-s2-s3-host  {host}\n"
         )),
         "{out}"
     );
     assert!(out.ends_with("PREPARE-SUCCESS\n"), "{out}");
-    assert!(err.contains("> SETCREDS swarm-s2-s3-s3key ***"), "{err}");
+    assert!(
+        err.contains(&format!("> SETCREDS swarm-s2-s3-s3key@{host} ***")),
+        "{err}"
+    );
     assert!(err.contains("< CREDS ***"), "{err}");
     for leak in ["hunter2", "AKIDFROMENV", "AKIDFROMANNEX"] {
         let lines: Vec<&str> = err.lines().filter(|l| l.contains(leak)).collect();
@@ -197,7 +208,7 @@ fn logs_never_show_a_url_query_or_user_info() {
     // Lines git-annex might send, logged at trace as they arrive, and an S3 store that cannot be
     // reached, whose client logs its requests at debug and its retries at warn.
     let dir = tempfile::tempdir().unwrap();
-    let embedded = embedded_with_s3(&dir.path().join("local"));
+    let (embedded, _) = embedded_with_s3(&dir.path().join("local"));
     let missing = dir.path().join("no-credentials.toml");
     let input = format!(
         "EXTENSIONS\nVALUE s3://bkt?endpoint=http://u:hunter2@127.0.0.1:1\n\

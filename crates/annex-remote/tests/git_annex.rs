@@ -444,9 +444,14 @@ impl Drop for GpgAgent {
     }
 }
 
-/// The S3 store's id in the credential tests, and the setting its key pair is kept under.
+/// The S3 store's id in the credential tests.
 const S3_STORE: &str = "s1-s3";
-const S3_SETTING: &str = "swarm-s1-s3-s3key";
+
+/// The setting git-annex keeps the S3 store's key pair under: named for the store and the host
+/// it was handed over for.
+fn s3_setting(s3: &swarm_testservers::S3Server) -> String {
+    format!("swarm-s1-s3-s3key@{}", s3.endpoint())
+}
 
 /// A definition file (2+1: an S3 store at `s3_url`, two local directories), for definition=.
 fn s3_definition(s: &Scratch, s3_url: &str) -> PathBuf {
@@ -467,10 +472,12 @@ fn s3_definition(s: &Scratch, s3_url: &str) -> PathBuf {
     path
 }
 
-/// The S3 store's credentials as `ANNEX_SWARM_<STORE>_...` variables, and a credentials file
-/// that does not exist (so only what a command is given counts).
-fn s3_env(s: &Scratch, secret: &str) -> Vec<(String, String)> {
+/// The S3 store's credentials as `ANNEX_SWARM_<STORE>_...` variables, for the store's host
+/// (`http://127.0.0.1:PORT`), and a credentials file that does not exist (so only what a command
+/// is given counts).
+fn s3_env(s: &Scratch, secret: &str, host: &str) -> Vec<(String, String)> {
     vec![
+        ("ANNEX_SWARM_S1_S3_HOSTS".into(), host.into()),
         (
             "ANNEX_SWARM_S1_S3_ACCESS_KEY_ID".into(),
             swarm_testservers::S3_ACCESS_KEY.into(),
@@ -496,6 +503,8 @@ fn annex_env(s: &Scratch, repo: &Path, env: &[(String, String)], args: &[&str]) 
         "ANNEX_SWARM_S3_SESSION_TOKEN",
         "ANNEX_SWARM_S1_S3_ACCESS_KEY_ID",
         "ANNEX_SWARM_S1_S3_SECRET_ACCESS_KEY",
+        "ANNEX_SWARM_S3_HOSTS",
+        "ANNEX_SWARM_S1_S3_HOSTS",
     ] {
         c.env_remove(v);
     }
@@ -585,7 +594,7 @@ fn credentials_through_git_annex(git_annex: &Path) {
         annex_env(
             &s,
             &repo,
-            &s3_env(&s, secret),
+            &s3_env(&s, secret, &s3.endpoint()),
             &[
                 "initremote",
                 "cswarm",
@@ -602,6 +611,7 @@ fn credentials_through_git_annex(git_annex: &Path) {
         "{:?}",
         leaks(&init, secret)
     );
+    let setting = s3_setting(&s3);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&init.stdout),
@@ -609,14 +619,19 @@ fn credentials_through_git_annex(git_annex: &Path) {
     );
     assert!(
         said.contains(&format!(
-            "store credentials kept by git-annex in .git/annex/creds/ of this repository only: {S3_SETTING}"
+            "store credentials kept by git-annex in .git/annex/creds/ of this repository only: {setting}, swarm-{S3_STORE}-host"
         )),
         "{said}"
     );
 
     // Kept by git-annex in this repository, private to the user.
     let uuid = s.run(&repo, "git", &["config", "remote.cswarm.annex-uuid"]);
-    let kept = repo.join(format!(".git/annex/creds/{}-{S3_SETTING}", uuid.trim()));
+    // git-annex names the file after the setting, `/` as `_`.
+    let kept = repo.join(format!(
+        ".git/annex/creds/{}-{}",
+        uuid.trim(),
+        setting.replace('/', "_")
+    ));
     assert_eq!(
         std::fs::read_to_string(&kept).unwrap(),
         format!("{}\n{secret}\n", swarm_testservers::S3_ACCESS_KEY)
@@ -691,7 +706,12 @@ fn credentials_through_git_annex(git_annex: &Path) {
     // A clone has none: enableremote with the credentials in its environment hands them over.
     let clone = clone_of(&s, &repo);
     ok(
-        annex_env(&s, &clone, &s3_env(&s, secret), &["enableremote", "cswarm"]),
+        annex_env(
+            &s,
+            &clone,
+            &s3_env(&s, secret, &s3.endpoint()),
+            &["enableremote", "cswarm"],
+        ),
         "enableremote",
     );
     verify_if_asked(&s, &clone, "cswarm");
@@ -705,6 +725,91 @@ fn credentials_through_git_annex(git_annex: &Path) {
             "{name} differs in the clone"
         );
     }
+}
+
+/// Credentials git-annex kept before they were bound to hosts (the pair under the setting name
+/// of older builds, no host recorded) are not sent: the S3 store is down, saying how to bind
+/// them. One `enableremote` with `ANNEX_SWARM_<ID>_HOSTS` naming the store's host binds them,
+/// with no secret in the environment; then transfers use them.
+#[test]
+fn credentials_kept_before_hosts_are_bound_by_naming_the_host() {
+    let s3 = swarm_testservers::S3Server::start();
+    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let secret = swarm_testservers::S3_SECRET_KEY;
+    let repo = s.repo("legacy");
+    std::fs::write(repo.join("l.bin"), &e2e_content(99)[..40_000]).unwrap();
+    s.annex(&repo, &["add", "-q", "."]);
+    s.run(&repo, "git", &["commit", "-q", "-m", "files"]);
+    let def = s3_definition(&s, &s3.url("swarm"));
+    let def_arg = format!("definition={}", def.display());
+    ok(
+        annex_env(
+            &s,
+            &repo,
+            &s3_env(&s, secret, &s3.endpoint()),
+            &[
+                "initremote",
+                "lswarm",
+                "type=external",
+                "externaltype=swarm",
+                "encryption=none",
+                &def_arg,
+            ],
+        ),
+        "initremote",
+    );
+    // What an older build left: the pair under the old name, no host record.
+    let uuid = s.run(&repo, "git", &["config", "remote.lswarm.annex-uuid"]);
+    let creds = repo.join(".git/annex/creds");
+    let file = |setting: &str| creds.join(format!("{}-{}", uuid.trim(), setting.replace('/', "_")));
+    std::fs::rename(file(&s3_setting(&s3)), file("swarm-s1-s3-s3key")).unwrap();
+    std::fs::remove_file(file("swarm-s1-s3-host")).unwrap();
+
+    // 2+1 over three stores: without the S3 store a put cannot place its shards.
+    let copy = annex_env(&s, &repo, &[], &["copy", "--to", "lswarm", "."]);
+    assert!(
+        !copy.status.success(),
+        "copy went through without the S3 store"
+    );
+    let info =
+        String::from_utf8_lossy(&ok(annex_env(&s, &repo, &[], &["info", "lswarm"]), "info").stdout)
+            .into_owned();
+    let line = info
+        .lines()
+        .find(|l| l.contains(&format!("store {S3_STORE}")))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains(&format!(
+            "is not sent to {0} (it was handed over before credentials were bound to hosts); if that host should have it, run `ANNEX_SWARM_S1_S3_HOSTS={0} git annex enableremote NAME` once",
+            s3.endpoint()
+        )),
+        "{info}"
+    );
+    assert!(leaks(&copy, secret).is_empty());
+
+    let bind = vec![("ANNEX_SWARM_S1_S3_HOSTS".to_owned(), s3.endpoint())];
+    let out = ok(
+        annex_env(&s, &repo, &bind, &["enableremote", "lswarm"]),
+        "enableremote",
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!(
+            "store {S3_STORE}: the credentials git-annex kept from before credentials were bound to hosts now go to {}",
+            s3.endpoint()
+        )),
+        "{said}"
+    );
+    assert!(leaks(&out, secret).is_empty());
+    ok(
+        annex_env(&s, &repo, &[], &["copy", "--to", "lswarm", "."]),
+        "copy after binding",
+    );
 }
 
 /// Newer git-annex (10.20261026 here) will not use an external special remote enabled in a
@@ -743,7 +848,7 @@ fn initremote_with_embedcreds_is_refused() {
     let out = annex_env(
         &s,
         &repo,
-        &s3_env(&s, secret),
+        &s3_env(&s, secret, &format!("http://127.0.0.1:{port}")),
         &[
             "initremote",
             "eswarm",

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Swarm, pseudo_random};
+use swarm_testservers::recorder::Recorder;
 
 /// Appends a store to the definition by hand, as a user growing the swarm would.
 fn add_store(swarm: &Swarm, id: &str) {
@@ -92,4 +93,177 @@ fn output_to_a_closed_pipe_is_a_quiet_exit() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
     }
+}
+
+/// Appends a WebDAV store at `origin` (`http://IP:PORT`) to the definition, as a collaborator
+/// editing the shared definition might.
+fn add_webdav_store(swarm: &Swarm, id: &str, origin: &str) {
+    let mut text = std::fs::read_to_string(&swarm.def).unwrap();
+    let url = origin.replace("http://", "webdav+http://tester@");
+    text.push_str(&format!(
+        "\n[[store]]\nid = \"{id}\"\nurl = \"{url}/dav/\"\n"
+    ));
+    std::fs::write(&swarm.def, text).unwrap();
+}
+
+/// `annex-swarm status` with exactly `env` as credentials; its stdout, checked to hold no
+/// secret anywhere.
+fn status_with(swarm: &Swarm, env: &[(&str, &str)]) -> String {
+    let mut cmd = swarm.cmd();
+    for v in [
+        "ANNEX_SWARM_WEBDAV_PASSWORD",
+        "ANNEX_SWARM_WEBDAV_HOSTS",
+        "ANNEX_SWARM_DAV_PASSWORD",
+        "ANNEX_SWARM_DAV_HOSTS",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("ANNEX_SWARM_CREDENTIALS", swarm.path("no-credentials.toml"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(["-vv", "status"]).output().unwrap();
+    common::assert_no_panic(&out, &["status"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("hunter2"), "a secret was printed:\n{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The line of `status` about store `id`.
+fn status_line(status: &str, id: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.contains(id))
+        .unwrap_or_else(|| panic!("no line for {id}:\n{status}"))
+        .to_owned()
+}
+
+/// Issue 11, item 9: with a kind-wide WebDAV password set, a store that a collaborator added
+/// to the shared definition for another host received the password (HTTP Basic, in the clear)
+/// on the next `status`. A listener on 127.0.0.2 stands in for that host and records any
+/// `Authorization` header: none arrives, and the store is down naming the host and the variable
+/// that would allow it. Once the user names the host, the password does go there (the listener
+/// would see a leak).
+#[test]
+fn a_webdav_store_added_for_another_host_does_not_get_the_kind_wide_password() {
+    let swarm = Swarm::new();
+    let evil = Recorder::start([127, 0, 0, 2].into());
+    add_webdav_store(&swarm, "added", &evil.origin());
+    let password = ("ANNEX_SWARM_WEBDAV_PASSWORD", "hunter2-kind-wide");
+    // The user's password is for their own server; and a user who named no host at all.
+    let out = status_with(
+        &swarm,
+        &[
+            password,
+            ("ANNEX_SWARM_WEBDAV_HOSTS", "https://dav.example"),
+        ],
+    );
+    let line = status_line(&out, "added");
+    assert!(
+        line.contains(&format!(
+            "DOWN: store added is unavailable: the webdav `password` from ANNEX_SWARM_WEBDAV_PASSWORD is not sent to {0} (it may go only to https://dav.example); if that host should have it, add {0} to ANNEX_SWARM_WEBDAV_HOSTS",
+            evil.origin()
+        )),
+        "{line}"
+    );
+    let line = status_line(&status_with(&swarm, &[password]), "added");
+    assert!(
+        line.contains("(ANNEX_SWARM_WEBDAV_HOSTS names no host for it)"),
+        "{line}"
+    );
+    let sent: Vec<_> = evil
+        .seen()
+        .into_iter()
+        .filter(|s| s.authorization)
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "the password reached the added host: {sent:?}"
+    );
+    // The six local stores were not held back by it.
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with("  up")).count(),
+        6,
+        "{out}"
+    );
+
+    // Named, it goes there (and is refused by the listener).
+    let named = format!("https://dav.example,{}", evil.origin());
+    status_with(&swarm, &[password, ("ANNEX_SWARM_WEBDAV_HOSTS", &named)]);
+    assert!(
+        evil.seen().iter().any(|s| s.authorization),
+        "the control request carried no credentials: {:?}",
+        evil.seen()
+    );
+}
+
+/// Issue 11, item 9: a collaborator changing the URL of an existing store id in the shared
+/// definition redirected that store's own credentials (per-store variables, `[store.ID]` in the
+/// credentials file) to the new host. They stay with the host they were given for.
+#[test]
+fn changing_a_stores_url_to_another_host_does_not_carry_its_credentials() {
+    use std::os::unix::fs::PermissionsExt;
+    let swarm = Swarm::new();
+    let mine = Recorder::start([127, 0, 0, 1].into());
+    let evil = Recorder::start([127, 0, 0, 2].into());
+    add_webdav_store(&swarm, "dav", &mine.origin());
+    let file = swarm.path("credentials.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[store.dav]\nhosts = [\"{}\"]\npassword = \"hunter2-in-file\"\n",
+            mine.origin()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let from_file = ("ANNEX_SWARM_CREDENTIALS", file.to_str().unwrap());
+    let hosts = mine.origin();
+    let from_env = [
+        ("ANNEX_SWARM_DAV_PASSWORD", "hunter2-in-env"),
+        ("ANNEX_SWARM_DAV_HOSTS", hosts.as_str()),
+    ];
+    // At its own host both are sent (the control).
+    status_with(&swarm, &[from_file]);
+    status_with(&swarm, &from_env);
+    let sent = mine.seen().iter().filter(|s| s.authorization).count();
+    assert!(sent >= 2, "{:?}", mine.seen());
+
+    let text = std::fs::read_to_string(&swarm.def).unwrap();
+    std::fs::write(
+        &swarm.def,
+        text.replace(&mine.origin()[7..], &evil.origin()[7..]),
+    )
+    .unwrap();
+    let line = status_line(&status_with(&swarm, &[from_file]), "dav");
+    assert!(
+        line.contains(&format!(
+            "is not sent to {0} (it may go only to {1}); if that host should have it, add \"{0}\" to `hosts` under [store.dav]",
+            evil.origin(),
+            mine.origin()
+        )),
+        "{line}"
+    );
+    let line = status_line(&status_with(&swarm, &from_env), "dav");
+    assert!(
+        line.contains(&format!(
+            "the webdav `password` from ANNEX_SWARM_DAV_PASSWORD is not sent to {0} (it may go only to {1}); if that host should have it, add {0} to ANNEX_SWARM_DAV_HOSTS",
+            evil.origin(),
+            mine.origin()
+        )),
+        "{line}"
+    );
+    let sent: Vec<_> = evil
+        .seen()
+        .into_iter()
+        .filter(|s| s.authorization)
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "the store's credentials followed it: {sent:?}"
+    );
 }

@@ -62,6 +62,16 @@ impl Mixed {
                 "ANNEX_SWARM_SFTP_SSH_KEY".into(),
                 sftp.client_key().display().to_string(),
             ),
+            // Kind-wide credentials go only to the hosts named for them.
+            ("ANNEX_SWARM_S3_HOSTS".into(), s3.endpoint()),
+            (
+                "ANNEX_SWARM_WEBDAV_HOSTS".into(),
+                format!("http://127.0.0.1:{}", dav.port),
+            ),
+            (
+                "ANNEX_SWARM_SFTP_HOSTS".into(),
+                format!("sftp://127.0.0.1:{}", sftp.port),
+            ),
             (
                 "PATH".into(),
                 sftp.path_env().to_string_lossy().into_owned(),
@@ -372,6 +382,10 @@ fn transient_failures_are_retried_not_fatal() {
             .arg("--swarm")
             .arg(&def)
             .env("ANNEX_SWARM_WEBDAV_PASSWORD", servers::DAV_PASSWORD)
+            .env(
+                "ANNEX_SWARM_WEBDAV_HOSTS",
+                format!("http://127.0.0.1:{}", proxy.port),
+            )
             .env("ANNEX_SWARM_CREDENTIALS", dir.path().join("none.toml"))
             .args(args)
             .output()
@@ -554,6 +568,12 @@ fn wrong_password_names_the_store_and_the_others_carry_on() {
         "ANNEX_SWARM_{}_PASSWORD",
         dav_id.to_ascii_uppercase().replace('-', "_")
     );
+    // A per-store credential goes to the hosts named for that store.
+    let hosts_var = format!(
+        "ANNEX_SWARM_{}_HOSTS",
+        dav_id.to_ascii_uppercase().replace('-', "_")
+    );
+    let dav_host = format!("http://127.0.0.1:{}", m.dav.port);
     let secret = "wrong-hunter2-secret";
     let data = pseudo_random(1_000_000, 6);
     let file = m.path("f.bin");
@@ -561,6 +581,7 @@ fn wrong_password_names_the_store_and_the_others_carry_on() {
     let out = m
         .cmd()
         .env(&var, secret)
+        .env(&hosts_var, &dav_host)
         .args(["-vv", "put", s(&file)])
         .output()
         .unwrap();
@@ -573,6 +594,7 @@ fn wrong_password_names_the_store_and_the_others_carry_on() {
     let status = m
         .cmd()
         .env(&var, secret)
+        .env(&hosts_var, &dav_host)
         .env("ANNEX_SWARM_LOG", "trace")
         .args(["status"])
         .output()
@@ -606,9 +628,14 @@ fn wrong_password_names_the_store_and_the_others_carry_on() {
         "ANNEX_SWARM_{}_SECRET_ACCESS_KEY",
         ids[S3].to_ascii_uppercase().replace('-', "_")
     );
+    let s3_hosts = format!(
+        "ANNEX_SWARM_{}_HOSTS",
+        ids[S3].to_ascii_uppercase().replace('-', "_")
+    );
     let out = m
         .cmd()
         .env(&s3_var, secret)
+        .env(&s3_hosts, m.s3.endpoint())
         .args(["fsck", &key])
         .output()
         .unwrap();
@@ -617,6 +644,7 @@ fn wrong_password_names_the_store_and_the_others_carry_on() {
     let st = m
         .cmd()
         .env(&s3_var, secret)
+        .env(&s3_hosts, m.s3.endpoint())
         .args(["status"])
         .output()
         .unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use swarm_core::definition::StoreEntry;
 use swarm_core::ids::{Hash32, SwarmId};
-use swarm_store::credentials::{MapSource, Secret, names};
+use swarm_store::credentials::{Host, MapSource, Secret, names};
 use swarm_store::kinds::memory::MemoryStore;
 use swarm_store::{Class, Object, Store, StoreError, decorate, open_store_with};
 use swarm_testservers as servers;
@@ -204,7 +204,12 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Opens `url` as a store with the standard decorators, as the engine does.
-fn opener(url: String, creds: MapSource) -> impl Fn(SwarmId) -> Arc<dyn Store> {
+fn opener(url: String, mut creds: MapSource) -> impl Fn(SwarmId) -> Arc<dyn Store> {
+    // The credentials are given for this store's host, and go nowhere else.
+    let location = swarm_core::definition::parse_location(&url).unwrap();
+    if let Some(host) = Host::of(&location) {
+        creds.allow(&"conf".parse().unwrap(), host);
+    }
     move |swarm| {
         let entry = StoreEntry::new("conf".parse().unwrap(), url.clone());
         open_store_with(&entry, swarm, &creds).unwrap()

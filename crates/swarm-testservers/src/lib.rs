@@ -5,6 +5,7 @@
 //!   start, signature checking on.
 //! - [`WebDavServer`]: nginx with the dav and dav-ext modules, basic auth.
 //! - [`SftpServer`]: openssh `sshd` with its own config, key auth as a dedicated user.
+//! - [`recorder::Recorder`]: a listener that records which requests carried credentials.
 //!
 //! `scripts/install-test-servers.sh` installs them. A server that is not installed or does not
 //! start is a panic naming what is missing: the tests fail loudly rather than pass silently.
@@ -19,6 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub mod recorder;
 
 pub const S3_ACCESS_KEY: &str = "testak";
 pub const S3_SECRET_KEY: &str = "testsecretkey1234";

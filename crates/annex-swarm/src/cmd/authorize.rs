@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use swarm_core::definition::DriveService;
 use swarm_core::ids::StoreId;
 use swarm_engine::credentials::{
-    self, CredentialSource, CredentialsFile, credentials_path, kind_var, names,
+    self, CredentialSource, CredentialsFile, Destination, credentials_path, kind_var, names,
 };
 
 use crate::cli::AuthorizeArgs;
@@ -108,11 +108,13 @@ pub async fn run(args: AuthorizeArgs) -> Result<ExitCode> {
         None => "authorize".parse()?,
     };
     let creds = credentials::default_source();
+    // The drives' token and API hosts are fixed, so their credentials are bound by kind alone.
+    let dest = Destination::fixed_hosts(kind);
     let file_shown = credentials_path()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "~/.config/annex-swarm/credentials.toml".into());
     let client_id = creds
-        .get(&store, kind, names::CLIENT_ID)?
+        .get(&store, &dest, names::CLIENT_ID)?
         .with_context(|| {
             format!(
                 "no OAuth client id for {kind}: set {} and {} (from an OAuth app you create in the \
@@ -122,7 +124,7 @@ pub async fn run(args: AuthorizeArgs) -> Result<ExitCode> {
                 kind_var(kind, names::CLIENT_SECRET)
             )
         })?;
-    let client_secret = creds.get(&store, kind, names::CLIENT_SECRET)?;
+    let client_secret = creds.get(&store, &dest, names::CLIENT_SECRET)?;
     let ends = endpoints(service);
 
     // Fail at once, clearly, without network, rather than after the user has consented.
@@ -211,7 +213,9 @@ pub async fn run(args: AuthorizeArgs) -> Result<ExitCode> {
         Some(id) => file.store.entry(id.clone()).or_default(),
         None => file.service.entry(kind.to_owned()).or_default(),
     };
-    table.insert(names::REFRESH_TOKEN.to_owned(), refresh.to_owned());
+    table
+        .values
+        .insert(names::REFRESH_TOKEN.to_owned(), refresh.to_owned());
     file.save(&path)?;
     eprintln!(
         "saved the {kind} refresh token in {} (under [{}])",

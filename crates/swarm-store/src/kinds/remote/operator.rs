@@ -1,6 +1,7 @@
 //! Building the OpenDAL operator of each remote kind: the only place that knows S3, WebDAV,
-//! SFTP and the drives apart. Credentials come from a [`CredentialSource`]; missing ones are an
-//! error naming where to put them. One store operation is several HTTP requests (a staged
+//! SFTP and the drives apart. Credentials come from a [`CredentialSource`], asked for the
+//! store's [`Destination`] (so only credentials given for the store's host are used); missing
+//! ones are an error naming where to put them. One store operation is several HTTP requests (a staged
 //! write is a PUT and a MOVE, a large one many parts), so each request is retried here, by
 //! OpenDAL's RetryLayer; the store layer's retry decorator then keeps the circuit breaker.
 
@@ -11,7 +12,7 @@ use opendal::{Operator, services};
 use swarm_core::definition::{DriveService, StoreLocation};
 use swarm_core::ids::StoreId;
 
-use crate::credentials::{CredentialSource, hint, names};
+use crate::credentials::{CredentialSource, Destination, hint, names};
 use crate::error::StoreError;
 
 /// Limit on a whole operation that moves no data (stat, delete, list page, rename).
@@ -41,16 +42,21 @@ pub fn build_operator(
 ) -> Result<Operator, StoreError> {
     ensure_tls_provider();
     let kind = location.kind();
+    let dest = Destination::of(location);
     let config = |reason: String| StoreError::Config {
         store: id.clone(),
         reason,
     };
-    let get = |name: &str| creds.get(id, kind, name).map_err(|e| config(e.to_string()));
+    let get = |name: &str| {
+        creds
+            .get(id, &dest, name)
+            .map_err(|e| config(e.to_string()))
+    };
     let need = |name: &str| {
         get(name)?.ok_or_else(|| {
             config(format!(
                 "no {kind} credential `{name}`: {}",
-                hint(id, kind, name)
+                hint(id, &dest, name)
             ))
         })
     };
@@ -130,7 +136,7 @@ pub fn build_operator(
             let refresh = get(names::REFRESH_TOKEN)?.ok_or_else(|| {
                 config(format!(
                     "no {kind} refresh token: run `annex-swarm authorize {kind}` (or {})",
-                    hint(id, kind, names::REFRESH_TOKEN)
+                    hint(id, &dest, names::REFRESH_TOKEN)
                 ))
             })?;
             let secret = client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
@@ -249,5 +255,34 @@ mod tests {
         );
         let err = build_operator(&id, &loc, &m).unwrap_err().to_string();
         assert!(err.contains("annex-swarm authorize dropbox"), "{err}");
+    }
+
+    /// A store moved (in the shared definition) to another host does not take the credentials
+    /// given for its old one along: no operator is built, and the reason names the new host.
+    #[test]
+    fn credentials_for_another_host_build_no_operator() {
+        let id: StoreId = "s1".parse().unwrap();
+        let mut m = MapSource::new();
+        m.insert(
+            &id,
+            names::PASSWORD,
+            crate::credentials::Secret::new("hunter2"),
+        );
+        m.allow(&id, "http://127.0.0.1:8080".parse().unwrap());
+        let ok =
+            swarm_core::definition::parse_location("webdav+http://u@127.0.0.1:8080/d/").unwrap();
+        assert!(build_operator(&id, &ok, &m).is_ok());
+        for url in [
+            "webdav+http://u@127.0.0.2:8080/d/",
+            "webdav+http://u@127.0.0.1:8081/d/",
+            "webdav+https://u@127.0.0.1:8080/d/",
+        ] {
+            let moved = swarm_core::definition::parse_location(url).unwrap();
+            let err = build_operator(&id, &moved, &m).unwrap_err().to_string();
+            assert!(
+                err.contains("is not sent to http") && !err.contains("hunter2"),
+                "{url}: {err}"
+            );
+        }
     }
 }

@@ -396,8 +396,7 @@ impl Remote {
     /// hold what decides it.
     async fn check_present(&self, key: &Key, io: &mut JobIo) -> Result<Presence, Failure> {
         let swarm = self.prepare(io).await?;
-        let text = key.to_string();
-        let path = layout::manifest_path(&text);
+        let path = layout::manifest_path(key.as_bytes());
         let probes = join_all(swarm.slots().iter().map(|slot| {
             let path = path.clone();
             async move {
@@ -432,7 +431,7 @@ impl Remote {
                 Presence::Absent
             });
         }
-        let health = swarm.fsck(&[text], false, &Quiet).await?;
+        let health = swarm.fsck(std::slice::from_ref(key), false, &Quiet).await?;
         let Some(h) = health.first() else {
             return Err(Failure("fsck returned nothing".into()));
         };
@@ -451,7 +450,7 @@ impl Remote {
 
     async fn remove(&self, key: &Key, io: &mut JobIo) -> Result<(), Failure> {
         let swarm = self.prepare(io).await?;
-        match swarm.rm(&key.to_string()).await {
+        match swarm.rm(key).await {
             Ok(report) => {
                 if !report.unreachable.is_empty() {
                     io.send(Message::Debug(format!(
@@ -469,7 +468,7 @@ impl Remote {
 
     async fn whereis(&self, key: &Key, io: &mut JobIo) -> Result<Option<String>, Failure> {
         let swarm = self.prepare(io).await?;
-        let health = swarm.fsck(&[key.to_string()], false, &Quiet).await?;
+        let health = swarm.fsck(std::slice::from_ref(key), false, &Quiet).await?;
         let Some(h) = health.first() else {
             return Ok(None);
         };

@@ -10,6 +10,7 @@ use futures::future::join_all;
 use serde::Serialize;
 use swarm_core::erasure::Coding;
 use swarm_core::ids::Hash32;
+use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 use swarm_store::layout;
 
@@ -58,7 +59,7 @@ impl Swarm {
     /// shard contents are read and hashed, not just found.
     pub async fn fsck(
         &self,
-        keys: &[String],
+        keys: &[Key],
         verify: bool,
         obs: &dyn Observer,
     ) -> Result<Vec<KeyHealth>, EngineError> {
@@ -79,7 +80,7 @@ impl Swarm {
         out.extend(
             unreadable
                 .into_iter()
-                .map(|(name, why)| missing(&name, why)),
+                .map(|(name, why)| missing(name.as_bytes(), why)),
         );
         obs.finish();
         Ok(out)
@@ -88,7 +89,7 @@ impl Swarm {
     /// Re-creates missing or corrupt shards and manifest copies of the given keys (all when empty).
     pub async fn repair(
         &self,
-        keys: &[String],
+        keys: &[Key],
         obs: &dyn Observer,
     ) -> Result<Vec<RepairReport>, EngineError> {
         let (keys, unreadable) = self.keys_or_all(keys).await?;
@@ -103,7 +104,7 @@ impl Swarm {
                 key: name.clone(),
                 shards_rewritten: 0,
                 manifests_rewritten: 0,
-                before: missing(&name, why.clone()),
+                before: missing(name.as_bytes(), why.clone()),
                 after: None,
                 error: Some(format!(
                     "cannot repair: no readable copy of its manifest ({why})"
@@ -114,14 +115,17 @@ impl Swarm {
         Ok(out)
     }
 
-    /// The keys asked for, or every key with a readable manifest plus, for each manifest no
-    /// store could give a valid copy of, a name ("unreadable manifest PATH") and why.
+    /// The bytes of the keys asked for, or of every key with a readable manifest plus, for each
+    /// manifest no store could give a valid copy of, a name ("unreadable manifest PATH") and why.
     async fn keys_or_all(
         &self,
-        keys: &[String],
-    ) -> Result<(Vec<String>, Vec<(String, String)>), EngineError> {
+        keys: &[Key],
+    ) -> Result<(Vec<Vec<u8>>, Vec<(String, String)>), EngineError> {
         if !keys.is_empty() {
-            return Ok((keys.to_vec(), Vec::new()));
+            return Ok((
+                keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+                Vec::new(),
+            ));
         }
         let (manifests, errors) = self.all_manifests().await?;
         let unreadable = errors
@@ -131,7 +135,7 @@ impl Swarm {
         Ok((manifests.into_keys().collect(), unreadable))
     }
 
-    async fn survey(&self, key: &str, verify: bool) -> Result<Survey, EngineError> {
+    async fn survey(&self, key: &[u8], verify: bool) -> Result<Survey, EngineError> {
         let path = layout::manifest_path(key);
         let mut problems = Vec::new();
         let copies = join_all((0..self.slots().len()).filter(|&i| self.up(i)).map(|i| {
@@ -265,7 +269,7 @@ impl Swarm {
             spare = spare.min(good as i64 - k);
         }
         KeyHealth {
-            key: s.manifest.key.clone(),
+            key: Printable(&s.manifest.key).to_string(),
             size: s.manifest.size,
             chunks: s.found.len(),
             shards_expected: expected,
@@ -284,13 +288,13 @@ impl Swarm {
         }
     }
 
-    async fn repair_key(&self, key: &str) -> RepairReport {
+    async fn repair_key(&self, key: &[u8]) -> RepairReport {
         let survey = match self.survey(key, true).await {
             Ok(s) => s,
             Err(e) => {
                 let before = missing(key, e.to_string());
                 return RepairReport {
-                    key: key.to_owned(),
+                    key: Printable(key).to_string(),
                     shards_rewritten: 0,
                     manifests_rewritten: 0,
                     before,
@@ -301,7 +305,7 @@ impl Swarm {
         };
         let before = self.health(&survey);
         let mut report = RepairReport {
-            key: key.to_owned(),
+            key: Printable(key).to_string(),
             shards_rewritten: 0,
             manifests_rewritten: 0,
             before,
@@ -460,9 +464,9 @@ impl Swarm {
     }
 }
 
-fn missing(key: &str, why: String) -> KeyHealth {
+fn missing(key: &[u8], why: String) -> KeyHealth {
     KeyHealth {
-        key: key.to_owned(),
+        key: Printable(key).to_string(),
         size: 0,
         chunks: 0,
         shards_expected: 0,

@@ -47,7 +47,7 @@ impl Swarm {
         dest: &Path,
         obs: &dyn Observer,
     ) -> Result<GetReport, EngineError> {
-        let manifest = self.read_manifest(&key.to_string()).await?;
+        let manifest = self.read_manifest(key.as_bytes()).await?;
         if let Some(ks) = key.size()
             && ks != manifest.size
         {

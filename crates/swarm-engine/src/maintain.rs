@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::join_all;
 use serde::Serialize;
 use swarm_core::ids::Hash32;
+use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::{Body, Manifest};
 use swarm_store::{Listed, layout};
 
@@ -76,16 +77,17 @@ impl Swarm {
                     Body::Chunked { chunks, .. } => chunks.len(),
                     Body::Inline(_) => 0,
                 },
-                key: m.key,
+                key: Printable(&m.key).to_string(),
                 size: m.size,
             })
             .collect())
     }
 
-    /// One decoded manifest per key, and the manifest paths no store could give a valid copy of.
+    /// One decoded manifest per key (by its bytes), and the manifest paths no store could give a
+    /// valid copy of.
     pub(crate) async fn all_manifests(
         &self,
-    ) -> Result<(BTreeMap<String, Manifest>, Vec<(String, String)>), EngineError> {
+    ) -> Result<(BTreeMap<Vec<u8>, Manifest>, Vec<(String, String)>), EngineError> {
         let listings = self.list_everywhere(layout::MANIFESTS).await?;
         Ok(self.decode_manifests(&listings).await)
     }
@@ -94,7 +96,7 @@ impl Swarm {
     async fn decode_manifests(
         &self,
         listings: &[Vec<Listed>],
-    ) -> (BTreeMap<String, Manifest>, Vec<(String, String)>) {
+    ) -> (BTreeMap<Vec<u8>, Manifest>, Vec<(String, String)>) {
         let mut holders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, list) in listings.iter().enumerate() {
             for l in list {
@@ -122,7 +124,7 @@ impl Swarm {
                         last = format!(
                             "{} holds the manifest of {} under the wrong name",
                             self.name(i),
-                            m.key
+                            Printable(&m.key)
                         )
                     }
                     Err(e) => last = format!("{}: {e}", self.name(i)),
@@ -153,11 +155,11 @@ impl Swarm {
 
     /// Removes a key: deletes its manifest copies. Its shards become garbage for `gc` unless
     /// another key shares them.
-    pub async fn rm(&self, key: &str) -> Result<RmReport, EngineError> {
-        self.read_manifest(key).await?;
-        let path = layout::manifest_path(key);
+    pub async fn rm(&self, key: &Key) -> Result<RmReport, EngineError> {
+        self.read_manifest(key.as_bytes()).await?;
+        let path = layout::manifest_path(key.as_bytes());
         let mut report = RmReport {
-            key: key.to_owned(),
+            key: key.to_string(),
             ..Default::default()
         };
         for i in 0..self.slots().len() {

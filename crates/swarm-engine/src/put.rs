@@ -109,14 +109,14 @@ impl Swarm {
         let size = data.len() as u64;
         let key = finish_key(key, digest.as_deref(), size, source)?;
         let manifest = Manifest {
-            key: key.to_string(),
+            key: key.as_bytes().to_vec(),
             size,
             body: Body::Inline(Bytes::from(data)),
         };
         let copies = self.write_manifest(&manifest).await?;
         obs.advance(size);
         Ok(PutReport {
-            key: manifest.key,
+            key: key.to_string(),
             size,
             manifest_copies: copies,
             bytes_written: size * copies as u64,
@@ -194,7 +194,7 @@ impl Swarm {
         }
         let key = finish_key(key, digest.as_deref(), size, source)?;
         let manifest = Manifest {
-            key: key.to_string(),
+            key: key.as_bytes().to_vec(),
             size,
             body: Body::Chunked {
                 chunker: self.chunker(),
@@ -208,7 +208,7 @@ impl Swarm {
             Body::Inline(_) => 0,
         };
         Ok(PutReport {
-            key: manifest.key,
+            key: key.to_string(),
             size,
             chunks,
             shards_written: stats.written,
@@ -346,7 +346,8 @@ fn finish_key(
         }
         None => {
             let digest = digest.ok_or_else(|| EngineError::Refused("no digest computed".into()))?;
-            let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            // The name's bytes, as git-annex takes them: a Latin-1 extension is kept.
+            let name = source.file_name().map_or(&[][..], |n| n.as_encoded_bytes());
             Ok(Key::from_content(Backend::sha256e(), digest, size, name)?)
         }
     }

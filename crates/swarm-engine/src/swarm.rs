@@ -9,6 +9,7 @@ use swarm_core::chunking::ChunkerParams;
 use swarm_core::definition::SwarmDefinition;
 use swarm_core::erasure::Coding;
 use swarm_core::ids::Hash32;
+use swarm_core::key::Printable;
 use swarm_core::manifest::Manifest;
 use swarm_core::placement::{self, Candidate, Item};
 use swarm_store::{Store, StoreError, layout, open_store_with};
@@ -157,7 +158,7 @@ impl Swarm {
         }
     }
 
-    pub(crate) fn manifest_ranking(&self, key: &str) -> Vec<usize> {
+    pub(crate) fn manifest_ranking(&self, key: &[u8]) -> Vec<usize> {
         placement::rank(Item::Manifest(key), &self.candidates)
     }
 
@@ -166,8 +167,8 @@ impl Swarm {
         usize::from(self.coding.m()) + 1
     }
 
-    /// Reads the first valid manifest of `key`, in ranking order.
-    pub async fn read_manifest(&self, key: &str) -> Result<Manifest, EngineError> {
+    /// Reads the first valid manifest of the key with bytes `key`, in ranking order.
+    pub async fn read_manifest(&self, key: &[u8]) -> Result<Manifest, EngineError> {
         let path = layout::manifest_path(key);
         let mut looked = Vec::new();
         for i in self.manifest_ranking(key) {
@@ -178,8 +179,13 @@ impl Swarm {
             match self.store(i).read(&path).await {
                 Ok(bytes) => match Manifest::decode(&bytes) {
                     Ok(m) if m.key == key => return Ok(m),
-                    Ok(m) => looked.push(format!("{} (manifest is for {})", self.name(i), m.key)),
+                    Ok(m) => looked.push(format!(
+                        "{} (manifest is for {})",
+                        self.name(i),
+                        Printable(&m.key)
+                    )),
                     Err(e) => {
+                        let key = Printable(key);
                         tracing::warn!(store = %self.name(i), %key, "bad manifest copy: {e}");
                         looked.push(format!("{} ({e})", self.name(i)));
                     }
@@ -191,7 +197,7 @@ impl Swarm {
             }
         }
         Err(EngineError::NotPresent {
-            key: key.to_owned(),
+            key: Printable(key).to_string(),
             looked: looked.join(", "),
         })
     }
@@ -233,7 +239,7 @@ impl Swarm {
         if written.len() < want {
             join_all(written.iter().map(|&i| self.store(i).delete(&path))).await;
             return Err(EngineError::NotEnoughStores {
-                what: format!("the manifest of {}", manifest.key),
+                what: format!("the manifest of {}", Printable(&manifest.key)),
                 detail: format!(
                     "{} of the {want} copies written; {}",
                     written.len(),

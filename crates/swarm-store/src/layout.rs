@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! annex-swarm-store.toml        marker: swarm id and store id
-//! manifests/<2 hex>/<64 hex>    BLAKE3 of the key text
+//! manifests/<2 hex>/<64 hex>    BLAKE3 of the key bytes
 //! shards/<2 hex>/<64 hex>       BLAKE3 of the shard bytes
 //! tmp/                          writes being staged (kinds without atomic puts)
 //! ```
@@ -40,16 +40,18 @@ pub fn shard_path(hash: &Hash32) -> String {
     format!("{SHARDS}/{}/{h}", &h[..2])
 }
 
-pub fn manifest_name(key: &str) -> Hash32 {
+/// The name of a key's manifest: over the key's bytes exactly as git-annex sends them (for a
+/// UTF-8 key, its text), so every store written before keys were bytes reads the same.
+pub fn manifest_name(key: &[u8]) -> Hash32 {
     Hash32(
         *blake3::Hasher::new_derive_key("annex-swarm manifest name v1")
-            .update(key.as_bytes())
+            .update(key)
             .finalize()
             .as_bytes(),
     )
 }
 
-pub fn manifest_path(key: &str) -> String {
+pub fn manifest_path(key: &[u8]) -> String {
     let h = manifest_name(key).to_hex();
     format!("{MANIFESTS}/{}/{h}", &h[..2])
 }

@@ -83,7 +83,7 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Fsck { keys, verify, json } => {
             let keys = keys
                 .iter()
-                .map(|k| parse_key(k).map(|k| k.to_string()))
+                .map(|k| parse_key(k))
                 .collect::<Result<Vec<_>>>()?;
             let health = swarm.fsck(&keys, verify, &Bar::new()).await?;
             if json {
@@ -100,7 +100,7 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Repair { keys, json } => {
             let keys = keys
                 .iter()
-                .map(|k| parse_key(k).map(|k| k.to_string()))
+                .map(|k| parse_key(k))
                 .collect::<Result<Vec<_>>>()?;
             let reports = swarm.repair(&keys, &Bar::new()).await?;
             if json {
@@ -138,7 +138,7 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
         SwarmCommand::Rm { keys } => {
             for key in keys {
                 let key = parse_key(&key)?;
-                let r = swarm.rm(&key.to_string()).await?;
+                let r = swarm.rm(&key).await?;
                 if !r.unreachable.is_empty() {
                     eprintln!(
                         "warning: {key}: stores down may still hold a manifest copy: {}",
@@ -190,8 +190,9 @@ async fn open(path: &std::path::Path) -> Result<Swarm> {
     Ok(Swarm::open(def).await?)
 }
 
-fn parse_key(s: &str) -> Result<Key> {
-    Ok(s.parse::<Key>()?)
+/// A key from an argument's bytes (a key need not be UTF-8).
+fn parse_key(s: &std::ffi::OsStr) -> Result<Key> {
+    Ok(Key::from_bytes(s.as_encoded_bytes())?)
 }
 
 /// `90s`, `30m`, `1h`, `2d`, or a bare number of seconds.

@@ -107,9 +107,21 @@ mod tests {
         // Checked against `git annex calckey --backend=SHA256E` (10.20230126): a Latin-1
         // `photo.é` keeps the byte e9; NEL and NO-BREAK SPACE are kept like any non-ASCII.
         assert_eq!(select_extension(b"photo.\xe9", MAX_EXTENSION_LEN), b".\xe9");
-        assert_eq!(select_extension(b"x.\xc2\x85", MAX_EXTENSION_LEN), b".\xc2\x85");
-        assert_eq!(select_extension(b"x.\xc2\xa0", MAX_EXTENSION_LEN), b".\xc2\xa0");
-        assert_eq!(select_extension(b"d\xff/a.\xff\xfe.gz", MAX_EXTENSION_LEN), b".\xff\xfe.gz");
-        assert_eq!(select_extension(b"x.\xe9\xe9\xe9\xe9\xe9", MAX_EXTENSION_LEN), b"");
+        assert_eq!(
+            select_extension(b"x.\xc2\x85", MAX_EXTENSION_LEN),
+            b".\xc2\x85"
+        );
+        assert_eq!(
+            select_extension(b"x.\xc2\xa0", MAX_EXTENSION_LEN),
+            b".\xc2\xa0"
+        );
+        assert_eq!(
+            select_extension(b"d\xff/a.\xff\xfe.gz", MAX_EXTENSION_LEN),
+            b".\xff\xfe.gz"
+        );
+        assert_eq!(
+            select_extension(b"x.\xe9\xe9\xe9\xe9\xe9", MAX_EXTENSION_LEN),
+            b""
+        );
     }
 }

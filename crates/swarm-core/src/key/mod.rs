@@ -447,12 +447,13 @@ fn parse(s: &[u8]) -> Result<Key, KeyError> {
             .transpose()
     };
     let size = number(0)?;
-    let mtime = match number(1)? {
-        None => None,
-        Some(m) => Some(i64::try_from(m).map_err(|_| {
-            bad_number(s, b'm', values[1].unwrap_or_default(), "is out of range")
-        })?),
-    };
+    let mtime =
+        match number(1)? {
+            None => None,
+            Some(m) => Some(i64::try_from(m).map_err(|_| {
+                bad_number(s, b'm', values[1].unwrap_or_default(), "is out of range")
+            })?),
+        };
     let chunk = match (number(2)?, number(3)?) {
         (None, None) => None,
         (Some(_), None) => {
@@ -513,7 +514,9 @@ fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
         return Err("has a leading zero");
     }
     v.iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
         .ok_or("is out of range")
 }
 

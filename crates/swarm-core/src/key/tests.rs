@@ -414,10 +414,7 @@ fn arb_name(backend: Backend) -> BoxedStrategy<Vec<u8>> {
             if extension {
                 let part = prop_oneof![
                     "[a-zA-Z0-9\u{e9}]{0,5}".prop_map(String::into_bytes),
-                    proptest::collection::vec(
-                        prop_oneof![b'a'..=b'z', 0x80u8..=0xff],
-                        0..5
-                    ),
+                    proptest::collection::vec(prop_oneof![b'a'..=b'z', 0x80u8..=0xff], 0..5),
                 ];
                 let ext = proptest::collection::vec(part, 0..3).prop_map(|parts| {
                     parts.into_iter().fold(Vec::new(), |mut e, p| {
@@ -540,7 +537,10 @@ fn keys_with_latin1_extension_bytes_parse_and_keep_their_bytes() {
     // Shown escaped, one word; never the identity.
     assert_eq!(k.to_string(), format!("SHA256E-s6--{H256}.\\xe9"));
     assert_ne!(k.to_string().as_bytes(), k.as_bytes());
-    assert_eq!(format!("{k:?}"), format!("Key(\"SHA256E-s6--{H256}.\\xe9\")"));
+    assert_eq!(
+        format!("{k:?}"),
+        format!("Key(\"SHA256E-s6--{H256}.\\xe9\")")
+    );
     // Chunk keys and opaque keys keep the bytes too.
     let c = k.with_chunk(2, 3).unwrap();
     assert_eq!(
@@ -574,11 +574,22 @@ fn keys_hold_any_byte_but_nul_and_ascii_whitespace() {
         assert_eq!(Key::opaque(&text).unwrap().as_bytes(), &text[..]);
     }
     assert_eq!(
-        Key::from_bytes(b"WORM--a\x01\xe9\xc2\x85").unwrap().to_string(),
+        Key::from_bytes(b"WORM--a\x01\xe9\xc2\x85")
+            .unwrap()
+            .to_string(),
         "WORM--a\\x01\\xe9\\xc2\\x85"
     );
-    for bad in [&b"WORM--a\0b"[..], b"WORM--a b", b"WORM--\xe9\tx", b"\x0bWORM--x"] {
-        assert_eq!(Key::from_bytes(bad).unwrap_err().kind(), "bad-char", "{bad:?}");
+    for bad in [
+        &b"WORM--a\0b"[..],
+        b"WORM--a b",
+        b"WORM--\xe9\tx",
+        b"\x0bWORM--x",
+    ] {
+        assert_eq!(
+            Key::from_bytes(bad).unwrap_err().kind(),
+            "bad-char",
+            "{bad:?}"
+        );
         assert_eq!(Key::opaque(bad).unwrap_err().kind(), "bad-char", "{bad:?}");
     }
     // Not UTF-8 in the backend or a field: refused like any unknown backend or bad number.

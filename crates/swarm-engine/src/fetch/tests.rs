@@ -393,7 +393,7 @@ mod paused_time {
             let key = key.clone();
             async move {
                 let swarm = Swarm::with_stores(def, stores).await.unwrap();
-                let manifest = swarm.read_manifest(&key).await.unwrap();
+                let manifest = swarm.read_manifest(key.as_bytes()).await.unwrap();
                 let Body::Chunked { coding, chunks, .. } = &manifest.body else {
                     panic!("expected a chunked object");
                 };

@@ -205,15 +205,41 @@ impl Drop for PartFile {
     }
 }
 
-/// A hidden temporary file beside `dest`, so the final rename stays on one filesystem.
+/// A hidden temporary file beside `dest`, so the final rename stays on one filesystem. Built
+/// from the name's bytes: two destinations must never share one (git-annex retrieves into
+/// `.git/annex/tmp/KEY`, and keys may differ only in a byte that is not UTF-8).
 fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "object".into());
-    let tmp = format!(".{name}.annex-swarm-{}.part", std::process::id());
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(dest.file_name().unwrap_or("object".as_ref()));
+    tmp.push(format!(".annex-swarm-{}.part", std::process::id()));
     match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.join(tmp),
         _ => PathBuf::from(tmp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The temporary name was made with `to_string_lossy`, so destinations differing only in a
+    /// byte that is not UTF-8 (keys from Latin-1 extensions) shared one part file.
+    #[test]
+    fn destinations_that_differ_in_a_latin1_byte_get_their_own_part_file() {
+        use std::os::unix::ffi::OsStrExt;
+        let a = temp_path(Path::new(std::ffi::OsStr::from_bytes(b"tmp/x.\xe9")));
+        let b = temp_path(Path::new(std::ffi::OsStr::from_bytes(b"tmp/x.\xe8")));
+        assert_ne!(a, b);
+        let pid = std::process::id();
+        let want = [
+            &b"tmp/.x.\xe9"[..],
+            format!(".annex-swarm-{pid}.part").as_bytes(),
+        ]
+        .concat();
+        assert_eq!(a.as_os_str().as_bytes(), &want[..]);
+        assert_eq!(
+            temp_path(Path::new("out.iso")),
+            PathBuf::from(format!(".out.iso.annex-swarm-{pid}.part"))
+        );
     }
 }

@@ -828,8 +828,20 @@ fn initremote_with_embedcreds_is_refused() {
 /// hung waiting for their replies. Every command here must finish, and in time.
 #[test]
 fn a_file_name_ending_in_a_latin1_byte_goes_through_copy_j4_get_fsck_and_drop() {
+    latin1_file_name_round_trip(Path::new(DEBIAN_GIT_ANNEX));
+}
+
+/// The same with the newest git-annex.
+#[test]
+fn a_file_name_ending_in_a_latin1_byte_with_the_newest_git_annex() {
+    if let Some(newest) = newest_git_annex() {
+        latin1_file_name_round_trip(&newest);
+    }
+}
+
+fn latin1_file_name_round_trip(git_annex: &Path) {
     const LIMIT: Duration = Duration::from_secs(180);
-    let s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let s = Scratch::new(git_annex);
     let repo = s.repo("latin1");
     // Inline and chunked files with the byte, among files without it.
     let mut files: Vec<(Vec<u8>, Vec<u8>)> = vec![

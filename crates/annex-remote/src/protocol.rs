@@ -6,15 +6,21 @@
 //! appendix): one message per line, words separated by single spaces, a fixed number of
 //! parameters per message of which only the last may contain spaces. Once ASYNC is negotiated
 //! every line except `VERSION`, `EXTENSIONS` and a global `ERROR` carries a `J <n> ` job prefix.
+//!
+//! Lines are bytes, not text: git-annex keys are byte strings (a `*E` key keeps a Latin-1
+//! extension byte), and so are the file paths of `TRANSFER`, which contain the key. Keys and
+//! paths are carried as the exact bytes git-annex sent, and a reply echoes them byte for byte;
+//! only words and free text need to be UTF-8. Parsing never fails on any bytes: what is not a
+//! message this remote understands is a [`ProtocolError`], answered with `ERROR`.
 //! Free text sent to git-annex (error messages, info) is made one line by [`one_line`]: a stray
 //! newline would otherwise be read as a second, bogus message.
 //!
 //! Credentials cross this protocol (`SETCREDS`, `CREDS`): they are held as [`Secret`]s, whose
 //! `Debug` never shows them, and [`loggable`] is the only form of a line that logs may print.
 
-use std::borrow::Cow;
 use std::fmt;
 
+use swarm_core::key::Printable;
 use swarm_engine::credentials::Secret;
 
 /// The protocol versions this remote can speak. git-annex before 10.20230329 (except Debian's
@@ -53,18 +59,21 @@ pub enum Request {
     ExportSupported,
     Transfer {
         direction: Direction,
-        key: String,
-        /// Relative to the repository's top directory; may contain spaces.
-        file: String,
+        /// The key's bytes, as sent.
+        key: Vec<u8>,
+        /// Relative to the repository's top directory; may contain spaces, and any byte but a
+        /// newline (it holds the key).
+        file: Vec<u8>,
     },
-    CheckPresent(String),
-    Remove(String),
+    CheckPresent(Vec<u8>),
+    Remove(Vec<u8>),
     GetCost,
     GetAvailability,
-    Whereis(String),
+    Whereis(Vec<u8>),
     GetInfo,
     GetOrdered,
-    /// Any other request: answered `UNSUPPORTED-REQUEST`. Holds the request's first word.
+    /// Any other request: answered `UNSUPPORTED-REQUEST`. Holds the request's first word
+    /// (escaped, see [`Printable`]).
     Unsupported(String),
 }
 
@@ -101,97 +110,127 @@ pub enum ProtocolError {
     BadDirection(String),
     #[error("`{0}`: a key cannot contain spaces")]
     KeyWithSpace(String),
+    #[error("{0} with text that is not UTF-8")]
+    NotUtf8(&'static str),
+    #[error("protocol line longer than {0} bytes (skipped to its end)")]
+    TooLong(usize),
+}
+
+/// Bytes as one bounded line of text for an error message.
+fn shown(bytes: &[u8]) -> String {
+    one_line(&Printable(bytes).to_string())
+}
+
+/// Splits `line` at its first space: the first word and, if there was a space, the rest.
+fn split_word(line: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match line.iter().position(|&b| b == b' ') {
+        Some(i) => (&line[..i], line.get(i + 1..)),
+        None => (line, None),
+    }
 }
 
 /// Splits `J <n> <rest>` into the job number and the rest.
-pub fn split_job(line: &str) -> Result<(u64, &str), ProtocolError> {
-    let bad = || ProtocolError::BadJob(one_line(line));
-    let rest = line.strip_prefix("J ").ok_or_else(bad)?;
-    let (n, body) = rest.split_once(' ').ok_or_else(bad)?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+pub fn split_job(line: &[u8]) -> Result<(u64, &[u8]), ProtocolError> {
+    let bad = || ProtocolError::BadJob(shown(line));
+    let rest = line.strip_prefix(b"J ").ok_or_else(bad)?;
+    let (n, body) = split_word(rest);
+    let body = body.ok_or_else(bad)?;
+    if n.is_empty() || !n.iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
-    let n = n.parse().map_err(|_| bad())?;
+    let n = n
+        .iter()
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or_else(bad)?;
     Ok((n, body))
 }
 
-/// Parses one line from git-annex (without its job prefix).
-pub fn parse(line: &str) -> Result<Incoming, ProtocolError> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
+/// Parses one line from git-annex (without its job prefix and newline).
+pub fn parse(line: &[u8]) -> Result<Incoming, ProtocolError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {
         return Err(ProtocolError::Empty);
     }
-    let (word, rest) = match line.split_once(' ') {
-        Some((w, r)) => (w, Some(r)),
-        None => (line, None),
-    };
-    let key = |request: &'static str| -> Result<String, ProtocolError> {
+    let (word, rest) = split_word(line);
+    let key = |request: &'static str| -> Result<Vec<u8>, ProtocolError> {
         let k = rest
             .filter(|r| !r.is_empty())
             .ok_or(ProtocolError::Missing {
                 request,
                 what: "a key",
             })?;
-        if k.contains(' ') {
-            return Err(ProtocolError::KeyWithSpace(one_line(k)));
+        if k.contains(&b' ') {
+            return Err(ProtocolError::KeyWithSpace(shown(k)));
         }
-        Ok(k.to_owned())
+        Ok(k.to_vec())
+    };
+    let text = |what: &'static str| -> Result<&str, ProtocolError> {
+        std::str::from_utf8(rest.unwrap_or_default()).map_err(|_| ProtocolError::NotUtf8(what))
     };
     let request = match word {
-        "VALUE" => return Ok(Incoming::Value(rest.unwrap_or_default().to_owned())),
-        "ERROR" => return Ok(Incoming::Error(rest.unwrap_or_default().to_owned())),
-        "CREDS" => {
-            let rest = rest.unwrap_or_default();
+        b"VALUE" => return Ok(Incoming::Value(text("VALUE")?.to_owned())),
+        // git-annex is giving up: its reason is only shown, and must not stop that.
+        b"ERROR" => {
+            return Ok(Incoming::Error(
+                String::from_utf8_lossy(rest.unwrap_or_default()).into_owned(),
+            ));
+        }
+        b"CREDS" => {
+            let rest = text("CREDS")?;
             let (login, password) = rest.split_once(' ').unwrap_or((rest, ""));
             return Ok(Incoming::Creds {
                 login: Secret::new(login),
                 password: Secret::new(password),
             });
         }
-        "EXTENSIONS" => Request::Extensions(
+        // An offered name that is not UTF-8 is no extension this remote knows: ignored.
+        b"EXTENSIONS" => Request::Extensions(
             rest.unwrap_or_default()
-                .split(' ')
+                .split(|&b| b == b' ')
                 .filter(|e| !e.is_empty())
-                .map(str::to_owned)
+                .map(|e| String::from_utf8_lossy(e).into_owned())
                 .collect(),
         ),
-        "LISTCONFIGS" => Request::ListConfigs,
-        "INITREMOTE" => Request::InitRemote,
-        "PREPARE" => Request::Prepare,
-        "EXPORTSUPPORTED" => Request::ExportSupported,
-        "TRANSFER" => {
+        b"LISTCONFIGS" => Request::ListConfigs,
+        b"INITREMOTE" => Request::InitRemote,
+        b"PREPARE" => Request::Prepare,
+        b"EXPORTSUPPORTED" => Request::ExportSupported,
+        b"TRANSFER" => {
             let missing = |what| ProtocolError::Missing {
                 request: "TRANSFER",
                 what,
             };
             let rest = rest.ok_or(missing("STORE or RETRIEVE, a key and a file"))?;
-            let (dir, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (dir, rest) = split_word(rest);
             let direction = match dir {
-                "STORE" => Direction::Store,
-                "RETRIEVE" => Direction::Retrieve,
-                other => return Err(ProtocolError::BadDirection(one_line(other))),
+                b"STORE" => Direction::Store,
+                b"RETRIEVE" => Direction::Retrieve,
+                other => return Err(ProtocolError::BadDirection(shown(other))),
             };
-            let (key, file) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (key, file) = split_word(rest.unwrap_or_default());
             if key.is_empty() {
                 return Err(missing("a key"));
             }
+            let file = file.unwrap_or_default();
             if file.is_empty() {
                 return Err(missing("a file name after the key"));
             }
             Request::Transfer {
                 direction,
-                key: key.to_owned(),
-                file: file.to_owned(),
+                key: key.to_vec(),
+                file: file.to_vec(),
             }
         }
-        "CHECKPRESENT" => Request::CheckPresent(key("CHECKPRESENT")?),
-        "REMOVE" => Request::Remove(key("REMOVE")?),
-        "WHEREIS" => Request::Whereis(key("WHEREIS")?),
-        "GETCOST" => Request::GetCost,
-        "GETAVAILABILITY" => Request::GetAvailability,
-        "GETINFO" => Request::GetInfo,
-        "GETORDERED" => Request::GetOrdered,
-        other => Request::Unsupported(other.to_owned()),
+        b"CHECKPRESENT" => Request::CheckPresent(key("CHECKPRESENT")?),
+        b"REMOVE" => Request::Remove(key("REMOVE")?),
+        b"WHEREIS" => Request::Whereis(key("WHEREIS")?),
+        b"GETCOST" => Request::GetCost,
+        b"GETAVAILABILITY" => Request::GetAvailability,
+        b"GETINFO" => Request::GetInfo,
+        b"GETORDERED" => Request::GetOrdered,
+        other => Request::Unsupported(shown(other)),
     };
     Ok(Incoming::Request(request))
 }
@@ -213,13 +252,14 @@ pub enum Message {
     InitRemoteFailure(String),
     PrepareSuccess,
     PrepareFailure(String),
-    TransferSuccess(Direction, String),
-    TransferFailure(Direction, String, String),
-    CheckPresentSuccess(String),
-    CheckPresentFailure(String),
-    CheckPresentUnknown(String, String),
-    RemoveSuccess(String),
-    RemoveFailure(String, String),
+    /// Replies to a key's request carry the key's bytes exactly as the request had them.
+    TransferSuccess(Direction, Vec<u8>),
+    TransferFailure(Direction, Vec<u8>, String),
+    CheckPresentSuccess(Vec<u8>),
+    CheckPresentFailure(Vec<u8>),
+    CheckPresentUnknown(Vec<u8>, String),
+    RemoveSuccess(Vec<u8>),
+    RemoveFailure(Vec<u8>, String),
     Cost(u32),
     Availability(Availability),
     WhereisSuccess(String),
@@ -270,72 +310,100 @@ impl Message {
         )
     }
 
-    /// The line for job `job` (`None`: no ASYNC), without its newline.
-    pub fn line(&self, job: Option<u64>) -> String {
-        match job {
-            Some(n) if !self.is_untagged() => format!("J {n} {self}"),
-            _ => self.to_string(),
+    /// The line for job `job` (`None`: no ASYNC), without its newline: the bytes git-annex
+    /// gets.
+    pub fn line(&self, job: Option<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(n) = job
+            && !self.is_untagged()
+        {
+            out.extend_from_slice(format!("J {n} ").as_bytes());
         }
+        self.encode(&mut out);
+        out
     }
-}
 
-impl fmt::Display for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Appends the message's bytes to `out`.
+    fn encode(&self, out: &mut Vec<u8>) {
         use Message::*;
         // Keys are checked to be single words before they reach a message; free text is not.
         let t = |s: &str| one_line(s);
-        match self {
-            Version(v) => write!(f, "VERSION {v}"),
-            Extensions(l) => {
-                f.write_str("EXTENSIONS")?;
-                l.iter().try_for_each(|e| write!(f, " {e}"))
+        // `HEAD KEY` and, when there is text, ` TEXT`.
+        let keyed = |out: &mut Vec<u8>, head: &str, key: &[u8], text: Option<&str>| {
+            out.extend_from_slice(head.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(key);
+            if let Some(text) = text {
+                out.push(b' ');
+                out.extend_from_slice(one_line(text).as_bytes());
             }
-            InitRemoteSuccess => f.write_str("INITREMOTE-SUCCESS"),
-            InitRemoteFailure(m) => write!(f, "INITREMOTE-FAILURE {}", t(m)),
-            PrepareSuccess => f.write_str("PREPARE-SUCCESS"),
-            PrepareFailure(m) => write!(f, "PREPARE-FAILURE {}", t(m)),
-            TransferSuccess(d, k) => write!(f, "TRANSFER-SUCCESS {} {k}", d.as_str()),
+        };
+        let line = match self {
+            TransferSuccess(d, k) => {
+                return keyed(out, &format!("TRANSFER-SUCCESS {}", d.as_str()), k, None);
+            }
             TransferFailure(d, k, m) => {
-                write!(f, "TRANSFER-FAILURE {} {k} {}", d.as_str(), t(m))
+                return keyed(out, &format!("TRANSFER-FAILURE {}", d.as_str()), k, Some(m));
             }
-            CheckPresentSuccess(k) => write!(f, "CHECKPRESENT-SUCCESS {k}"),
-            CheckPresentFailure(k) => write!(f, "CHECKPRESENT-FAILURE {k}"),
-            CheckPresentUnknown(k, m) => write!(f, "CHECKPRESENT-UNKNOWN {k} {}", t(m)),
-            RemoveSuccess(k) => write!(f, "REMOVE-SUCCESS {k}"),
-            RemoveFailure(k, m) => write!(f, "REMOVE-FAILURE {k} {}", t(m)),
-            Cost(c) => write!(f, "COST {c}"),
-            Availability(a) => f.write_str(match a {
+            CheckPresentSuccess(k) => return keyed(out, "CHECKPRESENT-SUCCESS", k, None),
+            CheckPresentFailure(k) => return keyed(out, "CHECKPRESENT-FAILURE", k, None),
+            CheckPresentUnknown(k, m) => {
+                return keyed(out, "CHECKPRESENT-UNKNOWN", k, Some(m));
+            }
+            RemoveSuccess(k) => return keyed(out, "REMOVE-SUCCESS", k, None),
+            RemoveFailure(k, m) => return keyed(out, "REMOVE-FAILURE", k, Some(m)),
+            Version(v) => format!("VERSION {v}"),
+            Extensions(l) => l.iter().fold("EXTENSIONS".to_owned(), |mut line, e| {
+                line.push(' ');
+                line.push_str(e);
+                line
+            }),
+            InitRemoteSuccess => "INITREMOTE-SUCCESS".into(),
+            InitRemoteFailure(m) => format!("INITREMOTE-FAILURE {}", t(m)),
+            PrepareSuccess => "PREPARE-SUCCESS".into(),
+            PrepareFailure(m) => format!("PREPARE-FAILURE {}", t(m)),
+            Cost(c) => format!("COST {c}"),
+            Availability(a) => match a {
                 self::Availability::Global => "AVAILABILITY GLOBAL",
                 self::Availability::Local => "AVAILABILITY LOCAL",
                 self::Availability::Unavailable => "AVAILABILITY UNAVAILABLE",
-            }),
-            WhereisSuccess(s) => write!(f, "WHEREIS-SUCCESS {}", t(s)),
-            WhereisFailure => f.write_str("WHEREIS-FAILURE"),
-            InfoField(s) => write!(f, "INFOFIELD {}", t(s)),
-            InfoValue(s) => write!(f, "INFOVALUE {}", t(s)),
-            InfoEnd => f.write_str("INFOEND"),
-            Config(name, d) => write!(f, "CONFIG {name} {}", t(d)),
-            ConfigEnd => f.write_str("CONFIGEND"),
-            ExportSupportedFailure => f.write_str("EXPORTSUPPORTED-FAILURE"),
-            Unordered => f.write_str("UNORDERED"),
-            UnsupportedRequest => f.write_str("UNSUPPORTED-REQUEST"),
-            Progress(n) => write!(f, "PROGRESS {n}"),
-            GetConfig(name) => write!(f, "GETCONFIG {name}"),
-            SetConfig(name, v) => write!(f, "SETCONFIG {name} {}", t(v)),
-            GetCreds(setting) => write!(f, "GETCREDS {setting}"),
+            }
+            .into(),
+            WhereisSuccess(s) => format!("WHEREIS-SUCCESS {}", t(s)),
+            WhereisFailure => "WHEREIS-FAILURE".into(),
+            InfoField(s) => format!("INFOFIELD {}", t(s)),
+            InfoValue(s) => format!("INFOVALUE {}", t(s)),
+            InfoEnd => "INFOEND".into(),
+            Config(name, d) => format!("CONFIG {name} {}", t(d)),
+            ConfigEnd => "CONFIGEND".into(),
+            ExportSupportedFailure => "EXPORTSUPPORTED-FAILURE".into(),
+            Unordered => "UNORDERED".into(),
+            UnsupportedRequest => "UNSUPPORTED-REQUEST".into(),
+            Progress(n) => format!("PROGRESS {n}"),
+            GetConfig(name) => format!("GETCONFIG {name}"),
+            SetConfig(name, v) => format!("SETCONFIG {name} {}", t(v)),
+            GetCreds(setting) => format!("GETCREDS {setting}"),
             // The one place a secret is formatted: the wire needs it. [`CredPair`] made sure
             // it fits on the line; logs print [`loggable`] lines instead.
-            SetCreds(setting, pair) => write!(
-                f,
+            SetCreds(setting, pair) => format!(
                 "SETCREDS {setting} {} {}",
                 pair.login.expose(),
                 pair.password.expose()
             ),
-            GetGitRemoteName => f.write_str("GETGITREMOTENAME"),
-            Debug(m) => write!(f, "DEBUG {}", t(m)),
-            Info(m) => write!(f, "INFO {}", t(m)),
-            Error(m) => write!(f, "ERROR {}", t(m)),
-        }
+            GetGitRemoteName => "GETGITREMOTENAME".into(),
+            Debug(m) => format!("DEBUG {}", t(m)),
+            Info(m) => format!("INFO {}", t(m)),
+            Error(m) => format!("ERROR {}", t(m)),
+        };
+        out.extend_from_slice(line.as_bytes());
+    }
+}
+
+impl fmt::Display for Message {
+    /// The line (without job prefix) as text: bytes of a key that are not printable UTF-8 are
+    /// escaped (see [`Printable`]); [`Message::line`] is what goes on the wire.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Printable(&self.line(None)).fmt(f)
     }
 }
 
@@ -392,18 +460,19 @@ impl CredPair {
 }
 
 /// A protocol line as logs may show it: the values of `CREDS` and `SETCREDS` become `***`
-/// (the setting name stays). Any job prefix is kept.
-pub fn loggable(line: &str) -> Cow<'_, str> {
+/// (the setting name stays), and bytes that are not printable UTF-8 are escaped. Any job
+/// prefix is kept.
+pub fn loggable(line: &[u8]) -> String {
     let body = split_job(line).map(|(_, body)| body).unwrap_or(line);
-    let prefix = &line[..line.len() - body.len()];
-    if body == "CREDS" || body.starts_with("CREDS ") {
-        return Cow::Owned(format!("{prefix}CREDS ***"));
+    let prefix = Printable(&line[..line.len() - body.len()]);
+    if body == b"CREDS" || body.starts_with(b"CREDS ") {
+        return format!("{prefix}CREDS ***");
     }
-    if let Some(rest) = body.strip_prefix("SETCREDS ") {
-        let setting = rest.split(' ').next().unwrap_or_default();
-        return Cow::Owned(format!("{prefix}SETCREDS {setting} ***"));
+    if let Some(rest) = body.strip_prefix(b"SETCREDS ") {
+        let setting = split_word(rest).0;
+        return format!("{prefix}SETCREDS {} ***", Printable(setting));
     }
-    Cow::Borrowed(line)
+    Printable(line).to_string()
 }
 
 /// Text made safe for one protocol field: control characters (newlines included) become
@@ -419,7 +488,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn req(line: &str) -> Request {
-        match parse(line).unwrap() {
+        match parse(line.as_bytes()).unwrap() {
             Incoming::Request(r) => r,
             other => panic!("not a request: {other:?}"),
         }
@@ -440,21 +509,21 @@ mod tests {
             req("TRANSFER STORE SHA256E-s6--ab.txt .git/annex/objects/a b/c"),
             Request::Transfer {
                 direction: Direction::Store,
-                key: "SHA256E-s6--ab.txt".into(),
-                file: ".git/annex/objects/a b/c".into(),
+                key: b"SHA256E-s6--ab.txt".to_vec(),
+                file: b".git/annex/objects/a b/c".to_vec(),
             }
         );
         assert_eq!(
             req("TRANSFER RETRIEVE GPGHMACSHA1--00 .git/annex/tmp/x"),
             Request::Transfer {
                 direction: Direction::Retrieve,
-                key: "GPGHMACSHA1--00".into(),
-                file: ".git/annex/tmp/x".into(),
+                key: b"GPGHMACSHA1--00".to_vec(),
+                file: b".git/annex/tmp/x".to_vec(),
             }
         );
-        assert_eq!(req("CHECKPRESENT K"), Request::CheckPresent("K".into()));
-        assert_eq!(req("REMOVE K"), Request::Remove("K".into()));
-        assert_eq!(req("WHEREIS K"), Request::Whereis("K".into()));
+        assert_eq!(req("CHECKPRESENT K"), Request::CheckPresent(b"K".to_vec()));
+        assert_eq!(req("REMOVE K"), Request::Remove(b"K".to_vec()));
+        assert_eq!(req("WHEREIS K"), Request::Whereis(b"K".to_vec()));
         for (line, r) in [
             ("LISTCONFIGS", Request::ListConfigs),
             ("INITREMOTE", Request::InitRemote),
@@ -469,15 +538,18 @@ mod tests {
         ] {
             assert_eq!(req(line), r, "{line}");
         }
-        assert_eq!(parse("VALUE a b").unwrap(), Incoming::Value("a b".into()));
-        assert_eq!(parse("VALUE ").unwrap(), Incoming::Value(String::new()));
-        assert_eq!(parse("VALUE").unwrap(), Incoming::Value(String::new()));
-        assert_eq!(parse("ERROR oops").unwrap(), Incoming::Error("oops".into()));
+        assert_eq!(parse(b"VALUE a b").unwrap(), Incoming::Value("a b".into()));
+        assert_eq!(parse(b"VALUE ").unwrap(), Incoming::Value(String::new()));
+        assert_eq!(parse(b"VALUE").unwrap(), Incoming::Value(String::new()));
+        assert_eq!(
+            parse(b"ERROR oops").unwrap(),
+            Incoming::Error("oops".into())
+        );
     }
 
     #[test]
     fn malformed_lines_say_what_is_wrong() {
-        let e = |l: &str| parse(l).unwrap_err().to_string();
+        let e = |l: &str| parse(l.as_bytes()).unwrap_err().to_string();
         assert_eq!(e(""), "empty protocol line");
         assert_eq!(e("CHECKPRESENT"), "CHECKPRESENT needs a key");
         assert_eq!(e("CHECKPRESENT "), "CHECKPRESENT needs a key");
@@ -503,8 +575,8 @@ mod tests {
 
     #[test]
     fn job_prefixes() {
-        assert_eq!(split_job("J 1 PREPARE").unwrap(), (1, "PREPARE"));
-        assert_eq!(split_job("J 42 VALUE ").unwrap(), (42, "VALUE "));
+        assert_eq!(split_job(b"J 1 PREPARE").unwrap(), (1, &b"PREPARE"[..]));
+        assert_eq!(split_job(b"J 42 VALUE ").unwrap(), (42, &b"VALUE "[..]));
         for bad in [
             "PREPARE",
             "J PREPARE",
@@ -513,10 +585,10 @@ mod tests {
             "J 1",
             "J  1 X",
         ] {
-            assert!(split_job(bad).is_err(), "{bad}");
+            assert!(split_job(bad.as_bytes()).is_err(), "{bad}");
         }
         assert_eq!(
-            split_job("J 99999999999999999999 X")
+            split_job(b"J 99999999999999999999 X")
                 .unwrap_err()
                 .to_string(),
             "bad job prefix in `J 99999999999999999999 X`: expected `J <number> <message>`"
@@ -526,7 +598,7 @@ mod tests {
     #[test]
     fn formats_exact_lines() {
         use Message::*;
-        let k = "SHA256E-s6--ab.txt".to_owned();
+        let k = b"SHA256E-s6--ab.txt".to_vec();
         for (m, line) in [
             (Version(1), "VERSION 1"),
             (
@@ -563,14 +635,14 @@ mod tests {
         ] {
             assert_eq!(m.to_string(), line);
         }
-        assert_eq!(PrepareSuccess.line(Some(3)), "J 3 PREPARE-SUCCESS");
-        assert_eq!(Version(2).line(Some(3)), "VERSION 2");
-        assert_eq!(PrepareSuccess.line(None), "PREPARE-SUCCESS");
+        assert_eq!(PrepareSuccess.line(Some(3)), b"J 3 PREPARE-SUCCESS");
+        assert_eq!(Version(2).line(Some(3)), b"VERSION 2");
+        assert_eq!(PrepareSuccess.line(None), b"PREPARE-SUCCESS");
     }
 
     #[test]
     fn creds_replies_keep_spaces_in_the_password_and_empty_means_none() {
-        let creds = |line: &str| match parse(line).unwrap() {
+        let creds = |line: &str| match parse(line.as_bytes()).unwrap() {
             Incoming::Creds { login, password } => {
                 (login.expose().to_owned(), password.expose().to_owned())
             }
@@ -585,7 +657,7 @@ mod tests {
         assert_eq!(creds("CREDS  "), (String::new(), String::new()));
         assert_eq!(creds("CREDS"), (String::new(), String::new()));
         // Never shown by Debug, so no error built from a reply can carry it.
-        let shown = format!("{:?}", parse("CREDS AKID hunter2").unwrap());
+        let shown = format!("{:?}", parse(b"CREDS AKID hunter2").unwrap());
         assert!(
             !shown.contains("hunter2") && !shown.contains("AKID"),
             "{shown}"
@@ -597,13 +669,13 @@ mod tests {
         let s = |v: &str| Secret::new(v);
         let pair = CredPair::new(s("AKID"), s("se cret")).unwrap();
         let m = Message::SetCreds("swarm-s1-s3key".into(), pair);
-        assert_eq!(m.line(None), "SETCREDS swarm-s1-s3key AKID se cret");
-        assert_eq!(m.line(Some(2)), "J 2 SETCREDS swarm-s1-s3key AKID se cret");
+        assert_eq!(m.line(None), b"SETCREDS swarm-s1-s3key AKID se cret");
+        assert_eq!(m.line(Some(2)), b"J 2 SETCREDS swarm-s1-s3key AKID se cret");
         assert!(!format!("{m:?}").contains("se cret"));
         assert!(!m.is_final());
         assert_eq!(
             Message::GetCreds("swarm-s1-s3key".into()).line(Some(2)),
-            "J 2 GETCREDS swarm-s1-s3key"
+            b"J 2 GETCREDS swarm-s1-s3key"
         );
         let empty_login = CredPair::new(s(""), s("tok")).unwrap();
         assert_eq!(
@@ -641,7 +713,7 @@ mod tests {
             ("J 1 VALUE CREDS x", "J 1 VALUE CREDS x"),
             ("CREDSX y", "CREDSX y"),
         ] {
-            assert_eq!(loggable(line), shown, "{line}");
+            assert_eq!(loggable(line.as_bytes()), shown, "{line}");
         }
     }
 
@@ -655,15 +727,90 @@ mod tests {
         assert_eq!(one_line("\u{2028}x\u{85}y"), "x y");
     }
 
+    /// git-annex keeps a Latin-1 extension byte in a SHA256E key; such a line used to end the
+    /// remote with "invalid utf-8".
+    #[test]
+    fn a_key_that_is_not_utf8_is_carried_byte_for_byte() {
+        let key =
+            b"SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.\xe9";
+        let file = [&b".git/annex/objects/zK/02/"[..], key, b"/", key].concat();
+        let line = [&b"TRANSFER STORE "[..], key, b" ", &file].concat();
+        assert_eq!(
+            parse(&line).unwrap(),
+            Incoming::Request(Request::Transfer {
+                direction: Direction::Store,
+                key: key.to_vec(),
+                file,
+            })
+        );
+        let line = [&b"J 3 CHECKPRESENT "[..], key].concat();
+        let (job, body) = split_job(&line).unwrap();
+        assert_eq!(job, 3);
+        assert_eq!(
+            parse(body).unwrap(),
+            Incoming::Request(Request::CheckPresent(key.to_vec()))
+        );
+        let reply = Message::CheckPresentSuccess(key.to_vec()).line(Some(3));
+        assert_eq!(reply, [&b"J 3 CHECKPRESENT-SUCCESS "[..], key].concat());
+        let shown = Message::TransferFailure(Direction::Store, key.to_vec(), "no".into());
+        assert!(shown.to_string().ends_with(".\\xe9 no"), "{shown}");
+        assert!(loggable(&line).ends_with(".\\xe9"));
+    }
+
+    #[test]
+    fn words_and_text_that_are_not_utf8_are_errors_not_panics() {
+        let e = |l: &[u8]| parse(l).unwrap_err().to_string();
+        assert_eq!(
+            e(b"TRANSFER ST\xffORE k f"),
+            "TRANSFER direction `ST\\xffORE` is neither STORE nor RETRIEVE"
+        );
+        assert_eq!(e(b"VALUE \xff"), "VALUE with text that is not UTF-8");
+        assert_eq!(e(b"CREDS a \xff"), "CREDS with text that is not UTF-8");
+        assert_eq!(
+            e(b"REMOVE a\xff b"),
+            "`a\\xff b`: a key cannot contain spaces"
+        );
+        assert_eq!(
+            parse(b"FROB\xffNICATE x").unwrap(),
+            Incoming::Request(Request::Unsupported("FROB\\xffNICATE".into()))
+        );
+        // git-annex giving up is honoured whatever its words.
+        assert_eq!(
+            parse(b"ERROR bad \xff").unwrap(),
+            Incoming::Error("bad \u{fffd}".into())
+        );
+        // Unknown extension names are ignored, whatever their bytes.
+        assert_eq!(
+            parse(b"EXTENSIONS INFO \xff ASYNC").unwrap(),
+            Incoming::Request(Request::Extensions(vec![
+                "INFO".into(),
+                "\u{fffd}".into(),
+                "ASYNC".into()
+            ]))
+        );
+        assert!(split_job(b"J \xff X").is_err());
+        assert_eq!(
+            split_job(b"J 1\x00 X").unwrap_err().to_string(),
+            "bad job prefix in `J 1\\x00 X`: expected `J <number> <message>`"
+        );
+    }
+
     proptest! {
         #[test]
-        fn parse_never_panics(line in "\\PC{0,60}|(J [0-9]{1,3} )?(TRANSFER|CHECKPRESENT|REMOVE|VALUE|EXTENSIONS)( [!-~]{0,8}){0,4}") {
+        fn parse_never_panics_on_any_bytes(line in proptest::collection::vec(any::<u8>(), 0..80)) {
             let body = split_job(&line).map(|(_, b)| b).unwrap_or(&line);
+            let _ = parse(body);
+            let _ = loggable(&line);
+        }
+
+        #[test]
+        fn parse_never_panics(line in "\\PC{0,60}|(J [0-9]{1,3} )?(TRANSFER|CHECKPRESENT|REMOVE|VALUE|EXTENSIONS)( [!-~]{0,8}){0,4}") {
+            let body = split_job(line.as_bytes()).map(|(_, b)| b).unwrap_or(line.as_bytes());
             let _ = parse(body);
         }
 
         #[test]
-        fn every_message_is_one_line(text in "\\PC{0,80}|[\\s\\S]{0,40}", key in "[!-~]{1,20}") {
+        fn every_message_is_one_line(text in "\\PC{0,80}|[\\s\\S]{0,40}", key in proptest::collection::vec(0x21u8..=0xff, 1..20)) {
             for m in [
                 Message::TransferFailure(Direction::Store, key.clone(), text.clone()),
                 Message::CheckPresentUnknown(key.clone(), text.clone()),
@@ -673,19 +820,19 @@ mod tests {
                 Message::WhereisSuccess(text.clone()),
             ] {
                 let line = m.line(Some(7));
-                prop_assert!(!line.contains('\n') && !line.contains('\r'), "{:?}", line);
-                prop_assert!(line.starts_with("J 7 "));
+                prop_assert!(!line.contains(&b'\n') && !line.contains(&b'\r'), "{:?}", line);
+                prop_assert!(line.starts_with(b"J 7 "));
             }
         }
 
         #[test]
-        fn transfer_round_trips(store in any::<bool>(), key in "[!-~]{1,30}", file in "[!-~][ -~]{0,30}") {
-            let file = file.trim_end().to_owned();
-            prop_assume!(!file.is_empty());
+        fn transfer_round_trips(store in any::<bool>(), key in proptest::collection::vec(0x21u8..=0xff, 1..30),
+                                file in proptest::collection::vec(any::<u8>().prop_filter("newline", |b| *b != b'\n'), 1..30)) {
+            prop_assume!(file.first() != Some(&b' ') && file.last() != Some(&b'\r'));
             let dir = if store { "STORE" } else { "RETRIEVE" };
-            let line = format!("TRANSFER {dir} {key} {file}");
+            let line = [format!("TRANSFER {dir} ").as_bytes(), &key, b" ", &file].concat();
             let Incoming::Request(Request::Transfer { direction, key: k, file: f }) = parse(&line).unwrap() else {
-                panic!("not a transfer: {line}");
+                panic!("not a transfer: {line:?}");
             };
             prop_assert_eq!(direction.as_str(), dir);
             prop_assert_eq!(k, key);

@@ -6,6 +6,8 @@
 //! job shares that [`Swarm`]. Each request gets exactly one final reply; failures are one
 //! sanitised line.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -377,12 +379,13 @@ impl Remote {
         &self,
         direction: Direction,
         key: &Key,
-        file: &str,
+        file: &[u8],
         io: &mut JobIo,
     ) -> Result<(), Failure> {
         let swarm = self.prepare(io).await?;
         let progress = ProgressLines::new(io.sender());
-        let path = Path::new(file);
+        // The path's bytes as git-annex sent them: it holds the key, which need not be UTF-8.
+        let path = Path::new(OsStr::from_bytes(file));
         match direction {
             Direction::Store => {
                 swarm.put(path, Some(key.clone()), &progress).await?;
@@ -506,15 +509,16 @@ impl Remote {
 
 /// The key to store under: parsed (so its content is checked) when it names whole content by
 /// a hash this build knows; otherwise taken verbatim (encrypted and chunk keys, other backends).
-pub fn annex_key(text: &str) -> Result<Key, KeyError> {
-    match text.parse::<Key>() {
+/// Either way its bytes are exactly `text`.
+pub fn annex_key(text: &[u8]) -> Result<Key, KeyError> {
+    match Key::from_bytes(text) {
         Ok(k) if k.chunk().is_none() => Ok(k),
         _ => Key::opaque(text),
     }
 }
 
 /// The key, or `None` after answering an ERROR for a key no git-annex would send.
-fn valid_key(text: &str, io: &JobIo) -> Option<Key> {
+fn valid_key(text: &[u8], io: &JobIo) -> Option<Key> {
     match annex_key(text) {
         Ok(k) => Some(k),
         Err(e) => {
@@ -727,22 +731,28 @@ mod tests {
     fn keys_are_checked_when_they_name_their_content() {
         let whole =
             "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.txt";
-        assert!(!annex_key(whole).unwrap().is_opaque());
+        assert!(!annex_key(whole.as_bytes()).unwrap().is_opaque());
         for opaque in [
             "SHA256E-s1048576-S102400-C3--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.bin",
             "GPGHMACSHA1--c6e674906f8bd1ab1e1d5fb4a4e63b8cbb76b16d",
             "BLAKE3-s6--abc",
             "SHA256-s6--tooshort",
         ] {
-            let k = annex_key(opaque).unwrap();
+            let k = annex_key(opaque.as_bytes()).unwrap();
             assert!(k.is_opaque(), "{opaque}");
-            assert_eq!(k.to_string(), opaque);
+            assert_eq!(k.as_bytes(), opaque.as_bytes());
         }
         // An `X…` name is an external backend: parsed, but it has no hash to check.
-        let external = annex_key("XXH3-s6--abc").unwrap();
+        let external = annex_key(b"XXH3-s6--abc").unwrap();
         assert!(!external.is_opaque() && external.hasher().is_none());
-        assert!(annex_key("").is_err());
-        assert!(annex_key("a\tb").is_err());
+        assert!(annex_key(b"").is_err());
+        assert!(annex_key(b"a\tb").is_err());
+        assert!(annex_key(b"a\0b").is_err());
+        // A Latin-1 extension byte: still parsed, so its content is checked.
+        let latin1 = [whole.trim_end_matches("txt").as_bytes(), b"\xe9"].concat();
+        let k = annex_key(&latin1).unwrap();
+        assert!(!k.is_opaque() && k.hasher().is_some());
+        assert_eq!(k.as_bytes(), &latin1[..]);
     }
 
     #[test]

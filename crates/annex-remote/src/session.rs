@@ -6,6 +6,11 @@
 //! lines of one job stay in order (a job's query, then its `VALUE`). Every outgoing line goes
 //! through one channel to one writer task, so lines are never interleaved or cut.
 //!
+//! Lines are read as bytes, at most [`MAX_LINE`] of them each: no line, whatever its bytes or
+//! length, ends the session or grows memory without bound. A line that is not a message gets
+//! an `ERROR` reply (tagged with its job when it has one) and the session goes on; only end of
+//! input, a global `ERROR` from git-annex, or a failed read or write end it.
+//!
 //! The session never prints anything but protocol lines to its output.
 
 use std::collections::HashMap;
@@ -21,6 +26,11 @@ use swarm_engine::credentials::Secret;
 
 use crate::protocol::{self, Incoming, Message, ProtocolError, Request};
 use crate::remote::{Negotiated, Remote};
+
+/// The longest line read from git-annex, in bytes; the rest of a longer line is skipped and the
+/// line answered with an error. Real lines are far shorter: a key is at most a few hundred
+/// bytes, a TRANSFER line holds it three times, the embedded swarm definition is some KiB.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// How this process speaks the protocol.
 #[derive(Debug, Clone)]
@@ -57,7 +67,7 @@ type Routed = Result<Incoming, ProtocolError>;
 /// What a job uses to talk to git-annex.
 pub struct JobIo {
     job: Option<u64>,
-    out: mpsc::UnboundedSender<String>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
     inbox: mpsc::UnboundedReceiver<Routed>,
 }
 
@@ -135,7 +145,7 @@ fn reply_word(incoming: &Incoming) -> String {
 #[derive(Clone)]
 pub struct LineSender {
     job: Option<u64>,
-    out: mpsc::UnboundedSender<String>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
 }
 
 impl LineSender {
@@ -149,7 +159,7 @@ impl LineSender {
 /// Each job is a task of the runtime, so jobs run at once on every worker thread; the engine
 /// does its hashing and coding on its CPU pool and its file I/O on tokio's blocking pool.
 pub async fn run<R, W>(
-    input: R,
+    mut input: R,
     output: W,
     remote: Arc<Remote>,
     options: Options,
@@ -158,36 +168,42 @@ where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out, lines) = mpsc::unbounded_channel::<String>();
+    let (out, lines) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(write_lines(output, lines));
-    let _ = out.send(Message::Version(options.version).to_string());
+    let _ = out.send(Message::Version(options.version).line(None));
 
     let mut jobs: HashMap<Option<u64>, Job> = HashMap::new();
     let mut async_mode = false;
-    let mut input = input.lines();
     let outcome = loop {
-        let line = match input.next_line().await {
+        let line = match read_line(&mut input, MAX_LINE).await {
             Ok(Some(line)) => line,
             Ok(None) => break Ok(()),
             Err(e) => break Err(SessionError::Read(e)),
         };
-        tracing::trace!("< {}", protocol::loggable(&line));
+        tracing::trace!("< {}", protocol::loggable(&line.bytes));
+        let too_long = line.cut.then_some(ProtocolError::TooLong(MAX_LINE));
         let (job, body) = if async_mode {
-            match protocol::split_job(&line) {
+            match protocol::split_job(&line.bytes) {
                 Ok((n, body)) => (Some(n), body),
                 // Untagged lines under ASYNC: git-annex's global ERROR, or garbage.
-                Err(e) => match protocol::parse(&line) {
-                    Ok(Incoming::Error(msg)) => break Err(SessionError::Annex(msg)),
-                    _ => {
-                        let _ = out.send(Message::Error(e.to_string()).to_string());
-                        continue;
+                Err(e) => {
+                    if too_long.is_none()
+                        && let Ok(Incoming::Error(msg)) = protocol::parse(&line.bytes)
+                    {
+                        break Err(SessionError::Annex(msg));
                     }
-                },
+                    let why = too_long.unwrap_or(e);
+                    let _ = out.send(Message::Error(why.to_string()).line(None));
+                    continue;
+                }
             }
         } else {
-            (None, line.as_str())
+            (None, &line.bytes[..])
         };
-        let parsed = protocol::parse(body);
+        let parsed = match too_long {
+            Some(e) => Err(e),
+            None => protocol::parse(body),
+        };
         match &parsed {
             Ok(Incoming::Error(msg)) if job.is_none() => {
                 break Err(SessionError::Annex(msg.clone()));
@@ -240,7 +256,7 @@ struct Job {
 }
 
 impl Job {
-    fn spawn(job: Option<u64>, out: mpsc::UnboundedSender<String>, remote: Arc<Remote>) -> Job {
+    fn spawn(job: Option<u64>, out: mpsc::UnboundedSender<Vec<u8>>, remote: Arc<Remote>) -> Job {
         let (inbox_tx, inbox) = mpsc::unbounded_channel();
         let mut io = JobIo { job, out, inbox };
         let task = tokio::spawn(async move {
@@ -291,10 +307,50 @@ fn negotiate(offered: &[String], options: &Options) -> Negotiated {
     }
 }
 
+/// One line from git-annex, without its newline: at most `max` bytes of it, and whether more
+/// were skipped.
+struct Line {
+    bytes: Vec<u8>,
+    cut: bool,
+}
+
+/// Reads up to the next newline (or the end of input), keeping at most `max` bytes; `None` at
+/// the end of input. A last line without its newline still counts.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Line>> {
+    let mut line = Line {
+        bytes: Vec::new(),
+        cut: false,
+    };
+    let mut seen = false;
+    loop {
+        let buf = input.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(seen.then_some(line));
+        }
+        seen = true;
+        let (used, end) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, Some(i)),
+            None => (buf.len(), None),
+        };
+        let content = &buf[..end.unwrap_or(used)];
+        let room = max.saturating_sub(line.bytes.len());
+        line.cut |= content.len() > room;
+        line.bytes
+            .extend_from_slice(&content[..content.len().min(room)]);
+        input.consume(used);
+        if end.is_some() {
+            return Ok(Some(line));
+        }
+    }
+}
+
 /// Writes whole lines, flushing whenever no more are queued.
 async fn write_lines<W: AsyncWrite + Unpin>(
     mut output: W,
-    mut lines: mpsc::UnboundedReceiver<String>,
+    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     while let Some(first) = lines.recv().await {
@@ -309,8 +365,52 @@ async fn write_lines<W: AsyncWrite + Unpin>(
     output.shutdown().await
 }
 
-fn push_line(buf: &mut Vec<u8>, line: &str) {
+fn push_line(buf: &mut Vec<u8>, line: &[u8]) {
     tracing::trace!("> {}", protocol::loggable(line));
-    buf.extend_from_slice(line.as_bytes());
+    buf.extend_from_slice(line);
     buf.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<(Vec<u8>, bool)> {
+        let mut input = input;
+        let mut out = Vec::new();
+        while let Some(l) = read_line(&mut input, max).await.unwrap() {
+            out.push((l.bytes, l.cut));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_are_bytes_cut_at_the_limit_and_skipped_to_their_end() {
+        assert_eq!(
+            lines(b"a\n\xe9\n\nlast", 10).await,
+            [
+                (b"a".to_vec(), false),
+                (b"\xe9".to_vec(), false),
+                (b"".to_vec(), false),
+                (b"last".to_vec(), false)
+            ]
+        );
+        assert_eq!(
+            lines(b"0123456789\n0123456789abc\nnext\n", 10).await,
+            [
+                (b"0123456789".to_vec(), false),
+                (b"0123456789".to_vec(), true),
+                (b"next".to_vec(), false)
+            ]
+        );
+        assert!(lines(b"", 10).await.is_empty());
+        // Larger than any read buffer: still cut, and what follows is read normally.
+        let mut big = vec![b'x'; 3 * MAX_LINE];
+        big.extend_from_slice(b"\nPREPARE\n");
+        let got = lines(&big, MAX_LINE).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0.len(), got[0].1), (MAX_LINE, true));
+        assert_eq!(got[1], (b"PREPARE".to_vec(), false));
+    }
 }

@@ -9,8 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -105,6 +108,57 @@ impl Scratch {
 
     fn try_run(&self, cwd: &Path, program: &str, args: &[&str]) -> Output {
         self.cmd(program, cwd).args(args).output().unwrap()
+    }
+
+    /// `git annex args` in `repo`, which must succeed within `limit`: past it, the command and
+    /// everything it started (git-annex, the remote) are killed and the test fails as hung.
+    fn annex_within(&self, repo: &Path, args: &[&OsStr], limit: Duration) -> String {
+        use std::os::unix::process::CommandExt;
+        let shown = args
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (out_path, err_path) = (self.path("within.out"), self.path("within.err"));
+        let mut child = self
+            .cmd("git", repo)
+            .arg("annex")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                // The whole process group: git, git-annex and the remote it started.
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let stdout = std::fs::read(&out_path).unwrap();
+        let stderr = std::fs::read(&err_path).unwrap();
+        match status {
+            None => panic!(
+                "`git annex {shown}` hung: not done within {limit:?}\n--- stderr\n{}",
+                tail(&stderr)
+            ),
+            Some(st) if !st.success() => panic!(
+                "`git annex {shown}` failed ({st}):\n--- stdout\n{}\n--- stderr\n{}",
+                tail(&stdout),
+                tail(&stderr)
+            ),
+            Some(_) => String::from_utf8_lossy(&stdout).into_owned(),
+        }
     }
 
     fn annex(&self, repo: &Path, args: &[&str]) -> String {
@@ -871,4 +925,84 @@ fn initremote_with_embedcreds_is_refused() {
     assert!(!all_objects(&s, &repo).contains(secret));
     assert!(!repo.join(".git/annex/creds").exists());
     assert!(!s.path("stores/s2").exists(), "no store prepared");
+}
+
+/// git-annex keeps a Latin-1 byte of a file's extension in its SHA256E key (`photo.\xe9` gives a
+/// key ending in the byte e9). The remote exited on the first protocol line holding such a key
+/// ("invalid utf-8"), abandoning every other job of the process, and `git annex copy -J4` then
+/// hung waiting for their replies. Every command here must finish, and in time.
+#[test]
+fn a_file_name_ending_in_a_latin1_byte_goes_through_copy_j4_get_fsck_and_drop() {
+    latin1_file_name_round_trip(Path::new(DEBIAN_GIT_ANNEX));
+}
+
+/// The same with the newest git-annex.
+#[test]
+fn a_file_name_ending_in_a_latin1_byte_with_the_newest_git_annex() {
+    if let Some(newest) = newest_git_annex() {
+        latin1_file_name_round_trip(&newest);
+    }
+}
+
+fn latin1_file_name_round_trip(git_annex: &Path) {
+    const LIMIT: Duration = Duration::from_secs(180);
+    let s = Scratch::new(git_annex);
+    let repo = s.repo("latin1");
+    // Inline and chunked files with the byte, among files without it.
+    let mut files: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"photo.\xe9".to_vec(), e2e_content(7)),
+        (b"big.\xe9".to_vec(), e2e_content(97)),
+        (b"caf\xe9.\xe9\xe9".to_vec(), e2e_content(8)),
+    ];
+    for i in 0..8 {
+        files.push((format!("g{i}.bin").into_bytes(), e2e_content(10 + i)));
+    }
+    for (name, data) in &files {
+        std::fs::write(repo.join(OsStr::from_bytes(name)), data).unwrap();
+    }
+    s.annex(&repo, &["add", "-q", "."]);
+    s.run(&repo, "git", &["commit", "-q", "-m", "files"]);
+    initremote(&s, &repo, "myswarm", &["encryption=none"]);
+
+    let run = |args: &[&str]| {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        s.annex_within(&repo, &args, LIMIT)
+    };
+    run(&["copy", "--to", "myswarm", "-J4", "."]);
+    let present = run(&["find", "--in", "myswarm", "--format=${key}\\n"]);
+    assert_eq!(present.lines().count(), files.len(), "{present}");
+    // The keys git-annex made and the remote stored end in the byte (shown lossily here).
+    assert_eq!(
+        present.lines().filter(|k| k.ends_with(".\u{fffd}")).count(),
+        2,
+        "{present}"
+    );
+    run(&["drop", "-J4", "."]);
+    assert!(!repo.join(OsStr::from_bytes(b"big.\xe9")).exists());
+    run(&["get", "-J4", "."]);
+    for (name, data) in &files {
+        let got = std::fs::read(repo.join(OsStr::from_bytes(name))).unwrap();
+        assert!(
+            &got == data,
+            "{} differs after get",
+            String::from_utf8_lossy(name)
+        );
+    }
+    run(&["fsck", "--from", "myswarm", "-J4", "--quiet"]);
+    run(&["drop", "--from", "myswarm", "-J4", "."]);
+    let present = run(&["find", "--in", "myswarm"]);
+    assert!(present.trim().is_empty(), "{present}");
+    // Really gone from the swarm: its manifests were removed.
+    let left = s.run(
+        s.dir.path(),
+        "find",
+        &[
+            s.path("stores").to_str().unwrap(),
+            "-path",
+            "*/manifests/*",
+            "-type",
+            "f",
+        ],
+    );
+    assert!(left.trim().is_empty(), "{left}");
 }

@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -77,21 +78,22 @@ pub enum SwarmCommand {
     Put {
         file: PathBuf,
         /// Store under this git-annex key (checked against the content) instead of SHA256E.
+        /// Keys are bytes, as git-annex's are: an argument need not be UTF-8.
         #[arg(long)]
-        key: Option<String>,
+        key: Option<OsString>,
         #[arg(long)]
         json: bool,
     },
     /// Restore a key into DEST, verified.
     Get {
-        key: String,
+        key: OsString,
         dest: PathBuf,
         #[arg(long)]
         json: bool,
     },
     /// Health of each key (all keys when none are given); exit 0 only if every key is restorable.
     Fsck {
-        keys: Vec<String>,
+        keys: Vec<OsString>,
         /// Read and hash every shard instead of checking it exists with the right size.
         #[arg(long)]
         verify: bool,
@@ -100,7 +102,7 @@ pub enum SwarmCommand {
     },
     /// Re-create missing or corrupt shards and manifest copies (all keys when none are given).
     Repair {
-        keys: Vec<String>,
+        keys: Vec<OsString>,
         #[arg(long)]
         json: bool,
     },
@@ -117,7 +119,7 @@ pub enum SwarmCommand {
     /// Remove keys (their shards go at the next gc unless shared).
     Rm {
         #[arg(required = true)]
-        keys: Vec<String>,
+        keys: Vec<OsString>,
     },
     /// Manage the swarm's stores.
     Store {

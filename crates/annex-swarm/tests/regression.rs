@@ -267,3 +267,64 @@ fn changing_a_stores_url_to_another_host_does_not_carry_its_credentials() {
         "the store's credentials followed it: {sent:?}"
     );
 }
+
+/// git-annex keeps a Latin-1 extension byte in a SHA256E key (`photo.\xe9` gives a key ending
+/// in the byte e9). Keys were text here: such a file got a key without its extension, and such
+/// a key could not be named on the command line.
+#[test]
+fn a_file_name_ending_in_a_latin1_byte_gets_git_annexs_key_and_can_be_named() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let swarm = Swarm::new();
+    // Inline and chunked.
+    for (size, seed) in [(6usize, 43u64), (300_000, 44)] {
+        let data = pseudo_random(size, seed);
+        let file = swarm.dir.path().join(OsStr::from_bytes(b"photo.\xe9"));
+        std::fs::write(&file, &data).unwrap();
+        let digest = common::sha256_hex(&data);
+        let key = [format!("SHA256E-s{size}--{digest}.").as_bytes(), b"\xe9"].concat();
+        let key = OsStr::from_bytes(&key);
+        let shown = format!("SHA256E-s{size}--{digest}.\\xe9");
+
+        let out = swarm.cmd().arg("put").arg(&file).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), shown);
+
+        let dest = swarm.dest();
+        let out = swarm.cmd().arg("get").arg(key).arg(&dest).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            std::fs::read(&dest).unwrap() == data,
+            "restored bytes differ"
+        );
+        let out = swarm
+            .cmd()
+            .args(["fsck", "--json"])
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(swarm.ls_keys().contains(&shown));
+        // Stored again under the same key (`put --key` with its bytes): nothing new.
+        let out = swarm
+            .cmd()
+            .args(["put", "--key"])
+            .arg(key)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let out = swarm.cmd().arg("rm").arg(key).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let out = swarm
+            .cmd()
+            .arg("get")
+            .arg(key)
+            .arg(swarm.dest())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "removed, yet restored");
+        std::fs::remove_file(&file).unwrap();
+    }
+    assert!(swarm.ls_keys().is_empty());
+}

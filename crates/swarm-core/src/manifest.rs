@@ -13,7 +13,13 @@ use crate::erasure::{Coding, ErasureError};
 use crate::ids::Hash32;
 
 pub const MAGIC: &[u8; 4] = b"ASWM";
+/// The version of a manifest whose key is UTF-8: every key of a UTF-8 file name, so every
+/// manifest written before keys could be other bytes.
 pub const VERSION: u8 = 1;
+/// The version of a manifest whose key is not UTF-8 (a Latin-1 file name's extension byte);
+/// otherwise the same as version 1. Readers that know only version 1 refuse it by its version
+/// rather than take it for corrupt.
+pub const VERSION_BYTE_KEY: u8 = 2;
 const KIND_INLINE: u8 = 0;
 const KIND_CHUNKED: u8 = 1;
 const CHUNKER_FASTCDC_2020: u8 = 1;
@@ -24,8 +30,8 @@ const CODEC_RS_LEOPARD_GF16: u8 = 1;
 /// One stored key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
-    /// The git-annex key, as text.
-    pub key: String,
+    /// The git-annex key's bytes (UTF-8 exactly when the manifest is version 1).
+    pub key: Vec<u8>,
     /// Object size in bytes.
     pub size: u64,
     pub body: Body,
@@ -55,7 +61,9 @@ pub struct ChunkRecord {
 pub enum ManifestError {
     #[error("not an annex-swarm manifest (bad magic)")]
     BadMagic,
-    #[error("manifest version {0} is not supported (this build reads version {VERSION})")]
+    #[error(
+        "manifest version {0} is not supported (this build reads versions {VERSION} and {VERSION_BYTE_KEY})"
+    )]
     UnsupportedVersion(u8),
     #[error("manifest truncated while reading {0}")]
     Truncated(&'static str),
@@ -63,8 +71,12 @@ pub enum ManifestError {
     Checksum,
     #[error("invalid manifest: key of {0} bytes, longer than 65535")]
     KeyTooLong(usize),
-    #[error("invalid manifest: key is not UTF-8")]
+    #[error("invalid manifest: key is not UTF-8 in a version 1 manifest")]
     KeyNotUtf8,
+    #[error(
+        "invalid manifest: key is UTF-8 in a version 2 manifest (only other keys take version 2)"
+    )]
+    Utf8KeyInVersion2,
     #[error("invalid manifest: {0} chunks, more than 2^32 - 1")]
     TooManyChunks(usize),
     #[error("invalid manifest: unknown kind {0}")]
@@ -88,6 +100,16 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// The format version this manifest is written in: [`VERSION`], or [`VERSION_BYTE_KEY`]
+    /// when its key is not UTF-8.
+    pub fn version(&self) -> u8 {
+        if std::str::from_utf8(&self.key).is_ok() {
+            VERSION
+        } else {
+            VERSION_BYTE_KEY
+        }
+    }
+
     pub fn encoded_len(&self) -> usize {
         let head = 4 + 1 + 1 + 2 + self.key.len() + 8;
         let body = match &self.body {
@@ -112,7 +134,7 @@ impl Manifest {
     pub fn encode(&self) -> Result<Vec<u8>, ManifestError> {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.extend_from_slice(MAGIC);
-        out.push(VERSION);
+        out.push(self.version());
         out.push(match self.body {
             Body::Inline(_) => KIND_INLINE,
             Body::Chunked { .. } => KIND_CHUNKED,
@@ -120,7 +142,7 @@ impl Manifest {
         let klen =
             u16::try_from(self.key.len()).map_err(|_| ManifestError::KeyTooLong(self.key.len()))?;
         out.extend_from_slice(&klen.to_le_bytes());
-        out.extend_from_slice(self.key.as_bytes());
+        out.extend_from_slice(&self.key);
         out.extend_from_slice(&self.size.to_le_bytes());
         match &self.body {
             Body::Inline(d) => out.extend_from_slice(d),
@@ -169,8 +191,9 @@ impl Manifest {
         if bytes.len() < 5 {
             return Err(ManifestError::Truncated("version"));
         }
-        if bytes[4] != VERSION {
-            return Err(ManifestError::UnsupportedVersion(bytes[4]));
+        let version = bytes[4];
+        if version != VERSION && version != VERSION_BYTE_KEY {
+            return Err(ManifestError::UnsupportedVersion(version));
         }
         if bytes.len() < 5 + 1 + 32 {
             return Err(ManifestError::Truncated("header"));
@@ -182,9 +205,13 @@ impl Manifest {
         let mut r = Reader { buf: &content[5..] };
         let kind = r.u8("kind")?;
         let klen = usize::from(r.u16("key length")?);
-        let key = std::str::from_utf8(r.take(klen, "key")?)
-            .map_err(|_| ManifestError::KeyNotUtf8)?
-            .to_owned();
+        let key = r.take(klen, "key")?.to_vec();
+        // One encoding per manifest: the version says whether the key is UTF-8.
+        match (version, std::str::from_utf8(&key).is_ok()) {
+            (VERSION, false) => return Err(ManifestError::KeyNotUtf8),
+            (VERSION_BYTE_KEY, true) => return Err(ManifestError::Utf8KeyInVersion2),
+            _ => {}
+        }
         let size = r.u64("size")?;
         let body = match kind {
             KIND_INLINE => {
@@ -354,6 +381,19 @@ mod tests {
         m
     }
 
+    /// Version 2: the key of `hello\n` in a file named `photo.\xe9` (a Latin-1 `é`).
+    fn sample_byte_key() -> Manifest {
+        Manifest {
+            key: [
+                &b"SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03."[..],
+                b"\xe9",
+            ]
+            .concat(),
+            size: 6,
+            body: Body::Inline(Bytes::from_static(b"hello\n")),
+        }
+    }
+
     const SPEC: &str = include_str!("../../../docs/spec/manifest-v1.md");
 
     /// The bytes of the ```hex name=NAME block of the spec (`#` starts a comment).
@@ -385,6 +425,7 @@ mod tests {
             ("inline", inline),
             ("chunked", sample_chunked()),
             ("grouped", sample_grouped()),
+            ("inline-byte-key", sample_byte_key()),
         ] {
             let enc = m.encode().unwrap();
             assert_eq!(enc.len(), m.encoded_len());
@@ -425,12 +466,54 @@ mod tests {
         );
     }
 
+    /// A key that is not UTF-8 (git-annex keeps a Latin-1 extension byte) is stored in a
+    /// version 2 manifest; every UTF-8 key stays in version 1, byte for byte as before.
+    #[test]
+    fn keys_that_are_not_utf8_take_version_2_and_nothing_else_does() {
+        let m = sample_byte_key();
+        assert_eq!(m.version(), VERSION_BYTE_KEY);
+        let enc = m.encode().unwrap();
+        assert_eq!(enc[4], 2);
+        assert_eq!(Manifest::decode(&enc).unwrap(), m);
+        assert_eq!(sample_chunked().version(), VERSION);
+        // A reader that knows only version 1 says so by the version, not "corrupt".
+        assert_eq!(
+            ManifestError::UnsupportedVersion(2).to_string(),
+            "manifest version 2 is not supported (this build reads versions 1 and 2)"
+        );
+        // One encoding per manifest: the other version with the same key is refused.
+        let reversion = |mut enc: Vec<u8>, v: u8| {
+            enc[4] = v;
+            let n = enc.len() - 32;
+            let sum = blake3::hash(&enc[..n]);
+            enc[n..].copy_from_slice(sum.as_bytes());
+            Manifest::decode(&enc).unwrap_err().to_string()
+        };
+        assert_eq!(
+            reversion(enc, 1),
+            "invalid manifest: key is not UTF-8 in a version 1 manifest"
+        );
+        assert_eq!(
+            reversion(sample_chunked().encode().unwrap(), 2),
+            "invalid manifest: key is UTF-8 in a version 2 manifest (only other keys take version 2)"
+        );
+        for v in [0u8, 3, 255] {
+            let mut enc = sample_chunked().encode().unwrap();
+            enc[4] = v;
+            assert_eq!(
+                Manifest::decode(&enc).unwrap_err(),
+                ManifestError::UnsupportedVersion(v)
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn round_trips(key in "[A-Z0-9]{1,8}-s[0-9]{1,5}--[a-z0-9.]{0,40}", data in proptest::collection::vec(any::<u8>(), 0..600),
                        lens in proptest::collection::vec(1u32..16384, 0..20), k in 1u16..6, m in 0u16..4,
                        grouped in proptest::bool::ANY) {
             let group = grouped.then_some(Grouping { min: 16384, max: 32768 });
+            let key = key.into_bytes();
             let inline = Manifest { key: key.clone(), size: data.len() as u64, body: Body::Inline(Bytes::from(data)) };
             let enc = inline.encode().unwrap();
             prop_assert_eq!(enc.len(), inline.encoded_len());
@@ -447,9 +530,20 @@ mod tests {
         }
 
         #[test]
-        fn garbage_with_valid_checksum_is_rejected(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn any_key_bytes_round_trip(key in proptest::collection::vec(any::<u8>(), 0..80),
+                                    data in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let m = Manifest { key, size: data.len() as u64, body: Body::Inline(Bytes::from(data)) };
+            let enc = m.encode().unwrap();
+            prop_assert_eq!(enc.len(), m.encoded_len());
+            prop_assert_eq!(enc[4], m.version());
+            prop_assert_eq!(Manifest::decode(&enc).unwrap(), m);
+        }
+
+        #[test]
+        fn garbage_with_valid_checksum_is_rejected(version in 1u8..=2, bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             // Past the magic, version and checksum, so the structural checks are what is tested.
-            let mut enc = b"ASWM\x01".to_vec();
+            let mut enc = b"ASWM".to_vec();
+            enc.push(version);
             enc.extend_from_slice(&bytes);
             let sum = blake3::hash(&enc);
             enc.extend_from_slice(sum.as_bytes());

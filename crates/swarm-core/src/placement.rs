@@ -19,7 +19,8 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy)]
 pub enum Item<'a> {
     Chunk(&'a Hash32),
-    Manifest(&'a str),
+    /// A key's manifest copies, by the key's bytes.
+    Manifest(&'a [u8]),
 }
 
 fn unit(item: Item<'_>, store: &StoreId) -> f64 {
@@ -31,7 +32,7 @@ fn unit(item: Item<'_>, store: &StoreId) -> f64 {
         }
         Item::Manifest(key) => {
             h.update(b"manifest\0");
-            h.update(key.as_bytes());
+            h.update(key);
         }
     }
     h.update(b"\0");
@@ -140,7 +141,7 @@ mod tests {
         let c = Hash32::of(b"annex-swarm");
         assert_eq!(rank(Item::Chunk(&c), &s), PINNED);
         assert_eq!(
-            rank(Item::Manifest("SHA256E-s0--e3b0"), &s),
+            rank(Item::Manifest(b"SHA256E-s0--e3b0"), &s),
             PINNED_MANIFEST
         );
     }

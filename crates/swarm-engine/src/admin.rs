@@ -80,8 +80,7 @@ impl Swarm {
     /// hold what decides it.
     pub async fn presence(&self, key: &Key) -> Result<Presence, EngineError> {
         let members = self.members();
-        let text = key.to_string();
-        let object = Object::manifest_of(text.as_bytes());
+        let object = Object::manifest_of(key.as_bytes());
         enum Probe {
             Found,
             Absent,

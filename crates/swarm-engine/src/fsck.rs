@@ -10,7 +10,7 @@ use futures::future::join_all;
 use serde::Serialize;
 use swarm_core::erasure::Coding;
 use swarm_core::ids::Hash32;
-use swarm_core::key::Key;
+use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 use swarm_store::{Health, Object};
 
@@ -92,7 +92,7 @@ impl Swarm {
         out.extend(
             unreadable
                 .into_iter()
-                .map(|(name, why)| missing(&name, why)),
+                .map(|(name, why)| missing(name.as_bytes(), why)),
         );
         obs.event(Event::Finished);
         Ok(out)
@@ -100,7 +100,7 @@ impl Swarm {
 }
 
 impl Members {
-    async fn key_health(&self, key: &str, verify: bool, obs: &dyn Observer) -> KeyHealth {
+    async fn key_health(&self, key: &[u8], verify: bool, obs: &dyn Observer) -> KeyHealth {
         let h = match self.survey(key, verify).await {
             Ok(s) => self.health(&s),
             Err(e) => missing(key, e.to_string()),
@@ -114,9 +114,12 @@ impl Members {
     pub(crate) async fn keys_or_all(
         &self,
         keys: &[Key],
-    ) -> Result<(Vec<String>, Vec<(String, String)>), EngineError> {
+    ) -> Result<(Vec<Vec<u8>>, Vec<(String, String)>), EngineError> {
         if !keys.is_empty() {
-            return Ok((keys.iter().map(ToString::to_string).collect(), Vec::new()));
+            return Ok((
+                keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+                Vec::new(),
+            ));
         }
         let (manifests, errors) = self.all_manifests().await?;
         let unreadable = errors
@@ -127,7 +130,7 @@ impl Members {
     }
 
     /// Surveys every chunk of `key` (presence and size, or with `verify` the contents).
-    pub(crate) async fn survey(&self, key: &str, verify: bool) -> Result<Survey, EngineError> {
+    pub(crate) async fn survey(&self, key: &[u8], verify: bool) -> Result<Survey, EngineError> {
         let copies = self.manifest_copies(key).await;
         let manifest = match copies.manifest {
             Some(m) => m,
@@ -242,7 +245,7 @@ impl Members {
             spare = spare.min(good as i64 - k);
         }
         KeyHealth {
-            key: s.manifest.key.clone(),
+            key: Printable(&s.manifest.key).to_string(),
             size: s.manifest.size,
             chunks: s.chunks.len(),
             shards_expected: expected,
@@ -262,9 +265,10 @@ impl Members {
     }
 }
 
-pub(crate) fn missing(key: &str, why: String) -> KeyHealth {
+/// The health of a key that is not there: `key` is its bytes, or a name for what was found.
+pub(crate) fn missing(key: &[u8], why: String) -> KeyHealth {
     KeyHealth {
-        key: key.to_owned(),
+        key: Printable(key).to_string(),
         size: 0,
         chunks: 0,
         shards_expected: 0,

@@ -60,7 +60,7 @@ impl Swarm {
         obs: &dyn Observer,
     ) -> Result<GetReport, EngineError> {
         let members = self.members();
-        let manifest = members.read_manifest(&key.to_string()).await?;
+        let manifest = members.read_manifest(key.as_bytes()).await?;
         check_manifest(key, &manifest)?;
         let part = temp_path(dest);
         let opened = {
@@ -105,7 +105,7 @@ impl Swarm {
         W: AsyncWrite + Send + Unpin,
     {
         let members = self.members();
-        let manifest = members.read_manifest(&key.to_string()).await?;
+        let manifest = members.read_manifest(key.as_bytes()).await?;
         check_manifest(key, &manifest)?;
         obs.event(Event::Started {
             op: "get",

@@ -1,7 +1,7 @@
 //! What the swarm holds: keys (`ls`), their removal (`rm`), and each store's share (`status`).
 
 use serde::Serialize;
-use swarm_core::key::Key;
+use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::Body;
 use swarm_store::{Class, Object};
 
@@ -61,7 +61,7 @@ impl Swarm {
                     Body::Chunked { chunks, .. } => chunks.len(),
                     Body::Inline(_) => 0,
                 },
-                key: m.key,
+                key: Printable(&m.key).to_string(),
                 size: m.size,
             })
             .collect())
@@ -71,11 +71,10 @@ impl Swarm {
     /// another key shares them.
     pub async fn rm(&self, key: &Key) -> Result<RmReport, EngineError> {
         let members = self.members();
-        let name = key.to_string();
-        members.read_manifest(&name).await?;
-        let object = Object::manifest_of(name.as_bytes());
+        members.read_manifest(key.as_bytes()).await?;
+        let object = Object::manifest_of(key.as_bytes());
         let mut report = RmReport {
-            key: name,
+            key: key.to_string(),
             ..Default::default()
         };
         for (i, m) in members.stores().iter().enumerate() {

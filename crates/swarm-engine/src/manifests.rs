@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use futures::future::join_all;
+use swarm_core::key::Printable;
 use swarm_core::manifest::Manifest;
 use swarm_store::{Class, Listing, ManifestName, Object};
 
@@ -29,18 +30,18 @@ pub(crate) struct Copies {
 }
 
 /// A copy of the manifest of `key` read from a store: valid, or why not.
-fn judge(bytes: &[u8], key: &str) -> Result<Manifest, String> {
+fn judge(bytes: &[u8], key: &[u8]) -> Result<Manifest, String> {
     match Manifest::decode(bytes) {
         Ok(m) if m.key == key => Ok(m),
-        Ok(m) => Err(format!("it is the manifest of {}", m.key)),
+        Ok(m) => Err(format!("it is the manifest of {}", Printable(&m.key))),
         Err(e) => Err(e.to_string()),
     }
 }
 
 impl Members {
     /// Reads the first valid copy of `key`'s manifest, in ranking order.
-    pub(crate) async fn read_manifest(&self, key: &str) -> Result<Manifest, EngineError> {
-        let object = Object::manifest_of(key.as_bytes());
+    pub(crate) async fn read_manifest(&self, key: &[u8]) -> Result<Manifest, EngineError> {
+        let object = Object::manifest_of(key);
         let mut looked = Vec::new();
         for i in self.manifest_ranking(key) {
             if let Some(why) = self.store(i).health().down() {
@@ -51,6 +52,7 @@ impl Members {
                 Ok(bytes) => match judge(&bytes, key) {
                     Ok(m) => return Ok(m),
                     Err(e) => {
+                        let key = Printable(key);
                         tracing::warn!(store = %self.name(i), %key, "bad manifest copy: {e}");
                         looked.push(format!("{} ({e})", self.name(i)));
                     }
@@ -62,14 +64,14 @@ impl Members {
             }
         }
         Err(EngineError::NotPresent {
-            key: key.to_owned(),
+            key: Printable(key).to_string(),
             looked: looked.join(", "),
         })
     }
 
     /// Reads `key`'s manifest from every store that is up, at once.
-    pub(crate) async fn manifest_copies(&self, key: &str) -> Copies {
-        let object = Object::manifest_of(key.as_bytes());
+    pub(crate) async fn manifest_copies(&self, key: &[u8]) -> Copies {
+        let object = Object::manifest_of(key);
         let reads = join_all((0..self.len()).filter(|&i| self.up(i)).map(|i| {
             let object = &object;
             async move {
@@ -111,7 +113,7 @@ impl Members {
                 .encode()
                 .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))?,
         );
-        let object = Object::manifest_of(manifest.key.as_bytes());
+        let object = Object::manifest_of(&manifest.key);
         let want = self.copies_wanted();
         let mut order = self
             .manifest_ranking(&manifest.key)
@@ -152,7 +154,7 @@ impl Members {
                 .await;
             }
             return Err(EngineError::NotEnoughStores {
-                what: format!("the manifest of {}", manifest.key),
+                what: format!("the manifest of {}", Printable(&manifest.key)),
                 detail: format!(
                     "{} of the {want} copies written; {}",
                     have.len() + written.len(),
@@ -180,7 +182,7 @@ impl Members {
     /// names no store could give a valid copy of (with why).
     pub(crate) async fn all_manifests(
         &self,
-    ) -> Result<(BTreeMap<String, Manifest>, Vec<(String, String)>), EngineError> {
+    ) -> Result<(BTreeMap<Vec<u8>, Manifest>, Vec<(String, String)>), EngineError> {
         let listings = self.list_everywhere(Class::Manifests).await?;
         Ok(self.read_listed_manifests(&listings).await)
     }
@@ -189,7 +191,7 @@ impl Members {
     pub(crate) async fn read_listed_manifests(
         &self,
         listings: &[Listing],
-    ) -> (BTreeMap<String, Manifest>, Vec<(String, String)>) {
+    ) -> (BTreeMap<Vec<u8>, Manifest>, Vec<(String, String)>) {
         let mut holders: BTreeMap<ManifestName, Vec<usize>> = BTreeMap::new();
         for (i, list) in listings.iter().enumerate() {
             for l in &list.objects {
@@ -207,7 +209,7 @@ impl Members {
             for i in stores {
                 match self.store(i).read(&object, MAX_MANIFEST).await {
                     Ok(b) => match Manifest::decode(&b) {
-                        Ok(m) if ManifestName::of_key(m.key.as_bytes()) == name => {
+                        Ok(m) if ManifestName::of_key(&m.key) == name => {
                             got = Some(m);
                             break;
                         }
@@ -215,7 +217,7 @@ impl Members {
                             last = format!(
                                 "{} holds the manifest of {} under the wrong name",
                                 self.name(i),
-                                m.key
+                                Printable(&m.key)
                             )
                         }
                         Err(e) => last = format!("{}: {e}", self.name(i)),

@@ -35,7 +35,7 @@ impl Swarm {
     pub async fn object(&self, key: &Key) -> Result<ObjectReader, EngineError> {
         let members = self.members();
         let name = key.to_string();
-        let manifest = members.read_manifest(&name).await?;
+        let manifest = members.read_manifest(key.as_bytes()).await?;
         let mut starts = Vec::new();
         if let Body::Chunked { chunks, .. } = &manifest.body {
             let mut at = 0u64;

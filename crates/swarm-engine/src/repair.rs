@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use futures::StreamExt;
 use serde::Serialize;
 use swarm_core::erasure::Coding;
-use swarm_core::key::Key;
+use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::{Body, ChunkRecord};
 use swarm_store::Object;
 use tokio::sync::mpsc;
@@ -74,7 +74,7 @@ impl Swarm {
                 key: name.clone(),
                 shards_rewritten: 0,
                 manifests_rewritten: 0,
-                before: missing(&name, why.clone()),
+                before: missing(name.as_bytes(), why.clone()),
                 after: None,
                 error: Some(format!(
                     "cannot repair: no readable copy of its manifest ({why})"
@@ -85,9 +85,10 @@ impl Swarm {
         Ok(out)
     }
 
-    async fn repair_key(&self, members: &Members, key: &str) -> RepairReport {
+    async fn repair_key(&self, members: &Members, key: &[u8]) -> RepairReport {
+        let name = Printable(key).to_string();
         let failed = |e: EngineError| RepairReport {
-            key: key.to_owned(),
+            key: name.clone(),
             shards_rewritten: 0,
             manifests_rewritten: 0,
             before: missing(key, e.to_string()),
@@ -112,7 +113,7 @@ impl Swarm {
             } => {
                 let tuning = Tuning::for_chunks(chunker.max_chunk());
                 let (surveys, w, e) = self
-                    .repair_chunks(members, key, *coding, chunks, tuning)
+                    .repair_chunks(members, &name, *coding, chunks, tuning)
                     .await;
                 rewritten = w;
                 errors.extend(e);
@@ -146,7 +147,7 @@ impl Swarm {
             Err(e) => missing(key, e.to_string()),
         });
         RepairReport {
-            key: key.to_owned(),
+            key: name,
             shards_rewritten: rewritten,
             manifests_rewritten: manifests,
             before,

@@ -11,7 +11,7 @@ use annex_remote::config::{Params, encode_definition, new_definition};
 use annex_remote::{Options, Remote};
 use swarm_core::definition::SwarmDefinition;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 pub const STORES: usize = 6;
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,6 +88,11 @@ impl Fixture {
 
 /// The SHA256E key git-annex would give `content` in a file named `name`.
 pub fn sha256e(content: &[u8], name: &str) -> String {
+    String::from_utf8(sha256e_bytes(content, name.as_bytes())).unwrap()
+}
+
+/// The same for a file name that need not be UTF-8: the key's bytes.
+pub fn sha256e_bytes(content: &[u8], name: &[u8]) -> Vec<u8> {
     use swarm_core::key::{Backend, Key};
     let mut h = Backend::sha256e().hasher().unwrap();
     h.update(content);
@@ -98,7 +103,8 @@ pub fn sha256e(content: &[u8], name: &str) -> String {
         name,
     )
     .unwrap()
-    .to_string()
+    .as_bytes()
+    .to_vec()
 }
 
 /// Deterministic bytes.
@@ -112,7 +118,7 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// the binary runs it.
 pub struct Annex {
     to_remote: DuplexStream,
-    from_remote: Lines<BufReader<DuplexStream>>,
+    from_remote: BufReader<DuplexStream>,
     session: std::thread::JoinHandle<Result<(), String>>,
 }
 
@@ -141,7 +147,7 @@ impl Annex {
         });
         Annex {
             to_remote,
-            from_remote: BufReader::new(from_remote).lines(),
+            from_remote: BufReader::new(from_remote),
             session,
         }
     }
@@ -171,16 +177,30 @@ impl Annex {
     }
 
     pub async fn send(&mut self, line: &str) {
-        self.to_remote
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
+        self.send_bytes(line.as_bytes()).await;
     }
 
+    /// Sends one line of any bytes (its newline added).
+    pub async fn send_bytes(&mut self, line: &[u8]) {
+        self.to_remote.write_all(line).await.unwrap();
+        self.to_remote.write_all(b"\n").await.unwrap();
+    }
+
+    /// The next line, which must be UTF-8.
     pub async fn recv(&mut self) -> String {
-        match tokio::time::timeout(TIMEOUT, self.from_remote.next_line()).await {
-            Ok(Ok(Some(line))) => line,
-            Ok(Ok(None)) => panic!("the remote closed its output"),
+        let line = self.recv_bytes().await;
+        String::from_utf8(line).unwrap_or_else(|e| panic!("reply is not UTF-8: {e}"))
+    }
+
+    /// The next line's bytes, without its newline.
+    pub async fn recv_bytes(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        match tokio::time::timeout(TIMEOUT, self.from_remote.read_until(b'\n', &mut line)).await {
+            Ok(Ok(0)) => panic!("the remote closed its output"),
+            Ok(Ok(_)) => {
+                assert_eq!(line.pop(), Some(b'\n'), "a reply without its newline");
+                line
+            }
             Ok(Err(e)) => panic!("reading from the remote: {e}"),
             Err(_) => panic!("no line from the remote within {TIMEOUT:?}"),
         }
@@ -190,14 +210,31 @@ impl Annex {
         assert_eq!(self.recv().await, line);
     }
 
+    /// Expects a line of exactly these bytes.
+    pub async fn expect_bytes(&mut self, line: &[u8]) {
+        let got = self.recv_bytes().await;
+        assert!(
+            got == line,
+            "expected {:?}, got {:?}",
+            String::from_utf8_lossy(line),
+            String::from_utf8_lossy(&got)
+        );
+    }
+
     /// Reads lines up to and including the first that is not PROGRESS; returns the progress
     /// values and that line.
     pub async fn reply_after_progress(&mut self, prefix: &str) -> (Vec<u64>, String) {
+        let (progress, line) = self.reply_bytes_after_progress(prefix).await;
+        (progress, String::from_utf8(line).unwrap())
+    }
+
+    /// The same, for a reply that need not be UTF-8.
+    pub async fn reply_bytes_after_progress(&mut self, prefix: &str) -> (Vec<u64>, Vec<u8>) {
         let mut progress = Vec::new();
         loop {
-            let line = self.recv().await;
-            match line.strip_prefix(&format!("{prefix}PROGRESS ")) {
-                Some(n) => progress.push(n.parse().unwrap()),
+            let line = self.recv_bytes().await;
+            match line.strip_prefix(format!("{prefix}PROGRESS ").as_bytes()) {
+                Some(n) => progress.push(std::str::from_utf8(n).unwrap().parse().unwrap()),
                 None => return (progress, line),
             }
         }
@@ -208,8 +245,14 @@ impl Annex {
         drop(self.to_remote);
         let mut from = self.from_remote;
         // Every request was answered before: nothing more may come.
-        if let Ok(Ok(Some(line))) = tokio::time::timeout(TIMEOUT, from.next_line()).await {
-            panic!("unexpected line after close: {line}");
+        let mut rest = Vec::new();
+        if let Ok(Ok(n)) = tokio::time::timeout(TIMEOUT, from.read_until(b'\n', &mut rest)).await
+            && n > 0
+        {
+            panic!(
+                "unexpected line after close: {}",
+                String::from_utf8_lossy(&rest)
+            );
         }
         tokio::task::spawn_blocking(move || self.session.join().unwrap())
             .await

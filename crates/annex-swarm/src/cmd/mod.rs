@@ -186,8 +186,9 @@ async fn open(path: &std::path::Path) -> Result<Swarm> {
     Ok(Swarm::open(def).await?)
 }
 
-fn parse_key(s: &str) -> Result<Key> {
-    Ok(s.parse::<Key>()?)
+/// A key from an argument's bytes (a key need not be UTF-8).
+fn parse_key(s: &std::ffi::OsStr) -> Result<Key> {
+    Ok(Key::from_bytes(s.as_encoded_bytes())?)
 }
 
 /// `90s`, `30m`, `1h`, `2d`, or a bare number of seconds.

@@ -3,7 +3,7 @@
 /// Why a key, a backend name or a digest was refused.
 ///
 /// Every message names what is wrong; the offending key is shown with
-/// control characters escaped, so a message is always one line.
+/// non-printable bytes escaped, so a message is always one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
@@ -11,15 +11,15 @@ pub enum KeyError {
     #[error("bad key ``: the key is empty")]
     Empty,
 
-    /// A whitespace or control character appears somewhere in the key.
+    /// A byte no key may hold (NUL or ASCII whitespace) appears somewhere in the key.
     #[error(
-        "bad key `{key}`: character {} at byte {index} is not allowed (keys may not contain whitespace or control characters)",
+        "bad key `{key}`: character {} at byte {index} is not allowed (keys may not contain NUL or ASCII whitespace)",
         describe_char(*.ch)
     )]
     BadChar {
         /// The key, escaped.
         key: String,
-        /// The refused character.
+        /// The refused character (always ASCII).
         ch: char,
         /// Its byte offset in the key.
         index: usize,
@@ -176,18 +176,10 @@ impl KeyError {
     }
 }
 
-/// Escapes control characters so that a message stays on one line.
-pub(crate) fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let esc: Vec<char> = if c.is_control() {
-                c.escape_debug().collect()
-            } else {
-                vec![c]
-            };
-            esc
-        })
-        .collect()
+/// Key bytes (or any text) for a message: one line, non-printable bytes escaped (see
+/// [`Printable`](super::Printable)).
+pub(crate) fn escape(s: impl AsRef<[u8]>) -> String {
+    super::Printable(s.as_ref()).to_string()
 }
 
 fn describe_char(c: char) -> String {

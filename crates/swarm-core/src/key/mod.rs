@@ -1,8 +1,10 @@
 //! git-annex keys: `BACKEND[-sSIZE][-mMTIME][-SCHUNKSIZE-CCHUNKNUM]--NAME`.
 //!
-//! [`Key`] parses strictly and prints canonically: for every string `s` that
-//! parses, printing the key gives back `s` exactly. The rules (and where they are
-//! stricter than git-annex) are in `docs/spec/key.md`.
+//! A key is bytes, as in git-annex: a `*E` key keeps the file's extension byte for byte, and
+//! a file name need not be UTF-8. [`Key`] parses strictly and keeps the bytes it parsed: for
+//! every byte string `b` that parses, [`Key::as_bytes`] gives back `b` exactly, and so does
+//! printing for keys that are printable text. The rules (and where they are stricter than
+//! git-annex) are in `docs/spec/key.md`.
 //!
 //! ```
 //! use swarm_core::key::{Backend, Key};
@@ -26,7 +28,7 @@ mod error;
 mod extension;
 mod hasher;
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 pub use backend::{Backend, ExternalBackend, HashAlg};
@@ -36,14 +38,28 @@ pub use hasher::KeyHasher;
 
 use error::escape;
 
-/// A git-annex key.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+/// A git-annex key: a byte string, as git-annex's own keys are.
+///
+/// Most keys are ASCII, but a `*E` key keeps the bytes of the file's extension, which need not
+/// be UTF-8 (`photo.\xe9` from a Latin-1 file name gives a key ending in the byte `e9`). The
+/// key's identity is its bytes ([`Key::as_bytes`]); [`Display`](fmt::Display) is for messages
+/// and escapes what is not printable text (see [`Printable`]).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     backend: Backend,
     size: Option<u64>,
     mtime: Option<i64>,
     chunk: Option<(u64, u64)>,
-    name: String,
+    /// The whole key as git-annex writes it.
+    text: Box<[u8]>,
+    /// Where the name (everything after the `--`) starts in `text`.
+    name_at: usize,
+}
+
+/// Whether a key may not hold byte `b`: NUL, and the ASCII whitespace git-annex refuses to pass
+/// to an external special remote (space, tab, LF, VT, FF, CR), where it would split the line.
+fn is_forbidden(b: u8) -> bool {
+    b == 0 || b == b' ' || (b'\t'..=b'\r').contains(&b)
 }
 
 impl Key {
@@ -53,8 +69,9 @@ impl Key {
         size: Option<u64>,
         mtime: Option<i64>,
         chunk: Option<(u64, u64)>,
-        name: &str,
+        name: impl AsRef<[u8]>,
     ) -> Result<Key, KeyError> {
+        let name = name.as_ref();
         if let Some(m) = mtime.filter(|m| *m < 0) {
             return Err(KeyError::BadNumber {
                 key: format!("{backend}-m{m}--{}", escape(name)),
@@ -63,15 +80,59 @@ impl Key {
                 reason: "is negative",
             });
         }
-        let key = Key {
+        // Printing then parsing applies every rule once, in one place.
+        let printed = Key::assemble(backend, size, mtime, chunk, name);
+        Key::from_bytes(&printed.text)
+    }
+
+    /// Parses a key from its bytes, strictly (the rules are in `docs/spec/key.md`).
+    /// `s.parse::<Key>()` is the same for keys that are text.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Key, KeyError> {
+        parse(bytes)
+    }
+
+    /// The key's parts laid out as git-annex prints them, unchecked.
+    fn assemble(
+        backend: Backend,
+        size: Option<u64>,
+        mtime: Option<i64>,
+        chunk: Option<(u64, u64)>,
+        name: &[u8],
+    ) -> Key {
+        let mut head = backend.name().to_owned();
+        if let Some(s) = size {
+            let _ = write!(head, "-s{s}");
+        }
+        if let Some(m) = mtime {
+            let _ = write!(head, "-m{m}");
+        }
+        if let Some((size, num)) = chunk {
+            let _ = write!(head, "-S{size}-C{num}");
+        }
+        head.push_str("--");
+        let mut text = head.into_bytes();
+        let name_at = text.len();
+        text.extend_from_slice(name);
+        Key {
             backend,
             size,
             mtime,
             chunk,
-            name: name.to_owned(),
-        };
-        // Printing then parsing applies every rule once, in one place.
-        key.to_string().parse()
+            text: text.into_boxed_slice(),
+            name_at,
+        }
+    }
+
+    /// The key's bytes, exactly as git-annex writes them: its identity (manifest names,
+    /// placement, protocol replies are computed from these).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// The key as text, when its bytes are UTF-8 (every key git-annex makes from a UTF-8 file
+    /// name).
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.text).ok()
     }
 
     /// The backend.
@@ -96,9 +157,9 @@ impl Key {
         self.chunk
     }
 
-    /// Everything after the `--`.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// Everything after the `--` (the whole key for an opaque key).
+    pub fn name(&self) -> &[u8] {
+        self.text.get(self.name_at..).unwrap_or_default()
     }
 
     /// The hex digest encoded in the name (before the extension for `*E`
@@ -106,17 +167,18 @@ impl Key {
     pub fn digest_hex(&self) -> Option<&str> {
         let len = self.backend.hex_len()?;
         // Parsing checked that the name starts with `len` ASCII hex digits.
-        self.name.get(..len)
+        std::str::from_utf8(self.name().get(..len)?).ok()
     }
 
-    /// The extension kept by a `*E` hashing backend, with its leading `.`;
-    /// `Some("")` when the file had none; `None` for other backends.
-    pub fn extension(&self) -> Option<&str> {
+    /// The extension kept by a `*E` hashing backend, with its leading `.`; empty when the
+    /// file had none; `None` for other backends. Any bytes but `.`-separated ASCII letters
+    /// and digits are non-ASCII, and need not be UTF-8.
+    pub fn extension(&self) -> Option<&[u8]> {
         match self.backend {
             Backend::Hash {
                 alg,
                 extension: true,
-            } => self.name.get(alg.hex_len()..),
+            } => self.name().get(alg.hex_len()..),
             _ => None,
         }
     }
@@ -127,16 +189,16 @@ impl Key {
         self.backend.hasher()
     }
 
-    /// The key `git annex calckey --backend=B` makes for a file named `file_name`
-    /// (a path is allowed; only its last component counts) whose content has digest
-    /// `hasher_result_hex` (as from [`KeyHasher::finalize`], either case) and `size`
-    /// bytes. The digest is written in lowercase; `*E` backends append the extension
-    /// chosen by [`select_extension`].
+    /// The key `git annex calckey --backend=B` makes for a file named `file_name` (its bytes,
+    /// as the file system has them; a path is allowed, only its last component counts) whose
+    /// content has digest `hasher_result_hex` (as from [`KeyHasher::finalize`], either case)
+    /// and `size` bytes. The digest is written in lowercase; `*E` backends append the
+    /// extension chosen by [`select_extension`].
     pub fn from_content(
         backend: Backend,
         hasher_result_hex: &str,
         size: u64,
-        file_name: &str,
+        file_name: impl AsRef<[u8]>,
     ) -> Result<Key, KeyError> {
         let Backend::Hash { alg, extension } = backend else {
             return Err(KeyError::NotVerifiable {
@@ -153,12 +215,10 @@ impl Key {
                 expected_len: alg.hex_len(),
             });
         }
-        let mut name = hasher_result_hex.to_ascii_lowercase();
+        let mut name = hasher_result_hex.to_ascii_lowercase().into_bytes();
         if extension {
-            name.push_str(&select_extension(file_name, MAX_EXTENSION_LEN));
+            name.extend_from_slice(&select_extension(file_name, MAX_EXTENSION_LEN));
         }
-        // Re-checks everything: an extension can hold non-ASCII whitespace
-        // (git-annex lets any non-ASCII byte in), which keys here refuse.
         Key::new(backend, Some(size), None, None, &name)
     }
 
@@ -190,7 +250,7 @@ impl Key {
             self.size,
             self.mtime,
             Some((chunk_size, number)),
-            &self.name,
+            self.name(),
         )
     }
 
@@ -199,30 +259,20 @@ impl Key {
     /// chunk keys of its `chunk=` option (`…-S1048576-C2--…`, the content is one chunk, not
     /// what the name hashes), and backends this build does not know (`XXH3`, `BLAKE3`, …).
     ///
-    /// It prints exactly as `text`, and has backend [`Backend::Opaque`], no size, mtime,
+    /// Its bytes are exactly `text`, and it has backend [`Backend::Opaque`], no size, mtime,
     /// chunk or hasher, so nothing is verified against it. It is a different key from the
-    /// parsed one with the same text (compare printed forms when that matters). Only the
-    /// empty string and whitespace or control characters are refused, as in parsing.
-    pub fn opaque(text: &str) -> Result<Key, KeyError> {
-        if text.is_empty() {
-            return Err(KeyError::Empty);
-        }
-        if let Some((index, ch)) = text
-            .char_indices()
-            .find(|(_, c)| c.is_whitespace() || c.is_control())
-        {
-            return Err(KeyError::BadChar {
-                key: escape(text),
-                ch,
-                index,
-            });
-        }
+    /// parsed one with the same text (compare bytes when that matters). Only the empty key and
+    /// the bytes no key may hold (NUL, ASCII whitespace) are refused, as in parsing.
+    pub fn opaque(text: impl AsRef<[u8]>) -> Result<Key, KeyError> {
+        let text = text.as_ref();
+        check_bytes(text)?;
         Ok(Key {
             backend: Backend::Opaque,
             size: None,
             mtime: None,
             chunk: None,
-            name: text.to_owned(),
+            text: text.into(),
+            name_at: 0,
         })
     }
 
@@ -233,36 +283,78 @@ impl Key {
 
     /// This key without the chunk fields: the key of the whole object.
     pub fn without_chunk(&self) -> Key {
-        Key {
-            chunk: None,
-            ..self.clone()
+        if self.chunk.is_none() {
+            return self.clone();
         }
+        // Dropping both chunk fields of a valid key leaves a valid key.
+        Key::assemble(
+            self.backend.clone(),
+            self.size,
+            self.mtime,
+            None,
+            self.name(),
+        )
+    }
+}
+
+/// Bytes shown as one line of text, for messages and reports: printable UTF-8 as it is,
+/// every other byte (not UTF-8, or part of a control or whitespace character other than the
+/// space) as `\xNN`. For a key that is printable text this is the key itself; otherwise it
+/// is for people, not for identity: `\xe9` could also be four bytes of a key.
+#[derive(Clone, Copy)]
+pub struct Printable<'a>(pub &'a [u8]);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() || (c.is_whitespace() && c != ' ') {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        write!(f, "\\x{b:02x}")?;
+                    }
+                } else {
+                    f.write_char(c)?;
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
     }
 }
 
 impl fmt::Display for Key {
+    /// The key as text; bytes that are not printable UTF-8 are escaped (see [`Printable`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_opaque() {
-            return f.write_str(&self.name);
-        }
-        f.write_str(self.backend.name())?;
-        if let Some(s) = self.size {
-            write!(f, "-s{s}")?;
-        }
-        if let Some(m) = self.mtime {
-            write!(f, "-m{m}")?;
-        }
-        if let Some((size, num)) = self.chunk {
-            write!(f, "-S{size}-C{num}")?;
-        }
-        write!(f, "--{}", self.name)
+        Printable(&self.text).fmt(f)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.is_opaque() { "opaque " } else { "" };
+        write!(f, "Key({kind}{:?})", Printable(&self.text))
     }
 }
 
 impl serde::Serialize for Key {
-    /// A key serializes as its canonical string.
+    /// A key serializes as its string; a key that is not UTF-8 has none and fails to
+    /// serialize (an escaped form would name another key).
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.as_str() {
+            Some(s) => serializer.serialize_str(s),
+            None => Err(serde::ser::Error::custom(format!(
+                "key `{self}` is not UTF-8: it has no string form"
+            ))),
+        }
     }
 }
 
@@ -278,55 +370,57 @@ impl FromStr for Key {
     type Err = KeyError;
 
     fn from_str(s: &str) -> Result<Key, KeyError> {
-        parse(s)
+        parse(s.as_bytes())
     }
 }
 
 /// Values of the optional fields, in their only allowed order.
-const FIELDS: [char; 4] = ['s', 'm', 'S', 'C'];
+const FIELDS: [u8; 4] = *b"smSC";
 
-fn parse(s: &str) -> Result<Key, KeyError> {
+/// Refuses the empty key and bytes no key may hold.
+fn check_bytes(s: &[u8]) -> Result<(), KeyError> {
     if s.is_empty() {
         return Err(KeyError::Empty);
     }
-    let key = || escape(s);
-    if let Some((index, ch)) = s
-        .char_indices()
-        .find(|(_, c)| c.is_whitespace() || c.is_control())
-    {
-        return Err(KeyError::BadChar {
-            key: key(),
-            ch,
+    match s.iter().position(|&b| is_forbidden(b)) {
+        Some(index) => Err(KeyError::BadChar {
+            key: escape(s),
+            ch: char::from(s[index]),
             index,
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+fn parse(s: &[u8]) -> Result<Key, KeyError> {
+    check_bytes(s)?;
+    let key = || escape(s);
 
     // Structure first: BACKEND, then `-xVALUE` fields, then `--NAME`.
-    let Some(dash) = s.find('-') else {
+    let Some(dash) = s.iter().position(|&b| b == b'-') else {
         return Err(KeyError::MissingSeparator { key: key() });
     };
-    let backend_name = &s[..dash];
-    let mut rest = &s[dash..];
-    let mut values: [Option<&str>; 4] = [None; 4];
+    let (backend_name, mut rest) = s.split_at(dash);
+    let mut values: [Option<&[u8]>; 4] = [None; 4];
     let mut next_field = 0;
     let name = loop {
-        if let Some(name) = rest.strip_prefix("--") {
+        if let Some(name) = rest.strip_prefix(b"--") {
             break name;
         }
         // `rest` starts with a single `-` and is not `--`.
-        let body = &rest[1..];
-        let end = body.find('-').unwrap_or(body.len());
-        let field = &body[..end];
-        if end == body.len() {
+        let body = rest.get(1..).unwrap_or_default();
+        let Some(end) = body.iter().position(|&b| b == b'-') else {
             // No `--` anywhere after this point.
             return Err(KeyError::MissingSeparator { key: key() });
-        }
-        let mut chars = field.chars();
-        let letter = chars.next();
-        let position = letter.and_then(|l| FIELDS.iter().position(|&f| f == l));
+        };
+        let (field, after) = body.split_at(end);
+        let position = field
+            .first()
+            .and_then(|l| FIELDS.iter().position(|f| f == l));
         match position {
             Some(p) if p >= next_field => {
-                values[p] = Some(chars.as_str());
+                // The value follows the field's letter.
+                values[p] = field.get(1..);
                 next_field = p + 1;
             }
             _ => {
@@ -336,13 +430,16 @@ fn parse(s: &str) -> Result<Key, KeyError> {
                 });
             }
         }
-        rest = &body[end..];
+        rest = after;
     };
 
-    let backend = backend::parse_backend(backend_name).ok_or_else(|| KeyError::UnknownBackend {
-        key: Some(key()),
-        backend: escape(backend_name),
-    })?;
+    let backend = std::str::from_utf8(backend_name)
+        .ok()
+        .and_then(backend::parse_backend)
+        .ok_or_else(|| KeyError::UnknownBackend {
+            key: Some(key()),
+            backend: escape(backend_name),
+        })?;
 
     let number = |i: usize| -> Result<Option<u64>, KeyError> {
         values[i]
@@ -354,7 +451,7 @@ fn parse(s: &str) -> Result<Key, KeyError> {
         match number(1)? {
             None => None,
             Some(m) => Some(i64::try_from(m).map_err(|_| {
-                bad_number(s, 'm', values[1].unwrap_or_default(), "is out of range")
+                bad_number(s, b'm', values[1].unwrap_or_default(), "is out of range")
             })?),
         };
     let chunk = match (number(2)?, number(3)?) {
@@ -400,70 +497,85 @@ fn parse(s: &str) -> Result<Key, KeyError> {
         size,
         mtime,
         chunk,
-        name: name.to_owned(),
+        text: s.into(),
+        name_at: s.len() - name.len(),
     })
 }
 
 /// A canonical unsigned decimal: digits only, no leading zero (but `0` itself).
-fn parse_decimal(v: &str) -> Result<u64, &'static str> {
+fn parse_decimal(v: &[u8]) -> Result<u64, &'static str> {
     if v.is_empty() {
         return Err("is empty");
     }
-    if !v.bytes().all(|b| b.is_ascii_digit()) {
+    if !v.iter().all(u8::is_ascii_digit) {
         return Err("is not a decimal number");
     }
-    if v.len() > 1 && v.starts_with('0') {
+    if v.len() > 1 && v[0] == b'0' {
         return Err("has a leading zero");
     }
-    v.parse().map_err(|_| "is out of range")
+    v.iter()
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or("is out of range")
 }
 
-fn bad_number(key: &str, field: char, value: &str, reason: &'static str) -> KeyError {
+fn bad_number(key: &[u8], field: u8, value: &[u8], reason: &'static str) -> KeyError {
     KeyError::BadNumber {
         key: escape(key),
-        field,
+        field: char::from(field),
         value: escape(value),
         reason,
     }
 }
 
+/// The first character of `bytes` for a message: itself if it is UTF-8, else its first byte.
+fn first_char(bytes: &[u8]) -> String {
+    let len = match bytes.utf8_chunks().next() {
+        Some(chunk) => chunk.valid().chars().next().map_or(1, char::len_utf8),
+        None => 0,
+    };
+    escape(bytes.get(..len).unwrap_or_default())
+}
+
 /// The name of a hashing backend's key: exactly the digest, or for `*E`
 /// backends the digest followed by nothing or by `.` and anything.
 fn check_digest_name(
-    key: &str,
+    key: &[u8],
     backend: &Backend,
     alg: HashAlg,
     extension: bool,
-    name: &str,
+    name: &[u8],
 ) -> Result<(), KeyError> {
     let len = alg.hex_len();
-    let hex_run = name.bytes().take_while(u8::is_ascii_hexdigit).count();
-    let next = name[hex_run..].chars().next();
+    let hex_run = name.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let after_run = name.get(hex_run..).unwrap_or_default();
+    let after_digest = name.get(len..).unwrap_or_default();
     let rule = if extension {
         format!("be {len} hex digits, optionally followed by a `.` extension")
     } else {
         format!("be exactly {len} hex digits")
     };
-    let problem = match next {
+    let problem = match after_run.first() {
         _ if hex_run > len => format!("found {hex_run} hex digits"),
-        Some(c) if hex_run < len && c != '.' => format!(
+        Some(&c) if hex_run < len && c != b'.' => format!(
             "found non-hex character `{}` at position {hex_run}",
-            c.escape_debug()
+            first_char(after_run)
         ),
         _ if hex_run < len => format!("found {hex_run} hex digits"),
         // Exactly `len` hex digits from here on.
         None => return Ok(()),
-        Some('.') if extension => return Ok(()),
+        Some(b'.') if extension => return Ok(()),
         Some(_) if extension => {
             return Err(KeyError::BadExtension {
                 key: escape(key),
                 backend: backend.name().to_owned(),
-                rest: escape(&name[len..]),
+                rest: escape(after_digest),
             });
         }
         Some(_) => format!(
             "found `{}` after the digest (only {}E keys carry an extension)",
-            escape(&name[len..]),
+            escape(after_digest),
             alg.name()
         ),
     };

@@ -26,9 +26,9 @@ fn parses_git_annex_keys() {
     assert_eq!(k.size(), Some(6));
     assert_eq!(k.mtime(), None);
     assert_eq!(k.chunk(), None);
-    assert_eq!(k.name(), format!("{H256}.txt"));
+    assert_eq!(k.name(), format!("{H256}.txt").as_bytes());
     assert_eq!(k.digest_hex(), Some(H256));
-    assert_eq!(k.extension(), Some(".txt"));
+    assert_eq!(k.extension(), Some(&b".txt"[..]));
     assert!(k.hasher().is_some());
 
     // Made by `git annex calckey --backend=WORM hello.txt`.
@@ -47,7 +47,7 @@ fn parses_git_annex_keys() {
 
     let k = key(&format!("MD5E--{MD5_HELLO}"));
     assert_eq!(k.size(), None);
-    assert_eq!(k.extension(), Some(""));
+    assert_eq!(k.extension(), Some(&b""[..]));
     assert_eq!(k.digest_hex(), Some(MD5_HELLO));
 }
 
@@ -71,11 +71,11 @@ fn names_may_hold_dashes_slashes_and_more() {
         assert_eq!(k.to_string(), s);
         assert!(k.digest_hex().is_none(), "{s}");
     }
-    assert_eq!(key("WORM--x-s5").name(), "x-s5");
-    assert_eq!(key("WORM---x").name(), "-x");
+    assert_eq!(key("WORM--x-s5").name(), b"x-s5");
+    assert_eq!(key("WORM---x").name(), b"-x");
     assert_eq!(
         key("URL--http://example.com/a--b").name(),
-        "http://example.com/a--b"
+        b"http://example.com/a--b"
     );
 }
 
@@ -157,9 +157,8 @@ fn malformed_keys() {
         ("WORM--a\tb".into(), "bad-char"),
         ("WORM--a\0b".into(), "bad-char"),
         ("WORM--a\rb".into(), "bad-char"),
-        ("WORM--a\u{a0}b".into(), "bad-char"),
-        ("WORM--a\u{2028}b".into(), "bad-char"),
-        ("WORM--\u{7f}".into(), "bad-char"),
+        ("WORM--a\x0bb".into(), "bad-char"),
+        ("WORM--a\x0cb".into(), "bad-char"),
         (format!("SHA256E-s6--{h}.txt\n"), "bad-char"),
         (format!(" SHA256E-s6--{h}.txt"), "bad-char"),
         ("WORM-s 5--x".into(), "bad-char"),
@@ -217,7 +216,7 @@ fn error_messages() {
     );
     assert_eq!(
         err("WORM--a\nb").to_string(),
-        "bad key `WORM--a\\nb`: character U+000A `\\n` at byte 7 is not allowed (keys may not contain whitespace or control characters)"
+        "bad key `WORM--a\\x0ab`: character U+000A `\\n` at byte 7 is not allowed (keys may not contain NUL or ASCII whitespace)"
     );
     assert_eq!(err("").to_string(), "bad key ``: the key is empty");
 }
@@ -245,9 +244,9 @@ fn from_content_makes_git_annex_keys() {
     );
     let e = Key::from_content(Backend::sha256e(), &H256.replace('a', "g"), 6, "x").unwrap_err();
     assert_eq!(e.kind(), "bad-input-digest");
-    // git-annex would keep a non-ASCII space in the extension; keys here refuse it.
-    let e = Key::from_content(Backend::sha256e(), H256, 6, "x.a\u{a0}").unwrap_err();
-    assert_eq!(e.kind(), "bad-char");
+    // Like git-annex, any non-ASCII byte stays in the extension, whitespace or not.
+    let k = Key::from_content(Backend::sha256e(), H256, 6, "x.a\u{a0}").unwrap();
+    assert_eq!(k.extension(), Some(".a\u{a0}".as_bytes()));
 }
 
 #[test]
@@ -399,25 +398,47 @@ fn arb_backend() -> impl Strategy<Value = Backend> {
     ]
 }
 
-/// A name valid for `backend`.
-fn arb_name(backend: Backend) -> BoxedStrategy<String> {
+/// Bytes any key may hold: everything but NUL and ASCII whitespace.
+fn arb_key_byte() -> impl Strategy<Value = u8> {
+    any::<u8>().prop_filter("forbidden in keys", |b| !is_forbidden(*b))
+}
+
+/// A name valid for `backend`: text, or bytes that need not be UTF-8.
+fn arb_name(backend: Backend) -> BoxedStrategy<Vec<u8>> {
     match backend {
         Backend::Hash { alg, extension } => {
             let hex = proptest::collection::vec(
                 proptest::sample::select(b"0123456789abcdefABCDEF".to_vec()),
                 alg.hex_len(),
-            )
-            .prop_map(|v| String::from_utf8(v).unwrap_or_default());
+            );
             if extension {
-                (hex, "(\\.[a-zA-Z0-9\u{e9}]{0,5}){0,3}")
-                    .prop_map(|(h, e)| h + &e)
+                let part = prop_oneof![
+                    "[a-zA-Z0-9\u{e9}]{0,5}".prop_map(String::into_bytes),
+                    proptest::collection::vec(prop_oneof![b'a'..=b'z', 0x80u8..=0xff], 0..5),
+                ];
+                let ext = proptest::collection::vec(part, 0..3).prop_map(|parts| {
+                    parts.into_iter().fold(Vec::new(), |mut e, p| {
+                        e.push(b'.');
+                        e.extend(p);
+                        e
+                    })
+                });
+                (hex, ext)
+                    .prop_map(|(mut h, e)| {
+                        h.extend(e);
+                        h
+                    })
                     .boxed()
             } else {
                 hex.boxed()
             }
         }
-        // Any printable text without whitespace; dashes, slashes, `--` included.
-        _ => "[!-~\u{e9}\u{4e2d}-]{1,30}".boxed(),
+        // Printable text without whitespace (dashes, slashes, `--` included), or any bytes.
+        _ => prop_oneof![
+            "[!-~\u{e9}\u{4e2d}-]{1,30}".prop_map(String::into_bytes),
+            proptest::collection::vec(arb_key_byte(), 1..30),
+        ]
+        .boxed(),
     }
 }
 
@@ -429,17 +450,32 @@ prop_compose! {
         mtime in proptest::option::of(0..=i64::MAX),
         chunk in proptest::option::of((1..=u64::MAX, 1..=u64::MAX)),
     ) -> Key {
-        Key { backend, size, mtime, chunk, name }
+        Key::assemble(backend, size, mtime, chunk, &name)
     }
 }
 
 proptest! {
     #[test]
-    fn print_then_parse_is_identity(k in arb_key()) {
-        let s = k.to_string();
-        let back: Key = s.parse().map_err(|e: KeyError| TestCaseError::fail(e.to_string()))?;
+    fn bytes_then_parse_is_identity(k in arb_key()) {
+        let back = Key::from_bytes(k.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&back, &k);
-        prop_assert_eq!(back.to_string(), s);
+        prop_assert_eq!(back.as_bytes(), k.as_bytes());
+        // Printed keys read back when they are printable text, and are one word anyway.
+        let shown = k.to_string();
+        prop_assert!(!shown.contains(char::is_whitespace), "{:?}", shown);
+        if k.as_str() == Some(shown.as_str()) {
+            prop_assert_eq!(shown.parse::<Key>().unwrap(), k);
+        }
+    }
+
+    #[test]
+    fn parse_keeps_any_bytes_it_accepts(bytes in proptest::collection::vec(any::<u8>(), 0..60)) {
+        if let Ok(k) = Key::from_bytes(&bytes) {
+            prop_assert_eq!(k.as_bytes(), &bytes[..]);
+        }
+        if let Ok(k) = Key::opaque(&bytes) {
+            prop_assert_eq!(k.as_bytes(), &bytes[..]);
+        }
     }
 
     #[test]
@@ -469,10 +505,118 @@ proptest! {
         let mut h = backend.hasher().unwrap();
         h.update(&data);
         let digest = h.finalize();
-        let k = Key::from_content(backend, &digest, data.len() as u64, &file_name).unwrap();
+        let k = Key::from_content(backend.clone(), &digest, data.len() as u64, &file_name).unwrap();
+        let on_disk = [file_name.as_bytes(), &[0xe9]].concat();
+        let latin1 = Key::from_content(backend, &digest, data.len() as u64, &on_disk).unwrap();
+        prop_assert_eq!(latin1.digest_hex(), Some(digest.as_str()));
         prop_assert_eq!(k.digest_hex(), Some(digest.as_str()));
         prop_assert_eq!(k.size(), Some(data.len() as u64));
         prop_assert!(k.check_digest(&digest).is_ok());
         prop_assert_eq!(k.to_string().parse::<Key>().unwrap(), k);
     }
+}
+
+/// git-annex keeps a Latin-1 byte of a file's extension in a SHA256E key (`photo.\xe9` gives a
+/// key ending `.\xe9`); such keys used to be refused as "not UTF-8" and killed the remote.
+#[test]
+fn keys_with_latin1_extension_bytes_parse_and_keep_their_bytes() {
+    // As `git annex calckey --backend=SHA256E` (10.20230126) prints it for `photo.\xe9`
+    // holding `hello\n`.
+    let text = [format!("SHA256E-s6--{H256}.").as_bytes(), &[0xe9]].concat();
+    let k = Key::from_bytes(&text).unwrap();
+    assert_eq!(k.as_bytes(), &text[..]);
+    assert_eq!(k.as_str(), None);
+    assert_eq!(k.backend(), &Backend::sha256e());
+    assert_eq!(k.digest_hex(), Some(H256));
+    assert_eq!(k.extension(), Some(&b".\xe9"[..]));
+    k.check_digest(H256).unwrap();
+    assert_eq!(
+        Key::from_content(Backend::sha256e(), H256, 6, b"photo.\xe9").unwrap(),
+        k
+    );
+    // Shown escaped, one word; never the identity.
+    assert_eq!(k.to_string(), format!("SHA256E-s6--{H256}.\\xe9"));
+    assert_ne!(k.to_string().as_bytes(), k.as_bytes());
+    assert_eq!(
+        format!("{k:?}"),
+        format!("Key(\"SHA256E-s6--{H256}.\\xe9\")")
+    );
+    // Chunk keys and opaque keys keep the bytes too.
+    let c = k.with_chunk(2, 3).unwrap();
+    assert_eq!(
+        c.as_bytes(),
+        &[format!("SHA256E-s6-S2-C3--{H256}.").as_bytes(), &[0xe9]].concat()[..]
+    );
+    assert_eq!(c.without_chunk(), k);
+    let o = Key::opaque(&text).unwrap();
+    assert_eq!(o.as_bytes(), &text[..]);
+    assert_ne!(o, k);
+}
+
+#[test]
+fn keys_hold_any_byte_but_nul_and_ascii_whitespace() {
+    for name in [
+        &b"a\xff\xfeb"[..],
+        "a\u{a0}b".as_bytes(),
+        "a\u{85}b".as_bytes(),
+        "a\u{2028}b".as_bytes(),
+        b"a\x01b\x7f",
+        b"\x1b[31m",
+    ] {
+        let text = [b"WORM--", name].concat();
+        let k = Key::from_bytes(&text).unwrap();
+        assert_eq!(k.name(), name);
+        let shown = k.to_string();
+        assert!(
+            !shown.contains(|c: char| c.is_control() || c.is_whitespace()),
+            "{shown:?}"
+        );
+        assert_eq!(Key::opaque(&text).unwrap().as_bytes(), &text[..]);
+    }
+    assert_eq!(
+        Key::from_bytes(b"WORM--a\x01\xe9\xc2\x85")
+            .unwrap()
+            .to_string(),
+        "WORM--a\\x01\\xe9\\xc2\\x85"
+    );
+    for bad in [
+        &b"WORM--a\0b"[..],
+        b"WORM--a b",
+        b"WORM--\xe9\tx",
+        b"\x0bWORM--x",
+    ] {
+        assert_eq!(
+            Key::from_bytes(bad).unwrap_err().kind(),
+            "bad-char",
+            "{bad:?}"
+        );
+        assert_eq!(Key::opaque(bad).unwrap_err().kind(), "bad-char", "{bad:?}");
+    }
+    // Not UTF-8 in the backend or a field: refused like any unknown backend or bad number.
+    assert_eq!(
+        Key::from_bytes(b"SHA\xe9--x").unwrap_err().to_string(),
+        "bad key `SHA\\xe9--x`: unknown backend `SHA\\xe9` (not a git-annex backend, nor X<name> for an external one)"
+    );
+    assert_eq!(
+        Key::from_bytes(b"WORM-s\xe9--x").unwrap_err().kind(),
+        "bad-number"
+    );
+    let e = Key::from_bytes(&[format!("SHA256--{}", &H256[1..]).as_bytes(), b"\xe9"].concat())
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("found non-hex character `\\xe9` at position 63"),
+        "{e}"
+    );
+}
+
+#[test]
+fn keys_that_are_not_utf8_do_not_serialize() {
+    #[derive(serde::Serialize)]
+    struct Entry {
+        key: Key,
+    }
+    let key = Key::from_bytes(b"WORM--\xe9").unwrap();
+    let e = toml::to_string(&Entry { key }).unwrap_err();
+    assert!(e.to_string().contains("is not UTF-8"), "{e}");
 }

@@ -59,8 +59,9 @@ impl std::io::Read for Input {
 /// How to name what is stored and how to tell what went wrong.
 struct Naming<'a> {
     key: Option<Key>,
-    /// For a new SHA256E key's extension.
-    name: &'a str,
+    /// For a new SHA256E key's extension: the name's bytes, as git-annex takes them (a
+    /// Latin-1 extension is kept).
+    name: &'a [u8],
     /// For messages: the file's path, or "the stream".
     what: String,
 }
@@ -92,7 +93,7 @@ impl Swarm {
                 source.display()
             )));
         }
-        let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let name = source.file_name().map_or(&[][..], |n| n.as_encoded_bytes());
         let naming = Naming {
             key,
             name,
@@ -148,7 +149,7 @@ impl Swarm {
             .map_err(stream_err)?;
         let naming = Naming {
             key,
-            name,
+            name: name.as_bytes(),
             what: "the stream".into(),
         };
         let total = naming.key.as_ref().and_then(Key::size).unwrap_or(0);
@@ -183,14 +184,14 @@ impl Swarm {
         let size = data.len() as u64;
         let key = finish_key(naming, digest.as_deref(), size)?;
         let manifest = Manifest {
-            key: key.to_string(),
+            key: key.as_bytes().to_vec(),
             size,
             body: Body::Inline(data),
         };
         let copies = members.write_manifest(&manifest, &[]).await?;
         obs.event(Event::Advanced(size));
         Ok(PutReport {
-            key: manifest.key,
+            key: key.to_string(),
             size,
             manifest_copies: copies,
             bytes_written: size * copies as u64,
@@ -284,7 +285,7 @@ impl Swarm {
         check_size(&naming, read)?;
         let key = finish_key(naming, digest.as_deref(), read)?;
         let manifest = Manifest {
-            key: key.to_string(),
+            key: key.as_bytes().to_vec(),
             size: read,
             body: Body::Chunked {
                 chunker: members.chunker(),
@@ -298,7 +299,7 @@ impl Swarm {
             Body::Inline(_) => 0,
         };
         Ok(PutReport {
-            key: manifest.key,
+            key: key.to_string(),
             size: read,
             chunks,
             shards_written: stats.written,

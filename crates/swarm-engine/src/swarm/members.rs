@@ -136,7 +136,7 @@ impl Members {
         }
     }
 
-    pub(crate) fn manifest_ranking(&self, key: &str) -> Vec<usize> {
+    pub(crate) fn manifest_ranking(&self, key: &[u8]) -> Vec<usize> {
         placement::rank(Item::Manifest(key), &self.candidates)
     }
 

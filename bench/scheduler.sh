@@ -16,7 +16,10 @@
 #   1. six stores, 4+2, each RATE            target >= 0.8 x 6 RATE
 #   2. four full replicas (k=1), each RATE   target >= 0.8 x 4 RATE and >= 3.2 x one store alone
 #   3. 4+2, five at RATE and one at RATE/10  target >= 0.8 x 5 RATE
-#   4. 4+2, six at RATE, one store's reads never return (its shards are FIFOs)
+#   4. 4+2, six at RATE, one store whose every shard read fails (its shards are FIFOs, which
+#      the local store refuses as strays without opening them since issue 11; before, the
+#      reads never returned: a hung store is now measured by the tests
+#      a_store_whose_reads_never_return_is_raced and a_store_that_stops_answering_hangs_nothing)
 #                                            target <= 1.3 x the time with that store absent
 #   5. four replicas at 5, 10, 20, 40 MiB/s  target >= 0.8 x 75
 # Output: one line per case with the median and the ratio to its target baseline.
@@ -115,9 +118,9 @@ mv "$W/hang/s6/marker.away" "$W/hang/s6/annex-swarm-store.toml"
 find "$W/hang/s6/shards" -type f | while read -r f; do rm "$f"; mkfifo "$f"; done
 th=$(run_case hang)
 report "4a. 4+2, 5 x $RATE, sixth store absent" "$ta" "$((5 * RATE))"
-report "4b. 4+2, 5 x $RATE, sixth store hangs" "$th" "$((5 * RATE))"
-printf '   hung / absent: %.2f (target <= 1.3)\n' "$(echo "$th / $ta" | bc -l)"
-python3 -c "import json;r=json.load(open('$W/last.json'));s=r['stores'][5];print('   hung store:', s['requests'], 'requests,', s['cancelled'], 'cancelled, dropped:', s['dropped'])"
+report "4b. 4+2, 5 x $RATE, sixth store fails every read" "$th" "$((5 * RATE))"
+printf '   failing / absent: %.2f (target <= 1.3)\n' "$(echo "$th / $ta" | bc -l)"
+python3 -c "import json;r=json.load(open('$W/last.json'));s=r['stores'][5];print('   failing store:', s['requests'], 'requests,', s['cancelled'], 'cancelled, dropped:', s['dropped'])"
 
 make_swarm mixed 1 3 5 10 20 40
 t=$(run_case mixed)

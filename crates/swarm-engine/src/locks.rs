@@ -183,6 +183,22 @@ impl Swarm {
         }
     }
 
+    /// Drops this process's lingering shared lock if no write operation of it runs (a gc in a
+    /// process that has just put must not wait for its own lock to linger out).
+    pub(crate) async fn release_idle_writer(&self) {
+        let held = {
+            let mut st = self.writer_locks().state.lock().await;
+            if st.users > 0 {
+                return;
+            }
+            st.held.take()
+        };
+        if let Some(h) = held {
+            h.refresher.abort();
+            let _ = h.store.delete(&h.object).await;
+        }
+    }
+
     async fn release_writer(&self) {
         let taken = {
             let mut st = self.writer_locks().state.lock().await;
@@ -212,18 +228,40 @@ impl Swarm {
         let mut backoff = Duration::from_secs(2);
         loop {
             let members = self.members();
-            let i = (0..members.len()).find(|&i| members.up(i)).ok_or_else(|| {
-                EngineError::NotEnoughStores {
-                    what: "a write lock".into(),
-                    detail: members.down_summary(&[]),
-                }
-            })?;
             let name = random_name(LockMode::Shared)
                 .ok_or_else(|| EngineError::Internal("lock name".into()))?;
             let object = Object::Lock(name);
             let record = members.record(LockMode::Shared, &host, purpose);
+            // On the first store that is up and takes it: a store that refuses writes (a
+            // stray in its layout, a full disk) is left to the put, which places around it.
+            let mut refused = None;
+            let mut on = None;
+            for i in (0..members.len()).filter(|&i| members.up(i)) {
+                match members
+                    .store(i)
+                    .write(&object, record.encode().into())
+                    .await
+                {
+                    Ok(()) => {
+                        on = Some(i);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(store = %members.name(i), "cannot hold a write lock: {e}");
+                        refused = Some(e);
+                    }
+                }
+            }
+            let Some(i) = on else {
+                return Err(match refused {
+                    Some(e) => e.into(),
+                    None => EngineError::NotEnoughStores {
+                        what: "a write lock".into(),
+                        detail: members.down_summary(&[]),
+                    },
+                });
+            };
             let store = Arc::clone(members.store(i));
-            store.write(&object, record.encode().into()).await?;
             let gc = members
                 .locks_on(i, std::slice::from_ref(&object), &host)
                 .await

@@ -634,7 +634,10 @@ fn info(swarm: &Swarm) -> Vec<(String, String)> {
     let health = if up < k {
         format!("{down} of {total} stores down: fewer than k = {k} up, nothing can be restored")
     } else if down == 0 {
-        format!("all stores up: fully stored keys survive the loss of any {m} stores")
+        // Says nothing of the keys themselves: a key may have lost shards with every store up.
+        format!(
+            "all {total} stores up: keys whose shards are all stored survive the loss of any {m}; `annex-swarm fsck` tells which keys are"
+        )
     } else if down <= m {
         format!(
             "{down} of {total} stores down: fully stored keys survive {} more lost stores; run `annex-swarm fsck` and `repair`",

@@ -27,16 +27,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let interrupted = async {
-        // If signals cannot be watched, run without Ctrl-C cleanup rather than not at all.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
     let outcome = runtime.block_on(async {
         tokio::select! {
             r = cmd::run(cli) => Some(r),
-            () = interrupted => None,
+            () = interrupted() => None,
         }
     });
     // Reads abandoned to a hung store may still block pool threads: do not wait for them.
@@ -54,6 +48,25 @@ fn main() -> ExitCode {
             eprintln!("annex-swarm: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT), SIGTERM or SIGHUP: the command's future is then dropped, which
+/// removes what it was building (a get's part file). Signals that cannot be watched are not.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind| async move {
+        match signal(kind) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = watch(SignalKind::interrupt()) => {}
+        () = watch(SignalKind::terminate()) => {}
+        () = watch(SignalKind::hangup()) => {}
     }
 }
 

@@ -48,6 +48,15 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether the data named could not be restored as named (shards missing, or bytes that do
+    /// not hash to what they should): another manifest copy may do better.
+    pub fn is_restore_failure(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Mismatch { .. } | EngineError::Unrestorable { .. }
+        )
+    }
+
     /// Whether trying the same operation later may succeed by itself: stores that were silent
     /// or absent may be back.
     pub fn is_retryable(&self) -> bool {

@@ -15,6 +15,7 @@ use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 use swarm_store::{Health, Object};
 
 use crate::progress::{Event, Observer};
+use crate::restore::{reencode, restore};
 use crate::swarm::{FaultKind, Members, ShardFault};
 use crate::{EngineError, Swarm};
 
@@ -121,8 +122,10 @@ impl Members {
                 Vec::new(),
             ));
         }
-        let (manifests, errors) = self.all_manifests().await?;
-        let unreadable = errors
+        let catalog = self.catalog(false).await?;
+        let manifests = catalog.manifests;
+        let unreadable = catalog
+            .unreadable
             .into_iter()
             .map(|(path, why)| (format!("unreadable manifest {path}"), why))
             .collect();
@@ -132,36 +135,55 @@ impl Members {
     /// Surveys every chunk of `key` (presence and size, or with `verify` the contents).
     pub(crate) async fn survey(&self, key: &[u8], verify: bool) -> Result<Survey, EngineError> {
         let copies = self.manifest_copies(key).await;
-        let manifest = match copies.manifest {
-            Some(m) => m,
+        if copies.manifest.is_none() {
             // No valid copy: let read_manifest say where it looked and what it found.
-            None => self.read_manifest(key).await?,
-        };
-        let mut problems = copies.problems;
-        let chunks = match &manifest.body {
-            Body::Chunked { coding, chunks, .. } => {
-                futures::stream::iter(0..chunks.len())
-                    .map(|n| self.survey_chunk(*coding, n, &chunks[n], verify))
-                    .buffered(CHUNKS_AHEAD)
-                    .collect::<Vec<_>>()
-                    .await
-            }
-            Body::Inline(_) => Vec::new(),
-        };
-        for c in &chunks {
-            problems.extend(c.problems.iter().cloned());
+            self.read_manifest(key).await?;
         }
-        Ok(Survey {
-            manifest,
-            chunks,
-            manifest_at: copies.at,
-            problems,
-        })
+        let conflict = copies.conflict(self);
+        // Copies that disagree: each is surveyed, and the healthiest one reported, with the
+        // conflict among its problems (a lying copy never outvotes an honest one).
+        let mut best: Option<Survey> = None;
+        let holders = std::iter::once(&copies.at).chain(copies.others.iter().map(|(_, at)| at));
+        for (manifest, at) in copies.candidates().zip(holders) {
+            let mut problems = copies.problems.clone();
+            problems.extend(conflict.clone());
+            let chunks = match &manifest.body {
+                Body::Chunked { coding, chunks, .. } => {
+                    futures::stream::iter(0..chunks.len())
+                        .map(|n| self.survey_chunk(*coding, n, &chunks[n], verify))
+                        .buffered(CHUNKS_AHEAD)
+                        .collect::<Vec<_>>()
+                        .await
+                }
+                Body::Inline(_) => Vec::new(),
+            };
+            for c in &chunks {
+                problems.extend(c.problems.iter().cloned());
+            }
+            let survey = Survey {
+                manifest: manifest.clone(),
+                chunks,
+                manifest_at: at.clone(),
+                problems,
+            };
+            let better = best
+                .as_ref()
+                .is_none_or(|b| self.health(&survey).spare > self.health(b).spare);
+            if better {
+                best = Some(survey);
+            }
+        }
+        best.ok_or_else(|| EngineError::Internal("no manifest to survey".into()))
     }
 
     /// Where each shard of a chunk is healthy: on its preferred store, else on a spare or a
     /// store an older store list preferred (a store counts once per chunk: losing it loses one
     /// shard).
+    /// Where each shard of a chunk is healthy: on its preferred store, else on a spare or a
+    /// store an older store list preferred (a store counts once per chunk: losing it loses one
+    /// shard). With `verify`, shards are read and hashed, and the chunk is restored from k of
+    /// them and encoded again: every shard must be what the manifest says and the chunk what
+    /// its id says, so a manifest with swapped shard hashes or a wrong chunk id is caught.
     pub(crate) async fn survey_chunk(
         &self,
         coding: Coding,
@@ -172,6 +194,7 @@ impl Members {
         let total = coding.total();
         let places = self.chunk_places(&record.id, total);
         let shard_len = coding.shard_len(record.len as usize) as u64;
+        // A good copy: with `verify`, its bytes (checked against their hash).
         let probe = |store: usize, hash: Hash32| async move {
             let fault = |kind| ShardFault {
                 store: self.name(store),
@@ -181,10 +204,10 @@ impl Members {
                 return Err(fault(FaultKind::Unavailable(why.to_string())));
             }
             if verify {
-                return self.read_shard(store, hash, shard_len).await.map(|_| ());
+                return self.read_shard(store, hash, shard_len).await.map(Some);
             }
             match self.store(store).stat(&Object::Shard(hash)).await {
-                Ok(Some(m)) if m.size == shard_len => Ok(()),
+                Ok(Some(m)) if m.size == shard_len => Ok(None),
                 Ok(Some(_)) => Err(fault(FaultKind::Corrupt)),
                 Ok(None) => Err(fault(FaultKind::Missing)),
                 Err(e) => Err(fault(FaultKind::Io(e.to_string()))),
@@ -194,7 +217,7 @@ impl Members {
         let primary = join_all((0..places.preferred.len().min(record.shards.len())).map(
             |i| async move {
                 match places.preferred[i] {
-                    Some(s) => probe(s, record.shards[i]).await.map(|()| s),
+                    Some(s) => probe(s, record.shards[i]).await.map(|b| (s, b)),
                     None => Err(ShardFault {
                         store: "(no store)".into(),
                         kind: FaultKind::Missing,
@@ -203,26 +226,58 @@ impl Members {
             },
         ))
         .await;
-        let mut found: Vec<Option<usize>> =
-            primary.iter().map(|r| r.as_ref().ok().copied()).collect();
+        let mut found: Vec<Option<usize>> = vec![None; primary.len()];
+        let mut bytes: Vec<Option<bytes::Bytes>> = vec![None; primary.len()];
+        let mut faults = Vec::new();
+        for (i, r) in primary.into_iter().enumerate() {
+            match r {
+                Ok((s, b)) => {
+                    found[i] = Some(s);
+                    bytes[i] = b;
+                }
+                Err(why) => faults.push((i, why)),
+            }
+        }
         let mut corrupt = Vec::new();
         let mut problems = Vec::new();
-        for (i, r) in primary.into_iter().enumerate() {
-            let Err(why) = r else { continue };
+        for (i, why) in faults {
             if let (FaultKind::Corrupt, Some(store)) = (&why.kind, places.preferred[i]) {
                 corrupt.push((i, store));
             }
             for other in places.elsewhere(i) {
                 if self.up(other)
                     && !found.contains(&Some(other))
-                    && probe(other, record.shards[i]).await.is_ok()
+                    && let Ok(b) = probe(other, record.shards[i]).await
                 {
                     found[i] = Some(other);
+                    bytes[i] = b;
                     break;
                 }
             }
             if found[i].is_none() {
                 problems.push(format!("chunk {n} shard {i}: {why}"));
+            }
+        }
+        if verify && found.iter().flatten().count() >= usize::from(coding.k()) {
+            let k = usize::from(coding.k());
+            // Any k good shards restore the chunk; it must match its id, and encode back to
+            // every shard the manifest names.
+            let mut some: Vec<Option<bytes::Bytes>> = vec![None; bytes.len()];
+            for i in (0..bytes.len()).filter(|&i| bytes[i].is_some()).take(k) {
+                some[i] = bytes[i].clone();
+            }
+            let all: Vec<usize> = (0..total).collect();
+            let consistent = match restore(coding, record, some).await {
+                Ok(chunk) => reencode(coding, record, chunk.contiguous(), all)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = consistent {
+                problems.push(format!(
+                    "chunk {n}: its shards do not make the chunk its manifest names ({e}): the manifest is wrong"
+                ));
+                found.iter_mut().for_each(|f| *f = None);
             }
         }
         ChunkSurvey {

@@ -35,6 +35,7 @@ impl Swarm {
                 members.down_summary(&[])
             )));
         }
+        self.release_idle_writer().await;
         let locks = self.take_exclusive(&members).await?;
         let report = self.collect(&members, grace).await;
         crate::locks::release(&members, &locks).await;
@@ -47,12 +48,18 @@ impl Swarm {
         members: &crate::swarm::Members,
         grace: Duration,
     ) -> Result<GcReport, EngineError> {
-        let (manifests, errors) = members.all_manifests().await?;
-        if let Some((path, e)) = errors.first() {
+        let catalog = members.catalog(true).await?;
+        if let Some((path, e)) = catalog.unreadable.first() {
             return Err(EngineError::Refused(format!(
                 "gc stopped: manifest {path} is unreadable ({e}); its shards would be taken for garbage"
             )));
         }
+        if let Some(conflict) = catalog.conflicts.first() {
+            return Err(EngineError::Refused(format!(
+                "gc stopped: {conflict}; the shards one copy names would be taken for garbage (run `annex-swarm fsck` on the key, and remove the copy that lies)"
+            )));
+        }
+        let manifests = catalog.manifests;
         let shard_lists = members.list_everywhere(Class::Shards).await?;
         let held: Vec<HashSet<Hash32>> = shard_lists
             .iter()

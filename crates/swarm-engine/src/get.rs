@@ -59,17 +59,49 @@ impl Swarm {
         dest: &Path,
         obs: &dyn Observer,
     ) -> Result<GetReport, EngineError> {
-        let members = self.members();
-        let manifest = members.read_manifest(key.as_bytes()).await?;
-        check_manifest(key, &manifest)?;
-        let part = temp_path(dest);
-        let opened = {
-            let part = part.clone();
-            file(move || std::fs::File::create(part)).await
-        };
         let file_err = |e| EngineError::File {
             path: dest.to_owned(),
             source: e,
+        };
+        // A directory (or anything but a file) in the way is refused before any download.
+        let there = dest.to_owned();
+        if let Ok(m) = file(move || std::fs::symlink_metadata(there)).await
+            && !m.is_file()
+        {
+            return Err(file_err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a plain file",
+            )));
+        }
+        let members = self.members();
+        let mut copies = Candidates::new(members.read_manifest(key.as_bytes()).await?);
+        while let Some(manifest) = copies.next() {
+            match self.get_with(&members, key, &manifest, dest, obs).await {
+                Err(e) if e.is_restore_failure() => copies.failed(&members, key, e).await,
+                other => return other,
+            }
+        }
+        Err(copies.into_error(key))
+    }
+
+    /// Restores `key` as `manifest` says into `dest`.
+    async fn get_with(
+        &self,
+        members: &Members,
+        key: &Key,
+        manifest: &Manifest,
+        dest: &Path,
+        obs: &dyn Observer,
+    ) -> Result<GetReport, EngineError> {
+        let file_err = |e| EngineError::File {
+            path: dest.to_owned(),
+            source: e,
+        };
+        check_manifest(key, manifest)?;
+        let part = temp_path(dest);
+        let opened = {
+            let part = part.clone();
+            file(move || create_part(&part)).await
         };
         let out = FileSink::start(opened.map_err(file_err)?);
         let guard = PartFile(Some(part.clone()));
@@ -77,7 +109,7 @@ impl Swarm {
             op: "get",
             total: manifest.size,
         });
-        let result = self.deliver(&members, key, &manifest, out, obs).await;
+        let result = self.deliver(members, key, manifest, out, obs).await;
         obs.event(Event::Finished);
         let report = result.map_err(|e| match e {
             // The temporary file is ours; name what the user asked for.
@@ -105,17 +137,35 @@ impl Swarm {
         W: AsyncWrite + Send + Unpin,
     {
         let members = self.members();
-        let manifest = members.read_manifest(key.as_bytes()).await?;
-        check_manifest(key, &manifest)?;
-        obs.event(Event::Started {
-            op: "get",
-            total: manifest.size,
-        });
-        let result = self
-            .deliver(&members, key, &manifest, AsyncSink(sink), obs)
-            .await;
-        obs.event(Event::Finished);
-        result
+        let mut copies = Candidates::new(members.read_manifest(key.as_bytes()).await?);
+        let mut sink = sink;
+        while let Some(manifest) = copies.next() {
+            let mut written = 0;
+            let result = match check_manifest(key, &manifest) {
+                Ok(()) => {
+                    obs.event(Event::Started {
+                        op: "get",
+                        total: manifest.size,
+                    });
+                    let out = AsyncSink {
+                        out: &mut sink,
+                        written: &mut written,
+                    };
+                    let result = self.deliver(&members, key, &manifest, out, obs).await;
+                    obs.event(Event::Finished);
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                // Another copy is tried only while the sink has nothing of this one.
+                Err(e) if written == 0 && e.is_restore_failure() => {
+                    copies.failed(&members, key, e).await
+                }
+                other => return other,
+            }
+        }
+        Err(copies.into_error(key))
     }
 
     /// Fetches every chunk of `manifest` into `sink`, hashing for the key beside, and checks
@@ -289,11 +339,16 @@ impl Sink for FileSink {
     }
 }
 
-struct AsyncSink<W>(W);
+/// A byte sink, counting what it was given.
+struct AsyncSink<'a, W> {
+    out: &'a mut W,
+    written: &'a mut u64,
+}
 
-impl<W: AsyncWrite + Send + Unpin> Sink for AsyncSink<W> {
+impl<W: AsyncWrite + Send + Unpin> Sink for AsyncSink<'_, W> {
     async fn put(&mut self, piece: Bytes) -> Result<(), EngineError> {
-        self.0
+        *self.written += piece.len() as u64;
+        self.out
             .write_all(&piece)
             .await
             .map_err(|e| EngineError::Stream {
@@ -302,11 +357,77 @@ impl<W: AsyncWrite + Send + Unpin> Sink for AsyncSink<W> {
             })
     }
 
-    async fn finish(mut self) -> Result<(), EngineError> {
-        self.0.flush().await.map_err(|e| EngineError::Stream {
+    async fn finish(self) -> Result<(), EngineError> {
+        self.out.flush().await.map_err(|e| EngineError::Stream {
             what: "writing the restored object",
             source: e,
         })
+    }
+}
+
+/// The manifest copies a get tries: the first valid one in ranking order; when it cannot be
+/// restored, every other copy that says something else (a lying copy never wins by ranking
+/// first, and costs nothing while no copy fails).
+struct Candidates {
+    /// Copies still to try, the next last.
+    next: Vec<Manifest>,
+    current: Option<Manifest>,
+    tried: Vec<Manifest>,
+    failures: Vec<EngineError>,
+    conflict: Option<String>,
+}
+
+impl Candidates {
+    fn new(first: Manifest) -> Self {
+        Candidates {
+            next: vec![first],
+            current: None,
+            tried: Vec::new(),
+            failures: Vec::new(),
+            conflict: None,
+        }
+    }
+
+    fn next(&mut self) -> Option<Manifest> {
+        self.current = self.next.pop();
+        self.current.clone()
+    }
+
+    /// The copy last taken failed with `e`. After the first failure every copy is read, and
+    /// those that differ from it are tried in turn.
+    async fn failed(&mut self, members: &Members, key: &Key, e: EngineError) {
+        self.failures.push(e);
+        self.tried.extend(self.current.take());
+        if self.failures.len() == 1 {
+            let copies = members.manifest_copies(key.as_bytes()).await;
+            self.conflict = copies.conflict(members);
+            let tried = &self.tried;
+            let mut others: Vec<Manifest> = copies
+                .candidates()
+                .filter(|m| !tried.contains(m))
+                .cloned()
+                .collect();
+            others.reverse();
+            self.next = others;
+        }
+    }
+
+    /// The error when no copy restored the key: the one failure when there was one copy.
+    fn into_error(mut self, key: &Key) -> EngineError {
+        if self.failures.len() == 1
+            && let Some(e) = self.failures.pop()
+        {
+            return e;
+        }
+        let failures: Vec<String> = self.failures.iter().map(|e| e.to_string()).collect();
+        EngineError::Unrestorable {
+            key: key.to_string(),
+            detail: format!(
+                "{}; no copy restores it: {}",
+                self.conflict.unwrap_or_default(),
+                failures.join("; ")
+            ),
+        }
     }
 }
 
@@ -328,15 +449,76 @@ impl Drop for PartFile {
     }
 }
 
-/// A hidden temporary file beside `dest`, so the final rename stays on one filesystem.
+/// A hidden temporary file beside `dest` (so the final rename stays on one filesystem), named
+/// from the destination's bytes (two destinations never share one, even when they differ only
+/// in a byte that is not UTF-8) and a random part no one can guess.
 fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "object".into());
-    let tmp = format!(".{name}.annex-swarm-{}.part", std::process::id());
+    let mut random = [0u8; 8];
+    if getrandom::fill(&mut random).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        random = t.to_le_bytes();
+    }
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(dest.file_name().unwrap_or("object".as_ref()));
+    tmp.push(format!(".annex-swarm-{random}.part"));
     match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.join(tmp),
         _ => PathBuf::from(tmp),
+    }
+}
+
+/// Creates the part file: it must not exist (not even as a link someone planted), and no link is
+/// followed.
+fn create_part(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// Issue 11, item 3: the part file was `.NAME.annex-swarm-PID.part`, created with a plain
+    /// create: whoever could write DEST's directory and guess the PID made a get write through
+    /// a link. Its name is now unguessable, it is created exclusively, and links are refused.
+    #[test]
+    fn the_part_file_is_unguessable_and_never_written_through_a_link() {
+        let a = temp_path(Path::new("dir/out.iso"));
+        let b = temp_path(Path::new("dir/out.iso"));
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(".out.iso.annex-swarm-") && name.ends_with(".part"),
+            "{name}"
+        );
+        // Destinations differing only in a byte that is not UTF-8 get their own.
+        let x = temp_path(Path::new(std::ffi::OsStr::from_bytes(b"x.\xe9")));
+        assert!(
+            x.as_os_str()
+                .as_bytes()
+                .starts_with(b".x.\xe9.annex-swarm-")
+        );
+
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let planted = t.path().join("planted.part");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        assert!(create_part(&planted).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(create_part(&t.path().join("fresh.part")).is_ok());
+        assert!(
+            create_part(&t.path().join("fresh.part")).is_err(),
+            "not exclusive"
+        );
     }
 }

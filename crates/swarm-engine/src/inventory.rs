@@ -50,11 +50,12 @@ pub struct SwarmStatus {
 impl Swarm {
     /// Every key with a readable manifest on a store that is up, sorted.
     pub async fn ls(&self) -> Result<Vec<KeyEntry>, EngineError> {
-        let (manifests, errors) = self.members().all_manifests().await?;
-        for (path, e) in errors {
+        let catalog = self.members().catalog(false).await?;
+        for (path, e) in catalog.unreadable {
             tracing::warn!("unreadable manifest {path}: {e}");
         }
-        Ok(manifests
+        Ok(catalog
+            .manifests
             .into_values()
             .map(|m| KeyEntry {
                 chunks: match &m.body {
@@ -94,7 +95,7 @@ impl Swarm {
         let members = self.members();
         let shards = members.list_everywhere(Class::Shards).await?;
         let manifests = members.list_everywhere(Class::Manifests).await?;
-        let (keys, _) = members.read_listed_manifests(&manifests).await;
+        let keys = members.catalog_of(&manifests, false).await.manifests;
         let size = |l: &swarm_store::Listing| l.objects.iter().map(|o| o.meta.size).sum::<u64>();
         let stores: Vec<StoreStatus> = members
             .stores()

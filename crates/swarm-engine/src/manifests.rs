@@ -14,6 +14,17 @@ use swarm_store::{Class, Listing, ManifestName, Object};
 use crate::EngineError;
 use crate::swarm::Members;
 
+/// Every manifest of the swarm, as far as the stores that are up tell.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    /// One valid copy per key, by the key's bytes.
+    pub manifests: BTreeMap<Vec<u8>, Manifest>,
+    /// Manifest names no store could give a valid copy of, and why.
+    pub unreadable: Vec<(String, String)>,
+    /// Keys whose valid copies disagree (only looked for when every copy is read).
+    pub conflicts: Vec<String>,
+}
+
 /// The largest manifest read: a 16 MiB inline object, or the records of some million chunks.
 /// Anything bigger at a manifest's name is not one (and is not read whole).
 pub(crate) const MAX_MANIFEST: u64 = 256 << 20;
@@ -21,12 +32,58 @@ pub(crate) const MAX_MANIFEST: u64 = 256 << 20;
 /// Every copy of one key's manifest on the stores that are up.
 #[derive(Debug, Default)]
 pub(crate) struct Copies {
-    /// The first valid copy.
+    /// The first valid copy, in the key's ranking order.
     pub manifest: Option<Manifest>,
-    /// Stores holding a valid copy.
+    /// Stores holding a valid copy equal to `manifest`.
     pub at: Vec<usize>,
+    /// Valid copies that say something else (a store lies, or two puts raced), and where.
+    pub others: Vec<(Manifest, Vec<usize>)>,
     /// Copies that are there but bad, and stores that failed to answer.
     pub problems: Vec<String>,
+}
+
+impl Copies {
+    /// Copies that disagree are a conflict, never a vote of one: what it is, for messages.
+    pub fn conflict(&self, members: &Members) -> Option<String> {
+        if self.others.is_empty() {
+            return None;
+        }
+        let names = |at: &[usize]| {
+            at.iter()
+                .map(|&i| members.name(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = vec![format!("{} hold one", names(&self.at))];
+        for (_, at) in &self.others {
+            parts.push(format!("{} another", names(at)));
+        }
+        Some(format!(
+            "its manifest copies disagree: {}",
+            parts.join("; ")
+        ))
+    }
+
+    fn add(&mut self, i: usize, m: Manifest) {
+        match &self.manifest {
+            None => {
+                self.manifest = Some(m);
+                self.at.push(i);
+            }
+            Some(first) if *first == m => self.at.push(i),
+            Some(_) => match self.others.iter_mut().find(|(o, _)| *o == m) {
+                Some((_, at)) => at.push(i),
+                None => self.others.push((m, vec![i])),
+            },
+        }
+    }
+
+    /// Every distinct valid copy, the preferred first.
+    pub fn candidates(&self) -> impl Iterator<Item = &Manifest> {
+        self.manifest
+            .iter()
+            .chain(self.others.iter().map(|(m, _)| m))
+    }
 }
 
 /// A copy of the manifest of `key` read from a store: valid, or why not.
@@ -71,30 +128,44 @@ impl Members {
 
     /// Reads `key`'s manifest from every store that is up, at once.
     pub(crate) async fn manifest_copies(&self, key: &[u8]) -> Copies {
+        self.some_copies(key, usize::MAX).await
+    }
+
+    /// Reads copies of `key`'s manifest down the key's ranking (stores that are up), in rounds,
+    /// until `want` valid copies are found or every store was asked: a get wants the m + 1
+    /// copies a put writes (and no more requests), fsck wants every copy there is.
+    pub(crate) async fn some_copies(&self, key: &[u8], want: usize) -> Copies {
         let object = Object::manifest_of(key);
-        let reads = join_all((0..self.len()).filter(|&i| self.up(i)).map(|i| {
-            let object = &object;
-            async move {
-                let found = match self.store(i).read(object, MAX_MANIFEST).await {
+        let mut order = self
+            .manifest_ranking(key)
+            .into_iter()
+            .filter(|&i| self.up(i))
+            .peekable();
+        let mut copies = Copies::default();
+        let mut found = 0;
+        while found < want && order.peek().is_some() {
+            let batch: Vec<usize> = order.by_ref().take(want - found).collect();
+            let (object, batch_ref) = (&object, &batch);
+            let reads = join_all((0..batch.len()).map(|n| async move {
+                let i = batch_ref[n];
+                match self.store(i).read(object, MAX_MANIFEST).await {
                     Ok(b) => Some(
                         judge(&b, key).map_err(|e| format!("manifest on {}: {e}", self.name(i))),
                     ),
                     Err(e) if e.is_not_found() => None,
                     Err(e) => Some(Err(format!("manifest on {}: {e}", self.name(i)))),
-                };
-                (i, found)
-            }
-        }))
-        .await;
-        let mut copies = Copies::default();
-        for (i, found) in reads {
-            match found {
-                Some(Ok(m)) => {
-                    copies.at.push(i);
-                    copies.manifest.get_or_insert(m);
                 }
-                Some(Err(p)) => copies.problems.push(p),
-                None => {}
+            }))
+            .await;
+            for (&i, read) in batch.iter().zip(reads) {
+                match read {
+                    Some(Ok(m)) => {
+                        found += 1;
+                        copies.add(i, m);
+                    }
+                    Some(Err(p)) => copies.problems.push(p),
+                    None => {}
+                }
             }
         }
         copies
@@ -178,20 +249,16 @@ impl Members {
         lists.into_iter().collect()
     }
 
-    /// One valid copy of every manifest on the stores that are up, by key, and the manifest
-    /// names no store could give a valid copy of (with why).
-    pub(crate) async fn all_manifests(
-        &self,
-    ) -> Result<(BTreeMap<Vec<u8>, Manifest>, Vec<(String, String)>), EngineError> {
+    /// Every manifest on the stores that are up (see [`Catalog`]); with `every_copy`, all
+    /// copies are read and compared (gc), else one valid copy each (ls).
+    pub(crate) async fn catalog(&self, every_copy: bool) -> Result<Catalog, EngineError> {
         let listings = self.list_everywhere(Class::Manifests).await?;
-        Ok(self.read_listed_manifests(&listings).await)
+        Ok(self.catalog_of(&listings, every_copy).await)
     }
 
-    /// Reads one valid copy of every manifest the listings name.
-    pub(crate) async fn read_listed_manifests(
-        &self,
-        listings: &[Listing],
-    ) -> (BTreeMap<Vec<u8>, Manifest>, Vec<(String, String)>) {
+    /// Reads the manifests the listings name: one valid copy each, or with `every_copy` all of
+    /// them, compared.
+    pub(crate) async fn catalog_of(&self, listings: &[Listing], every_copy: bool) -> Catalog {
         let mut holders: BTreeMap<ManifestName, Vec<usize>> = BTreeMap::new();
         for (i, list) in listings.iter().enumerate() {
             for l in &list.objects {
@@ -200,19 +267,31 @@ impl Members {
                 }
             }
         }
-        let mut out = BTreeMap::new();
-        let mut errors = Vec::new();
+        let mut catalog = Catalog::default();
         for (name, stores) in holders {
             let object = Object::Manifest(name);
             let mut last = String::new();
-            let mut got = None;
+            let mut got: Option<(Manifest, usize)> = None;
             for i in stores {
                 match self.store(i).read(&object, MAX_MANIFEST).await {
                     Ok(b) => match Manifest::decode(&b) {
-                        Ok(m) if ManifestName::of_key(&m.key) == name => {
-                            got = Some(m);
-                            break;
-                        }
+                        Ok(m) if ManifestName::of_key(&m.key) == name => match &got {
+                            None => {
+                                got = Some((m, i));
+                                if !every_copy {
+                                    break;
+                                }
+                            }
+                            Some((first, at)) if *first != m => {
+                                catalog.conflicts.push(format!(
+                                    "{}: the manifest copies on {} and {} disagree",
+                                    Printable(&m.key),
+                                    self.name(*at),
+                                    self.name(i)
+                                ));
+                            }
+                            Some(_) => {}
+                        },
                         Ok(m) => {
                             last = format!(
                                 "{} holds the manifest of {} under the wrong name",
@@ -226,12 +305,12 @@ impl Members {
                 }
             }
             match got {
-                Some(m) => {
-                    out.insert(m.key.clone(), m);
+                Some((m, _)) => {
+                    catalog.manifests.insert(m.key.clone(), m);
                 }
-                None => errors.push((object.to_string(), last)),
+                None => catalog.unreadable.push((object.to_string(), last)),
             }
         }
-        (out, errors)
+        catalog
     }
 }

@@ -38,9 +38,12 @@ pub struct RepairReport {
 }
 
 /// Chunks surveyed at once, in any order: a slow store's share of the checks must not hold
-/// the others' (and the fetches and writes) back. Memory does not grow with it: reads in
-/// flight are bounded by each store's connections.
-const SURVEY_AHEAD: usize = 32;
+/// the others' (and the fetches and writes) back; each holds its shards until it is checked,
+/// so fewer of big chunks (at most about 384 MiB of shards in all).
+fn survey_ahead(max_chunk: u32) -> usize {
+    let per_chunk = (u64::from(max_chunk) * 2).max(1);
+    ((384u64 << 20) / per_chunk).clamp(4, 32) as usize
+}
 
 /// A damaged chunk on its way through the pipeline.
 struct Damaged {
@@ -96,6 +99,10 @@ impl Swarm {
             error: Some(e.to_string()),
         };
         let copies = members.manifest_copies(key).await;
+        if let Some(conflict) = copies.conflict(members) {
+            // Repairing would spread one of them: left for the user.
+            return failed(EngineError::Refused(format!("not repaired: {conflict}")));
+        }
         let manifest = match copies.manifest {
             Some(m) => m,
             None => match members.read_manifest(key).await {
@@ -181,6 +188,7 @@ impl Swarm {
             }
         };
 
+        let ahead = survey_ahead(chunks.iter().map(|c| c.len).max().unwrap_or(0));
         let surveying = async {
             let mut surveys: Vec<Option<ChunkSurvey>> = vec![None; chunks.len()];
             let mut stream = std::pin::pin!(
@@ -193,7 +201,7 @@ impl Swarm {
                             members.survey_chunk(coding, n, record, true).await,
                         )
                     })
-                    .buffer_unordered(SURVEY_AHEAD)
+                    .buffer_unordered(ahead)
             );
             while let Some((n, record, survey)) = stream.next().await {
                 let damaged = !survey.missing().is_empty();

@@ -74,6 +74,7 @@ impl Swarm {
         key: Option<Key>,
         obs: &dyn Observer,
     ) -> Result<PutReport, EngineError> {
+        check_key_fits(key.as_ref())?;
         let path = source.to_owned();
         let opened = file(move || {
             let f = std::fs::File::open(&path)?;
@@ -137,6 +138,7 @@ impl Swarm {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        check_key_fits(key.as_ref())?;
         let _lock = self.writing("put").await?;
         let members = self.members();
         let threshold = members.definition().coding.inline_threshold.0 as usize;
@@ -355,6 +357,20 @@ fn hasher_for(naming: &Naming<'_>) -> Option<KeyHasher> {
     match &naming.key {
         Some(k) => k.hasher(),
         None => Backend::sha256e().hasher(),
+    }
+}
+
+/// A key too long for a manifest is refused before anything is stored (it used to be refused
+/// only when its manifest was written, after every shard had been uploaded).
+fn check_key_fits(key: Option<&Key>) -> Result<(), EngineError> {
+    match key {
+        Some(k) if k.as_bytes().len() > usize::from(u16::MAX) => {
+            Err(EngineError::Refused(format!(
+                "a key of {} bytes cannot be stored: a manifest holds keys of at most 65535",
+                k.as_bytes().len()
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -8,16 +8,24 @@ n is answered `503 Service Unavailable` when FAIL_EVERY > 0 and n % FAIL_EVERY =
 its connection is closed without an answer (a dropped connection) when DROP_EVERY > 0 and
 n % DROP_EVERY == 0. Every other request is forwarded to 127.0.0.1:UPSTREAM_PORT unchanged and
 the answer passed back. Every request is
-logged to LOG as `n METHOD PATH OUTCOME`, OUTCOME being the upstream status, `503` or `drop`.
+logged to LOG as `n METHOD PATH OUTCOME`, OUTCOME being the upstream status, `503`, `drop` or
+`hang`.
+
+With FAULTPROXY_HANG=TEXT in the environment, a GET whose path contains TEXT is never answered
+(the connection is held open, as by a server or mount that has hung): a store whose marker
+answers while its shard reads hang.
 """
 
 import http.client
+import os
+import time
 import http.server
 import sys
 import threading
 
 LISTEN, UPSTREAM, FAIL_EVERY, DROP_EVERY, MAX_FAULTS = (int(a) for a in sys.argv[1:6])
 LOG = open(sys.argv[6], "a", buffering=1)
+HANG = os.environ.get("FAULTPROXY_HANG")
 LOCK = threading.Lock()
 COUNT = 0
 FAULTS = 0
@@ -68,6 +76,10 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else None
 
     def forward(self):
+        if HANG and self.command == "GET" and HANG in self.path:
+            log(0, self.command, self.path, "hang")
+            while True:
+                time.sleep(3600)
         n, what = fate()
         body = self.body()
         if what == "503":

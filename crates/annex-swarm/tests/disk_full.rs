@@ -93,3 +93,34 @@ fn a_full_store_without_a_spare_fails_the_put_cleanly() {
         "one-line error: {err}"
     );
 }
+
+/// Issue 11, item 5: a get to a file system that fills up never returned (the writer failed
+/// with ENOSPC, the fetch waited for it for ever) and its partial file kept the disk full. It
+/// now fails at once, naming the cause, and removes the partial file.
+#[test]
+fn a_get_to_a_full_disk_fails_and_leaves_no_partial_file() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(4 << 20, 5);
+    let key = swarm.put(&swarm.write_file("f.bin", &data));
+    let dest_dir = swarm.path("small");
+    std::fs::create_dir(&dest_dir).unwrap();
+    std::fs::write(dest_dir.join("annex-swarm-store.toml"), b"").unwrap();
+    let Some(_disk) = FullDisk::mount(&dest_dir, "1m") else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let err = swarm.fail(&["get", &key, dest_dir.join("out.bin").to_str().unwrap()]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("No space left"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dest_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains(".part") || n == "out.bin")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -328,3 +328,154 @@ fn a_file_name_ending_in_a_latin1_byte_gets_git_annexs_key_and_can_be_named() {
     }
     assert!(swarm.ls_keys().is_empty());
 }
+
+/// Adds `line` to every `[[store]]` of the fixture's definition.
+fn add_to_stores(swarm: &Swarm, line: &str) {
+    let text = std::fs::read_to_string(&swarm.def).unwrap();
+    let text = text.replace("[[store]]\n", &format!("[[store]]\n{line}\n"));
+    std::fs::write(&swarm.def, text).unwrap();
+}
+
+/// Files whose name contains `.part` in `dir`.
+fn part_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".part"))
+        .collect()
+}
+
+/// Issue 11, item 10: only Ctrl-C removed a get's partial file; SIGTERM or SIGHUP left it for
+/// good. All three now end the get, removing it.
+#[test]
+fn a_get_killed_by_sigterm_or_sighup_leaves_no_partial_file() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(3 << 20, 51);
+    let key = swarm.put(&swarm.write_file("f.bin", &data));
+    // Slow enough that the signal comes mid-get.
+    add_to_stores(&swarm, "download_rate = \"64KiB/s\"");
+    for signal in ["TERM", "HUP"] {
+        let out_dir = swarm.path(&format!("out-{signal}"));
+        std::fs::create_dir(&out_dir).unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("annex-swarm"))
+            .current_dir(swarm.dir.path())
+            .env_remove("ANNEX_SWARM")
+            .arg("--swarm")
+            .arg(&swarm.def)
+            .args(["get", &key])
+            .arg(out_dir.join("f.bin"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while part_files(&out_dir).is_empty() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "no part file"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let killed = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "SIG{signal}: {status}");
+        assert!(
+            part_files(&out_dir).is_empty(),
+            "SIG{signal} left {:?}",
+            part_files(&out_dir)
+        );
+    }
+}
+
+/// Issue 11, item 10: a key longer than a manifest can hold (64 KiB) was refused only after
+/// every shard had been uploaded. It is now refused before anything is stored.
+#[test]
+fn a_key_too_long_for_a_manifest_is_refused_before_any_upload() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(1 << 20, 52);
+    let file = swarm.write_file("f.bin", &data);
+    let key = format!("WORM-s{}-m1--{}", data.len(), "a".repeat(70_000));
+    let err = swarm.fail(&["put", "--key", &key, file.to_str().unwrap()]);
+    assert!(err.contains("65535"), "{err}");
+    assert_eq!(
+        swarm.shard_counts().iter().sum::<usize>(),
+        0,
+        "shards were uploaded"
+    );
+}
+
+/// Issue 11, item 10: a get into an existing directory downloaded the whole object before
+/// failing. It now fails at once, naming the destination.
+#[test]
+fn a_get_into_a_directory_fails_before_downloading() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(3 << 20, 53);
+    let key = swarm.put(&swarm.write_file("f.bin", &data));
+    add_to_stores(&swarm, "download_rate = \"64KiB/s\"");
+    let dir = swarm.path("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let started = std::time::Instant::now();
+    let err = swarm.fail(&["get", &key, dir.to_str().unwrap()]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains("a-directory") && err.contains("not a plain file"),
+        "{err}"
+    );
+}
+
+/// Issue 11, item 2: with a store's `tmp/` replaced by a link to another directory, gc deleted
+/// every file older than the grace period under the link's target. A store's layout is now
+/// walked without following links: the link is reported and nothing outside is touched.
+#[test]
+fn gc_never_follows_a_link_out_of_a_store() {
+    // A spare store takes what the store with the links refuses.
+    let swarm = Swarm::with_stores(7, &[]);
+    let outside = swarm.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let precious = outside.join("1.2.precious");
+    std::fs::write(&precious, b"not the swarm's").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(86400);
+    std::fs::File::options()
+        .write(true)
+        .open(&precious)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let store = &swarm.stores[0];
+    // A fan-out directory of shards that is a link out: listed as a stray, never walked.
+    std::fs::create_dir_all(store.join("shards")).unwrap();
+    std::os::unix::fs::symlink(&outside, store.join("shards").join("ab")).unwrap();
+    let key = swarm.put(&swarm.write_file("f.bin", &pseudo_random(1 << 20, 54)));
+    swarm.ok(&["rm", &key]);
+    swarm.ok(&["gc", "--grace", "0"]);
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"not the swarm's",
+        "gc deleted a file outside the store"
+    );
+    // The staging directory replaced by a link out: the store takes no writes (the spare
+    // store takes its shards), and gc, which cannot lock it, refuses and names the link.
+    let _ = std::fs::remove_dir_all(store.join("tmp"));
+    std::os::unix::fs::symlink(&outside, store.join("tmp")).unwrap();
+    let key = swarm.put(&swarm.write_file("g.bin", &pseudo_random(1 << 20, 55)));
+    swarm.ok(&["rm", &key]);
+    let err = swarm.fail(&["gc", "--grace", "0"]);
+    assert!(
+        err.contains("tmp/") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"not the swarm's",
+        "gc deleted a file outside the store"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+}

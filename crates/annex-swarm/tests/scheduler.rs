@@ -1,11 +1,12 @@
 //! The download scheduler through the CLI: per-store rate limits from the definition, every
-//! store serving, per-store figures in `get --json`, and a store whose reads never return.
+//! store serving, per-store figures in `get --json`. (A store whose reads never return is in
+//! `stores.rs`: a WebDAV server whose shard reads hang.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 
@@ -49,37 +50,6 @@ fn rate_limits_bind_and_every_store_serves() {
         "{took:?} is faster than the limits allow ({floor:.2}s)"
     );
     assert_eq!(get["wasted_bytes"].as_u64(), Some(0), "{get}");
-}
-
-#[test]
-fn a_store_whose_reads_never_return_is_raced() {
-    let swarm = Swarm::new();
-    let data = pseudo_random(1 << 20, 42);
-    let file = swarm.write_file("one-mib", &data);
-    let key = swarm.put(&file);
-    // Every shard of store 1 becomes a FIFO with no writer: opening it blocks for ever, as a
-    // read from a hung mount does.
-    for shard in swarm.shard_files(0) {
-        std::fs::remove_file(&shard).unwrap();
-        let status = std::process::Command::new("mkfifo")
-            .arg(&shard)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let dest = swarm.dest();
-    let started = Instant::now();
-    let get = swarm.json(&["get", "--json", &key, dest.to_str().unwrap()]);
-    assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(std::fs::read(&dest).unwrap() == data);
-    let hung = &get["stores"][0];
-    assert_eq!(hung["bytes"], 0, "{hung}");
-    assert!(hung["cancelled"].as_u64().unwrap() > 0, "{hung}");
-    let others: u64 = get["stores"].as_array().unwrap()[1..]
-        .iter()
-        .map(|s| s["races"].as_u64().unwrap())
-        .sum();
-    assert!(others > 0, "other stores raced the hung one: {get}");
 }
 
 #[test]

@@ -433,6 +433,69 @@ fn transient_failures_are_retried_not_fatal() {
     );
 }
 
+/// A store whose shard reads never return (a WebDAV server that accepts them and never answers,
+/// its marker still answering, as a half-hung mount) is raced and dropped: the get finishes
+/// from the other stores. Shard files that were FIFOs did this before; a local store now reports
+/// a FIFO as a stray instead of blocking on it.
+#[test]
+fn a_store_whose_reads_never_return_is_raced() {
+    let dav = WebDavServer::start();
+    let proxy = FaultProxy::hanging(dav.port, "/shards/");
+    let dir = tempfile::Builder::new()
+        .prefix("annex-swarm-hung.")
+        .tempdir()
+        .unwrap();
+    let def = dir.path().join("swarm.toml");
+    let run = |args: &[&str]| {
+        let out = common::bin()
+            .arg("--swarm")
+            .arg(&def)
+            .env("ANNEX_SWARM_WEBDAV_PASSWORD", servers::DAV_PASSWORD)
+            .env(
+                "ANNEX_SWARM_WEBDAV_HOSTS",
+                format!("http://127.0.0.1:{}", proxy.port),
+            )
+            .env("ANNEX_SWARM_CREDENTIALS", dir.path().join("none.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_no_panic(&out, args);
+        assert!(
+            out.status.success(),
+            "`annex-swarm {}`: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let url = format!("webdav+http://tester@127.0.0.1:{}/swarm/", proxy.port);
+    let mut args = vec!["init", "--k", "4", "--m", "2", "--shard-size", "64KiB"];
+    args.extend(["--store", &url]);
+    let locals: Vec<String> = (1..=5)
+        .map(|i| dir.path().join(format!("local{i}")).display().to_string())
+        .collect();
+    for l in &locals {
+        args.extend(["--store", l]);
+    }
+    run(&args);
+    let data = pseudo_random(2_000_000, 42);
+    let src = dir.path().join("f.bin");
+    std::fs::write(&src, &data).unwrap();
+    let key = run(&["put", s(&src)]).trim().to_owned();
+    let dest = dir.path().join("out.bin");
+    let started = std::time::Instant::now();
+    let get = parse_json(&run(&["get", "--json", &key, s(&dest)]), &["get"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        std::fs::read(&dest).unwrap() == data,
+        "restored bytes differ"
+    );
+    let hung = &get["stores"][0];
+    assert_eq!(hung["bytes"], 0, "{hung}");
+    assert!(hung["cancelled"].as_u64().unwrap() > 0, "{hung}");
+    assert!(proxy.faults().hung > 0, "{:?}", proxy.faults());
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -652,4 +715,69 @@ fn wrong_password_names_the_store_and_the_others_carry_on() {
     let line = t.lines().find(|l| l.contains(ids[S3].as_str())).unwrap();
     assert!(line.contains("DOWN"), "{line}");
     assert!(!t.contains(secret));
+}
+
+/// Issue 11, item 8: remote reads had no size cap. A WebDAV endpoint answering every GET with
+/// `Content-Length: 100 GiB` of zeros made a plain `status` die of memory exhaustion reading the
+/// marker. Every read is now capped at what is expected (a marker: 64 KiB): the store is down,
+/// `status` says why and finishes at once.
+#[test]
+fn a_server_that_lies_about_sizes_cannot_exhaust_memory() {
+    let liar = swarm_testservers::liar::Liar::start();
+    let dir = tempfile::Builder::new()
+        .prefix("annex-swarm-liar.")
+        .tempdir()
+        .unwrap();
+    let def = dir.path().join("swarm.toml");
+    let run = |args: &[&str]| {
+        common::bin()
+            .arg("--swarm")
+            .arg(&def)
+            .env("ANNEX_SWARM_WEBDAV_PASSWORD", "not-used")
+            .env(
+                "ANNEX_SWARM_WEBDAV_HOSTS",
+                format!("http://127.0.0.1:{}", liar.port),
+            )
+            .env("ANNEX_SWARM_CREDENTIALS", dir.path().join("none.toml"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let locals: Vec<String> = (1..=3)
+        .map(|i| dir.path().join(format!("local{i}")).display().to_string())
+        .collect();
+    let mut args = vec!["init", "--k", "2", "--m", "1"];
+    for l in &locals {
+        args.extend(["--store", l]);
+    }
+    assert!(run(&args).status.success());
+    let mut text = std::fs::read_to_string(&def).unwrap();
+    text.push_str(&format!(
+        "\n[[store]]\nid = \"liar\"\nurl = \"webdav+http://tester@127.0.0.1:{}/dav/\"\n",
+        liar.port
+    ));
+    std::fs::write(&def, text).unwrap();
+    let started = std::time::Instant::now();
+    let out = run(&["status"]);
+    assert_no_panic(&out, &["status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("liar"))
+        .unwrap_or_else(|| panic!("no line for the liar store in:\n{stdout}"));
+    assert!(
+        line.contains("DOWN") && line.contains("larger than"),
+        "{line}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        liar.sent() < 64 << 20,
+        "read {} bytes of the lie",
+        liar.sent()
+    );
 }

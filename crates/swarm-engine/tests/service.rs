@@ -411,3 +411,55 @@ async fn progress_is_an_event_stream() {
         .sum();
     assert!(from_stores >= 100_000, "{from_stores}");
 }
+
+/// Issue 11, item 7: a store that stops answering (a hung NFS or USB mount) hung the store check
+/// at open, manifest reads, fsck, ls, gc and repair. Every request now has a deadline that
+/// follows the store's pace (at least 5 s for local stores): a hung store is found down, and
+/// every command finishes without it.
+#[tokio::test(start_paused = true)]
+async fn a_store_that_stops_answering_hangs_nothing() {
+    let rig = Rig::new(4, 2, 7, 4096).await;
+    let data = content(300_000, 10);
+    let key = put(&rig.open().await, &data).await;
+    // Hung from the start: the open's marker check times out.
+    rig.set(0, Fault::Hang);
+    let started = Instant::now();
+    let swarm = rig.open().await;
+    assert!(!swarm.members().stores()[0].health().is_up());
+    let (out, _) = get(&swarm, &key).await;
+    assert!(out == data);
+    let health = swarm
+        .fsck(std::slice::from_ref(&key), true, &Quiet)
+        .await
+        .unwrap();
+    assert!(health[0].restorable, "{:?}", health[0]);
+    assert_eq!(swarm.ls().await.unwrap().len(), 1);
+    assert!(swarm.gc(Duration::from_secs(3600), false).await.is_err());
+    let repaired = swarm.repair(&[], &Quiet).await.unwrap();
+    assert!(repaired[0].after.as_ref().unwrap().restorable);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Hanging after the open: the first requests to it run into their deadline, then it is down.
+    rig.set(0, Fault::None);
+    let swarm = rig.open().await;
+    rig.set(0, Fault::Hang);
+    let started = Instant::now();
+    let health = swarm
+        .fsck(std::slice::from_ref(&key), true, &Quiet)
+        .await
+        .unwrap();
+    assert!(health[0].restorable, "{:?}", health[0]);
+    assert!(swarm.ls().await.is_ok());
+    let (out, _) = get(&swarm, &key).await;
+    assert!(out == data);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!swarm.members().stores()[0].health().is_up());
+}

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod liar;
 pub mod recorder;
 
 pub const S3_ACCESS_KEY: &str = "testak";
@@ -728,10 +729,22 @@ pub struct Faults {
     pub failed: usize,
     pub dropped: usize,
     pub forwarded: usize,
+    /// GETs held without an answer ([`FaultProxy::hanging`]).
+    pub hung: usize,
 }
 
 impl FaultProxy {
     pub fn start(upstream: u16, fail_every: u32, drop_every: u32, max_faults: u32) -> FaultProxy {
+        Self::launch(upstream, [fail_every, drop_every, max_faults], None)
+    }
+
+    /// A proxy that forwards everything but never answers a GET whose path contains `hang`
+    /// (a store whose shard reads hang while its marker answers).
+    pub fn hanging(upstream: u16, hang: &str) -> FaultProxy {
+        Self::launch(upstream, [0, 0, 0], Some(hang))
+    }
+
+    fn launch(upstream: u16, faults: [u32; 3], hang: Option<&str>) -> FaultProxy {
         let dir = tempfile::Builder::new()
             .prefix("annex-swarm-faults.")
             .tempdir()
@@ -745,8 +758,11 @@ impl FaultProxy {
             let mut cmd = Command::new("python3");
             cmd.arg(&script)
                 .args([port, upstream].map(|p| p.to_string()))
-                .args([fail_every, drop_every, max_faults].map(|n| n.to_string()))
+                .args(faults.map(|n| n.to_string()))
                 .arg(dir.path().join("requests.log"));
+            if let Some(h) = hang {
+                cmd.env("FAULTPROXY_HANG", h);
+            }
             proc = Some(Proc::spawn(cmd, &out, false));
             wait_for("fault proxy", &out, Duration::from_secs(10), || {
                 TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -767,6 +783,7 @@ impl FaultProxy {
             match outcome {
                 "503" => f.failed += 1,
                 "drop" => f.dropped += 1,
+                "hang" => f.hung += 1,
                 _ => f.forwarded += 1,
             }
         }

@@ -29,7 +29,8 @@ pub use message::{
     StoreName,
 };
 pub use object::{
-    Class, Cursor, Entry, MAX_CURSOR, MAX_PAGE, MAX_STRAY, Meta, ObjectName, Page, PageLimit,
+    Class, Cursor, Entry, MAX_CURSOR, MAX_PAGE, MAX_STRAY, Meta, ObjectName, Page, PageBuilder,
+    PageLimit,
 };
 
 /// The QUIC ALPN of this protocol: its major version.

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::MAX_MESSAGE;
 use crate::bounded::{Blob, BoundError, BoundedVec, PlainName, Text};
 
 /// Most entries on one page of a listing, and the largest `limit` a `List` may ask for.
@@ -125,6 +126,58 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// Bytes of a `Page` response that are not entries, at most: the response's index, the
+/// entries' count, the cursor's option byte, length and bytes.
+const PAGE_OVERHEAD: usize = 1 + 2 + 1 + 2 + MAX_CURSOR;
+
+/// Fills a page up to the request's limit and to what one message frame holds, so a node never
+/// builds a page it cannot send.
+#[derive(Debug, Clone)]
+pub struct PageBuilder {
+    entries: Vec<Entry>,
+    limit: usize,
+    room: usize,
+}
+
+impl PageBuilder {
+    pub fn new(limit: PageLimit) -> Self {
+        PageBuilder {
+            entries: Vec::new(),
+            limit: limit.get() as usize,
+            room: MAX_MESSAGE - PAGE_OVERHEAD,
+        }
+    }
+
+    /// Adds an entry; gives it back when the page is full (by count or by size): it goes first
+    /// on the next page.
+    pub fn push(&mut self, entry: Entry) -> Result<(), Entry> {
+        let size = postcard::experimental::serialized_size(&entry).unwrap_or(usize::MAX);
+        if self.entries.len() >= self.limit || size > self.room {
+            return Err(entry);
+        }
+        self.room -= size;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The page, with `next` where the listing goes on (`None` when it is complete).
+    pub fn finish(self, next: Option<Cursor>) -> Page {
+        Page {
+            // `limit` is at most MAX_PAGE, so this never truncates.
+            entries: BoundedVec::new(self.entries).unwrap_or_default(),
+            next,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -147,6 +200,25 @@ mod tests {
         assert_eq!(PageLimit::new(1000).unwrap(), PageLimit::MAX);
         let zero = postcard::to_allocvec(&0u32).unwrap();
         assert!(postcard::from_bytes::<PageLimit>(&zero).is_err());
+    }
+
+    #[test]
+    fn a_page_stops_at_its_limit_or_at_the_frame() {
+        let stray = Entry::Stray(Text::new("x".repeat(MAX_STRAY)).unwrap());
+        let mut b = PageBuilder::new(PageLimit::MAX);
+        while b.push(stray.clone()).is_ok() {}
+        assert_eq!(b.len(), 63);
+        let page = crate::Response::Page(b.finish(Some(Cursor::new(vec![9; MAX_CURSOR]).unwrap())));
+        let frame = crate::Frame::Message(page).encode().unwrap();
+        assert!(frame.len() <= crate::HEADER_LEN + MAX_MESSAGE);
+
+        let mut b = PageBuilder::new(PageLimit::new(2).unwrap());
+        let shard = Entry::Object {
+            object: ObjectName::Shard([1; 32]),
+            meta: Meta::new(1, UNIX_EPOCH),
+        };
+        assert!(b.push(shard.clone()).is_ok() && b.push(shard.clone()).is_ok());
+        assert_eq!(b.push(shard.clone()), Err(shard));
     }
 
     #[test]

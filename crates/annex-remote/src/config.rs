@@ -564,7 +564,7 @@ mod tests {
         );
         assert!(
             e(&[("stores", "/a,peer://host/b"), ("k", "1"), ("m", "1")])
-                .contains("not supported by this build yet")
+                .contains("peer URLs are peer://NODEID")
         );
         assert!(
             e(&[

@@ -32,8 +32,82 @@ pub enum Command {
     /// Run the OAuth consent flow for a cloud drive and save the refresh token in the
     /// credentials file (needs the service's OAuth client id and secret, and the internet).
     Authorize(AuthorizeArgs),
+    /// This machine's node identity: an OpenSSH ed25519 key.
+    Node {
+        #[command(subcommand)]
+        action: NodeCommand,
+    },
+    /// Sign, verify, show or edit the swarm definition (the --swarm file).
+    Definition {
+        #[command(subcommand)]
+        action: DefinitionCommand,
+    },
     #[command(flatten)]
     OnSwarm(SwarmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Make this node's ed25519 key (mode 0600; an existing file is never replaced) and print
+    /// its node id.
+    Init {
+        /// Key file [default: $XDG_CONFIG_HOME/annex-swarm/node_ed25519, else
+        /// ~/.config/annex-swarm/node_ed25519].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Print the node id of a key (any unencrypted OpenSSH ed25519 key works).
+    Id {
+        /// Key file [default: as for `node init`].
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print the OpenSSH public key line instead (for allowed_signers and `key = ...`).
+        #[arg(long)]
+        openssh: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefinitionCommand {
+    /// Sign the definition's exact bytes; writes `<definition>.sig` (as `ssh-keygen -Y sign -n
+    /// annex-swarm-definition` would).
+    Sign {
+        /// An OpenSSH ed25519 private key, e.g. ~/.ssh/id_ed25519 (mode 0600, no passphrase).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Check `<definition>.sig`: prints the signer, version and hash; exits non-zero with the
+    /// reason when the signature is missing or bad.
+    Verify {
+        /// Check as a node holding this definition would before adopting: same swarm, newer
+        /// version, signed by an admin of the held one.
+        #[arg(long)]
+        held: Option<PathBuf>,
+    },
+    /// Members, roles, stores, version, hash and whether the signature matches.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a node: a `[[node]]` entry and, with --store, a `peer://NODEID` store. Bumps the
+    /// version and makes the document format 2; sign it again afterwards.
+    AddNode {
+        /// The node's id (64 hex digits, from `annex-swarm node id`) or its `ssh-ed25519 ...` line.
+        node: String,
+        /// A static address, host:port (repeat for more).
+        #[arg(long = "addr")]
+        addrs: Vec<String>,
+        /// The directory on the node that holds its shards; also adds the node's peer store to
+        /// the swarm.
+        #[arg(long)]
+        store: Option<String>,
+        /// The node's name [default: node- and the first 8 hex digits of its id].
+        #[arg(long)]
+        name: Option<String>,
+        /// read, write or admin.
+        #[arg(long, default_value = "write")]
+        role: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -166,7 +166,7 @@ fn unknown_store_scheme() {
         &format!("url = \"{abs}\""),
         "url = \"peer://node/x\"",
     );
-    definition_refused(&swarm, &def, &["`peer`", "not supported"]);
+    definition_refused(&swarm, &def, &["peer URLs are peer://NODEID"]);
     let def = edited_definition(
         &swarm,
         "s3.toml",

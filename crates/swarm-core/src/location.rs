@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::node_id::{NodeId, NodeIdError};
 use crate::redact;
 
 /// Where a store lives, parsed from its URL. Holds no secret: URLs carrying a password or a
@@ -46,6 +47,42 @@ pub enum StoreLocation {
         service: DriveService,
         root: String,
     },
+    /// `peer://NODEID[@host:port]`: the store a swarm node serves (`definition-v2.md`). The
+    /// grammar knows it; this build has no store kind for it yet.
+    Peer {
+        node: NodeId,
+        /// Where to dial it first.
+        addr: Option<HostPort>,
+    },
+}
+
+/// `host:port`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// As written; IPv6 keeps its brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Parses `host:port` (static node addresses, DHT bootstrap nodes); the port is required.
+pub fn parse_host_port(text: &str) -> Result<HostPort, UrlProblem> {
+    if text.contains(['@', '/', '?', '#']) {
+        return Err(UrlProblem::BadHostPort(redact::url(text)));
+    }
+    let auth = parse_authority(text)?;
+    let port = auth
+        .port
+        .ok_or_else(|| UrlProblem::BadHostPort(redact::url(text)))?;
+    Ok(HostPort {
+        host: auth.host,
+        port,
+    })
 }
 
 /// How an SFTP store checks the server's host key (ssh's `StrictHostKeyChecking`).
@@ -108,6 +145,7 @@ impl StoreLocation {
             StoreLocation::WebDav { .. } => "webdav",
             StoreLocation::Sftp { .. } => "sftp",
             StoreLocation::Drive { service, .. } => service.scheme(),
+            StoreLocation::Peer { .. } => "peer",
         }
     }
 }
@@ -214,8 +252,14 @@ pub enum UrlProblem {
         scheme = .0.scheme()
     )]
     DriveFolder(DriveService),
-    #[error("store kind `peer` is not supported by this build yet")]
-    PeerNotYet,
+    #[error("{0}")]
+    BadNodeId(NodeIdError),
+    #[error("peer URLs are peer://NODEID or peer://NODEID@host:port (no path, query or user)")]
+    PeerForm,
+    #[error("bad address `{0}`: expected host:port")]
+    BadHostPort(String),
+    #[error("relay `{0}` must be http(s)://host[:port][/path], with no user, query or fragment")]
+    RelayUrl(String),
     #[error(
         "unknown store kind `{0}` (known: file, s3, webdav+http, webdav+https, sftp, gdrive, onedrive, dropbox)"
     )]
@@ -333,12 +377,37 @@ fn parse(url: &str) -> Result<StoreLocation, UrlProblem> {
                 known_hosts,
             })
         }
-        "peer" => Err(UrlProblem::PeerNotYet),
+        "peer" => parse_peer(url),
         _ => match DriveService::from_scheme(scheme) {
             Some(service) => parse_drive(service, authority, &path, &query),
             None => Err(UrlProblem::UnknownKind(redact::url(scheme))),
         },
     }
+}
+
+/// Checks a relay URL (`relays = [...]` in a format 2 definition): `http(s)://host[:port][/path]`.
+pub fn parse_relay_url(url: &str) -> Result<(), UrlProblem> {
+    let bad = || UrlProblem::RelayUrl(redact::url(url));
+    let (proto, rest) = url.split_once("://").ok_or_else(bad)?;
+    if !matches!(proto, "http" | "https") || rest.contains(['?', '#', '@']) {
+        return Err(bad());
+    }
+    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+    parse_authority(authority)?;
+    Ok(())
+}
+
+fn parse_peer(url: &str) -> Result<StoreLocation, UrlProblem> {
+    let rest = url.strip_prefix("peer://").ok_or(UrlProblem::PeerForm)?;
+    if rest.contains(['/', '?', '#']) {
+        return Err(UrlProblem::PeerForm);
+    }
+    let (id, addr) = match rest.split_once('@') {
+        Some((id, addr)) => (id, Some(parse_host_port(addr)?)),
+        None => (rest, None),
+    };
+    let node = id.parse().map_err(UrlProblem::BadNodeId)?;
+    Ok(StoreLocation::Peer { node, addr })
 }
 
 fn parse_drive(

@@ -116,7 +116,10 @@ impl Host {
                 Some(p) => format!("sftp://{host}:{p}"),
                 None => format!("sftp://{host}"),
             },
-            StoreLocation::Drive { .. } | StoreLocation::Local(_) => return None,
+            // Peers are reached by their key: no credential is ever sent to them.
+            StoreLocation::Drive { .. } | StoreLocation::Local(_) | StoreLocation::Peer { .. } => {
+                return None;
+            }
         };
         // The URL grammar admits nothing this does not; should it ever, the raw text is a
         // host no normalised entry equals, so nothing is sent.

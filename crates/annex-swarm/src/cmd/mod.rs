@@ -1,8 +1,11 @@
 //! One function per command. Each returns the exit code; errors bubble up to `main`.
 
+mod add_node;
 mod authorize;
 mod check;
+mod definition;
 mod init;
+mod node;
 mod report;
 
 use std::io::Write;
@@ -21,6 +24,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let command = match cli.command {
         Command::Init(args) => return init::run(&cli.swarm, args).await,
         Command::Authorize(args) => return authorize::run(args).await,
+        Command::Node { action } => return node::run(action),
+        Command::Definition { action } => return definition::run(&cli.swarm, action),
         Command::OnSwarm(SwarmCommand::Store {
             action: StoreCommand::Check { target, id, json },
         }) => return check::run(&cli.swarm, &target, id.as_deref(), json).await,

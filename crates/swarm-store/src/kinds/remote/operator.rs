@@ -67,6 +67,11 @@ pub fn build_operator(
         StoreLocation::Local(_) => {
             return Err(config("a local directory is not a remote store".into()));
         }
+        StoreLocation::Peer { .. } => {
+            return Err(config(
+                "a peer store is served by a node, not OpenDAL".into(),
+            ));
+        }
         StoreLocation::S3 {
             bucket,
             prefix,

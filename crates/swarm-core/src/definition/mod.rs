@@ -1,8 +1,15 @@
-//! The swarm definition: a TOML document naming the swarm, its coding and its stores. See
-//! `docs/spec/definition-v1.md`.
+//! The swarm definition: a TOML document naming the swarm, its coding and its stores
+//! (`docs/spec/definition-v1.md`) and, from format 2, its members and network
+//! (`docs/spec/definition-v2.md`: `members.rs`, `network.rs`). Signatures: `crate::signed`.
 //!
-//! It holds no secret. Later format versions add signatures, nodes and rules; v1 readers reject
-//! fields they do not know, so a typo is an error rather than a silently ignored setting.
+//! It holds no secret. Readers reject fields they do not know, so a typo is an error rather
+//! than a silently ignored setting.
+
+mod members;
+mod network;
+
+pub use members::{ClientEntry, Member, MemberError, MemberKey, MemberKind, NodeEntry, Role};
+pub use network::{DhtSection, NetworkError};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +21,14 @@ use crate::units::{ByteSize, Rate};
 
 // The store URL grammar has its own module; these names stay reachable from here.
 pub use crate::location::{
-    DriveService, KnownHosts, LocationError, StoreLocation, UrlPart, UrlProblem, parse_location,
+    DriveService, HostPort, KnownHosts, LocationError, StoreLocation, UrlPart, UrlProblem,
+    parse_location,
 };
 
-pub const FORMAT: u32 = 1;
+/// Coding and stores only: no members, unsigned.
+pub const FORMAT_1: u32 = 1;
+/// Adds members (`[[node]]`, `[[client]]`), `peer://` stores, `[dht]` and `relays`.
+pub const FORMAT_2: u32 = 2;
 /// Target shard size of a swarm of local stores.
 pub const DEFAULT_SHARD_SIZE: ByteSize = ByteSize(1 << 20);
 /// Target shard size once any store is remote: each shard is one request, and per-request
@@ -30,12 +41,22 @@ pub const MAX_INLINE_THRESHOLD: ByteSize = ByteSize(16 << 20);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmDefinition {
-    /// Format of this document (1).
+    /// Format of this document: [`FORMAT_1`] or [`FORMAT_2`].
     pub format: u32,
     pub swarm: SwarmId,
-    /// Increases with every change; nodes (later) refuse older ones.
+    /// Increases with every change; nodes refuse older ones.
     pub version: u64,
+    /// Relay servers nodes may use (format 2); none: never.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
     pub coding: CodingSection,
+    /// The mainline DHT (format 2); absent: not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht: Option<DhtSection>,
+    #[serde(rename = "node", default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeEntry>,
+    #[serde(rename = "client", default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientEntry>,
     #[serde(rename = "store", default)]
     pub stores: Vec<StoreEntry>,
 }
@@ -92,10 +113,18 @@ fn default_weight() -> f64 {
 pub enum DefinitionError {
     #[error("invalid swarm definition: {}", redact::one_line(&.0.to_string()))]
     Toml(toml::de::Error),
-    #[error("invalid swarm definition: missing `format = 1`")]
+    #[error("invalid swarm definition: missing `format = 1` (or 2)")]
     MissingFormat,
-    #[error("swarm definition format {0} is not supported (this build reads format {FORMAT})")]
+    #[error(
+        "swarm definition format {0} is not supported (this build reads formats {FORMAT_1} and {FORMAT_2})"
+    )]
     Format(u32),
+    #[error("{0} needs format 2 (this document says `format = 1`)")]
+    NeedsFormat2(&'static str),
+    #[error("{0}")]
+    Member(#[from] MemberError),
+    #[error("{0}")]
+    Network(#[from] NetworkError),
     #[error("bad coding: {0}")]
     Coding(ErasureError),
     #[error(
@@ -125,9 +154,13 @@ impl SwarmDefinition {
     /// stays the same if stores of another kind are added later.
     pub fn new(k: u16, m: u16, stores: Vec<StoreEntry>) -> Result<Self, DefinitionError> {
         let mut def = SwarmDefinition {
-            format: FORMAT,
+            format: FORMAT_1,
             swarm: SwarmId::random(),
             version: 1,
+            relays: Vec::new(),
+            dht: None,
+            nodes: Vec::new(),
+            clients: Vec::new(),
             coding: CodingSection {
                 k,
                 m,
@@ -188,7 +221,7 @@ impl SwarmDefinition {
         }
         let probe: Probe = toml::from_str(text).map_err(DefinitionError::Toml)?;
         match probe.format {
-            Some(FORMAT) => {}
+            Some(FORMAT_1 | FORMAT_2) => {}
             Some(other) => return Err(DefinitionError::Format(other)),
             None => return Err(DefinitionError::MissingFormat),
         }
@@ -199,7 +232,10 @@ impl SwarmDefinition {
 
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(self).unwrap_or_default();
-        format!("# annex-swarm swarm definition (format 1). Holds no secrets.\n{body}")
+        format!(
+            "# annex-swarm swarm definition (format {}). Holds no secrets.\n{body}",
+            self.format
+        )
     }
 
     pub fn coding(&self) -> Result<Coding, DefinitionError> {
@@ -207,6 +243,11 @@ impl SwarmDefinition {
     }
 
     pub fn validate(&self) -> Result<(), DefinitionError> {
+        match self.format {
+            FORMAT_1 => self.only_format_1()?,
+            FORMAT_2 => {}
+            other => return Err(DefinitionError::Format(other)),
+        }
         let coding = self.coding()?;
         if self.stores.len() < coding.total() {
             return Err(DefinitionError::TooFewStores {
@@ -250,7 +291,28 @@ impl SwarmDefinition {
                 error,
             })?;
         }
+        self.validate_members()?;
+        self.validate_network()?;
         Ok(())
+    }
+
+    /// Format 1 has no members: what format 2 added is refused, naming the first found.
+    fn only_format_1(&self) -> Result<(), DefinitionError> {
+        let peer = self
+            .stores
+            .iter()
+            .any(|s| matches!(s.location(), Ok(StoreLocation::Peer { .. })));
+        let found = [
+            (!self.nodes.is_empty(), "[[node]]"),
+            (!self.clients.is_empty(), "[[client]]"),
+            (self.dht.is_some(), "[dht]"),
+            (!self.relays.is_empty(), "`relays`"),
+            (peer, "a peer:// store"),
+        ];
+        match found.into_iter().find(|(present, _)| *present) {
+            Some((_, what)) => Err(DefinitionError::NeedsFormat2(what)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -274,182 +336,4 @@ impl StoreEntry {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, url: &str) -> StoreEntry {
-        StoreEntry::new(id.parse().unwrap(), url)
-    }
-
-    fn six() -> Vec<StoreEntry> {
-        (0..6)
-            .map(|i| entry(&format!("s{i}"), &format!("/tmp/s{i}")))
-            .collect()
-    }
-
-    #[test]
-    fn shard_size_follows_the_store_kinds_unless_set() {
-        let local = SwarmDefinition::new(3, 2, six()[..5].to_vec()).unwrap();
-        assert_eq!(local.coding.shard_size, Some(DEFAULT_SHARD_SIZE));
-        let mut stores = six()[..4].to_vec();
-        stores.push(entry(
-            "cloud",
-            "s3://bucket/p?endpoint=http://127.0.0.1:8333",
-        ));
-        let mixed = SwarmDefinition::new(3, 2, stores).unwrap();
-        assert_eq!(mixed.coding.shard_size, Some(REMOTE_SHARD_SIZE));
-        assert_eq!(mixed.chunker().group.map(|g| g.min), Some(12 << 20));
-        // A hand-written document without shard_size gets the same choice when read.
-        let mut unset = mixed.clone();
-        unset.coding.shard_size = None;
-        let text = unset.to_toml();
-        assert!(!text.contains("shard_size"), "{text}");
-        assert_eq!(
-            SwarmDefinition::parse(&text).unwrap().shard_size(),
-            REMOTE_SHARD_SIZE
-        );
-        // Written down, it stays when stores of another kind come and go.
-        let mut kept = mixed.clone();
-        kept.stores.truncate(4);
-        kept.stores.push(entry("s5", "/tmp/s5"));
-        assert_eq!(kept.shard_size(), REMOTE_SHARD_SIZE);
-    }
-
-    #[test]
-    fn new_swarms_name_stores_by_position_and_url() {
-        let urls = [
-            "/srv/s1",
-            "/srv/s2",
-            "s3://bkt/p?endpoint=http://127.0.0.1:8333",
-        ];
-        let def = SwarmDefinition::from_urls(2, 1, urls).unwrap();
-        let ids: Vec<String> = def.stores.iter().map(|s| s.id.to_string()).collect();
-        // Pinned: placement hashes over ids, so existing swarms depend on these.
-        assert_eq!(ids, ["s1-eacace", "s2-cfd301", "s3-23e4af"]);
-        for (n, (id, url)) in ids.iter().zip(urls).enumerate() {
-            let hash = blake3::hash(url.as_bytes()).to_hex();
-            assert_eq!(*id, format!("s{}-{}", n + 1, &hash[..6]));
-        }
-        assert_eq!(def.stores[2].url, urls[2]);
-        assert_eq!(def.coding.shard_size, Some(REMOTE_SHARD_SIZE));
-        // A bad URL is refused as such, before the coding is looked at.
-        let err = SwarmDefinition::from_urls(9, 9, ["/a", "s3://u:hunter2@bkt"]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "bad store URL `s3://***@bkt`: s3 URLs take no user or key before the bucket; \
-             credentials never go in store URLs (the definition is shared): use environment \
-             variables or ~/.config/annex-swarm/credentials.toml (see README, Credentials)"
-        );
-        assert!(matches!(
-            SwarmDefinition::from_urls(2, 1, ["/a", "/b"]),
-            Err(DefinitionError::TooFewStores {
-                needed: 3,
-                stores: 2
-            })
-        ));
-    }
-
-    #[test]
-    fn round_trips_through_toml() {
-        let def = SwarmDefinition::new(4, 2, six()).unwrap();
-        let text = def.to_toml();
-        assert_eq!(SwarmDefinition::parse(&text).unwrap(), def);
-        assert!(text.contains("[[store]]"), "{text}");
-    }
-
-    #[test]
-    fn golden_document_parses() {
-        let def = SwarmDefinition::parse(GOLDEN).unwrap();
-        assert_eq!(def.coding.k, 4);
-        assert_eq!(def.coding.shard_size, Some(ByteSize(1 << 20)));
-        assert_eq!(
-            def.stores[1].location().unwrap(),
-            StoreLocation::Local("/mnt/b c".into())
-        );
-        let b = &def.stores[1];
-        assert_eq!(b.quota, Some(ByteSize(500 << 30)));
-        assert_eq!(b.download_rate, Some(Rate(20 << 20)));
-        assert_eq!(b.upload_rate, Some(Rate(5_000_000)));
-        assert_eq!(b.connections, Some(8));
-        assert_eq!(def.stores[0].download_rate, None);
-        // Limits survive a round trip through the writer.
-        assert_eq!(SwarmDefinition::parse(&def.to_toml()).unwrap(), def);
-    }
-
-    const GOLDEN: &str = r#"
-format = 1
-swarm = "00112233445566778899aabbccddeeff"
-version = 3
-[coding]
-k = 4
-m = 2
-shard_size = "1MiB"
-inline_threshold = "256KiB"
-[[store]]
-id = "a"
-url = "/mnt/a"
-[[store]]
-id = "b"
-url = "file:///mnt/b%20c"
-weight = 2.0
-quota = "500GiB"
-download_rate = "20MiB/s"
-upload_rate = "5MB/s"
-connections = 8
-[[store]]
-id = "c"
-url = "/mnt/c"
-[[store]]
-id = "d"
-url = "/mnt/d"
-[[store]]
-id = "e"
-url = "/mnt/e"
-[[store]]
-id = "f"
-url = "/mnt/f"
-"#;
-
-    #[test]
-    fn bad_documents_name_the_problem() {
-        let cases = [
-            ("", "missing `format = 1`"),
-            ("format = 2", "format 2 is not supported"),
-            (&GOLDEN.replace("k = 4", "k = 0"), "bad coding"),
-            (&GOLDEN.replace("m = 2", "m = 3"), "needs at least 7 stores"),
-            (
-                &GOLDEN.replace("id = \"b\"", "id = \"a\""),
-                "store `a`: id used twice",
-            ),
-            (
-                &GOLDEN.replace("/mnt/c", "peer://x"),
-                "not supported by this build yet",
-            ),
-            (&GOLDEN.replace("/mnt/c", "s3://B"), "bad bucket name"),
-            (&GOLDEN.replace("/mnt/d", "mnt/d"), "absolute path"),
-            (
-                &GOLDEN.replace("weight = 2.0", "weight = -1.0"),
-                "must be positive",
-            ),
-            (
-                &GOLDEN.replace("version = 3", "version = 3\ncolour = 1"),
-                "unknown field",
-            ),
-            (&GOLDEN.replace("\"1MiB\"", "\"3MiB\""), "power of two"),
-            (&GOLDEN.replace("\"1MiB\"", "\"lots\""), "bad size"),
-            (
-                &GOLDEN.replace("connections = 8", "connections = 0"),
-                "connections 0",
-            ),
-            (&GOLDEN.replace("\"20MiB/s\"", "\"0/s\""), "above zero"),
-            (&GOLDEN.replace("\"20MiB/s\"", "\"quick\""), "bad size"),
-            ("format = 1\nswarm = \"zz\"", "bad swarm id"),
-        ];
-        for (doc, want) in cases {
-            let err = SwarmDefinition::parse(doc).unwrap_err().to_string();
-            assert!(err.contains(want), "want `{want}` in `{err}`");
-            assert!(!err.contains('\n'), "multi-line error: {err}");
-        }
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use common::{Client, Rig, SWARM};
 use iroh::endpoint::ConnectionError;
 use swarm_core::ids::Hash32;
-use swarm_node::{Membership, Role};
+use swarm_node::{Membership, NodeConfig, Role};
 use swarm_store::{Class, Object, StoreAdmin, StoreError, StoreRead, Unavailable};
 use swarm_wire::codes::close;
 use swarm_wire::{
@@ -166,8 +166,8 @@ async fn a_cancelled_write_stores_nothing_and_the_connection_stays() {
     let store = rig.peer_store(&client, SWARM);
     let big = Bytes::from(vec![9u8; 64 << 20]);
     let object = Object::Shard(Hash32::of(&big));
-    let cut = tokio::time::timeout(Duration::from_millis(50), store.write(&object, big)).await;
-    assert!(cut.is_err(), "a 64 MiB write finished in 50 ms");
+    let cut = tokio::time::timeout(Duration::from_millis(20), store.write(&object, big)).await;
+    assert!(cut.is_err(), "a 64 MiB write finished in 20 ms");
     let (small, bytes) = shard(b"after the cancel");
     store.write(&small, bytes.clone()).await.unwrap();
     assert_eq!(store.read(&small, 100).await.unwrap(), bytes);
@@ -305,4 +305,54 @@ async fn a_node_that_went_away_fails_requests_without_hanging() {
         err.is_transient() || matches!(err.unavailable(), Some(Unavailable::Silent(_))),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_the_node_limit_is_refused_before_its_data() {
+    let client = Client::new().await;
+    let mut config = NodeConfig::new(SWARM, 1, [1; 32]);
+    config.max_write = 1 << 20;
+    let rig = Rig::start_with(Membership::new([client.member(Role::Write)]), config).await;
+    rig.store.create().await.unwrap();
+    let store = rig.peer_store(&client, SWARM);
+    let big = Bytes::from(vec![1u8; 8 << 20]);
+    let object = Object::Shard(Hash32::of(&big));
+    let err = store.write(&object, big).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooLarge { max, .. } if max == 1 << 20),
+        "{err}"
+    );
+    only_marker(&rig);
+    // The connection stays usable.
+    let (small, bytes) = shard(b"small enough");
+    store.write(&small, bytes.clone()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_read_leaves_the_connection_usable() {
+    let client = Client::new().await;
+    let rig = Rig::ready(Membership::new([client.member(Role::Write)])).await;
+    let store = rig.peer_store(&client, SWARM);
+    let big = Bytes::from(vec![3u8; 32 << 20]);
+    let object = Object::Shard(Hash32::of(&big));
+    rig.store.write(&object, big.clone()).await.unwrap();
+    for _ in 0..3 {
+        let lost_race =
+            tokio::time::timeout(Duration::from_millis(5), store.read(&object, 1 << 30)).await;
+        assert!(lost_race.is_err(), "32 MiB read in 5 ms");
+    }
+    assert_eq!(store.read(&object, 1 << 30).await.unwrap(), big);
+    assert_eq!(store.lies(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_store_reconnects_to_a_node_that_came_back() {
+    let client = Client::new().await;
+    let rig = Rig::ready(Membership::new([client.member(Role::Write)])).await;
+    let store = rig.peer_store(&client, SWARM);
+    let (object, bytes) = shard(b"kept across a restart");
+    store.write(&object, bytes.clone()).await.unwrap();
+    let _rig = rig.restart().await;
+    // The pooled connection died with the node: the next request dials again.
+    assert_eq!(store.read(&object, 100).await.unwrap(), bytes);
 }

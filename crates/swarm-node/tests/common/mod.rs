@@ -36,6 +36,9 @@ pub fn logs() {
 /// A node and the directory its store lives in.
 pub struct Rig {
     pub node: Node,
+    pub secret: NodeSecret,
+    pub members: Membership,
+    pub config: NodeConfig,
     pub addr: SocketAddr,
     /// The node's own store, as the node opened it.
     pub store: Arc<dyn Store>,
@@ -45,23 +48,75 @@ pub struct Rig {
 impl Rig {
     /// A node of [`SWARM`] serving an empty directory (not yet a store: no marker).
     pub async fn start(members: Membership) -> Rig {
+        Rig::start_with(members, NodeConfig::new(SWARM, 1, [1; 32])).await
+    }
+
+    pub async fn start_with(members: Membership, config: NodeConfig) -> Rig {
         logs();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("store")).unwrap();
         let entry = StoreEntry::new(store_id(), dir.path().join("store").display().to_string());
         let store = open_store_with(&entry, SWARM, &MapSource::new()).unwrap();
-        let config = EndpointConfig::new(NodeSecret::generate(), LOOPBACK.parse().unwrap());
-        let endpoint = bind(&config, Some(&members)).await.unwrap();
-        let addr = bound_addr(&endpoint).unwrap();
-        assert!(addr.ip().is_loopback(), "{addr}");
+        let secret = NodeSecret::generate();
+        let (node, addr) = serve(
+            &secret,
+            LOOPBACK.parse().unwrap(),
+            &store,
+            &members,
+            &config,
+        )
+        .await;
+        Rig {
+            node,
+            secret,
+            members,
+            config,
+            addr,
+            store,
+            dir,
+        }
+    }
+
+    /// Stops the node and starts it again: same key, same address, same store.
+    pub async fn restart(self) -> Rig {
+        let Rig {
+            node,
+            secret,
+            members,
+            config,
+            addr,
+            store,
+            dir,
+        } = self;
+        node.shutdown().await;
+        drop(node);
+        // iroh releases the socket from a background task: wait for it.
+        let config_at = EndpointConfig::new(secret.clone(), addr);
+        let mut tries = 0;
+        let endpoint = loop {
+            match bind(&config_at, Some(&members)).await {
+                Ok(e) => break e,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    tracing::debug!("rebinding {addr}: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let again = bound_addr(&endpoint).unwrap();
         let node = Node::serve(
             endpoint,
             Arc::clone(&store),
-            members,
-            NodeConfig::new(SWARM, 1, [1; 32]),
+            members.clone(),
+            config.clone(),
         );
+        assert_eq!(again, addr);
         Rig {
             node,
+            secret,
+            members,
+            config,
             addr,
             store,
             dir,
@@ -92,6 +147,21 @@ impl Rig {
         let entry = StoreEntry::new(store_id(), format!("peer://{}", self.node.id()));
         decorate::standard(Arc::new(self.peer_store(client, swarm)), &entry)
     }
+}
+
+async fn serve(
+    secret: &NodeSecret,
+    at: SocketAddr,
+    store: &Arc<dyn Store>,
+    members: &Membership,
+    config: &NodeConfig,
+) -> (Node, SocketAddr) {
+    let endpoint_config = EndpointConfig::new(secret.clone(), at);
+    let endpoint = bind(&endpoint_config, Some(members)).await.unwrap();
+    let addr = bound_addr(&endpoint).unwrap();
+    assert!(addr.ip().is_loopback(), "{addr}");
+    let node = Node::serve(endpoint, Arc::clone(store), members.clone(), config.clone());
+    (node, addr)
 }
 
 /// A client: a key and an endpoint that only dials.

@@ -37,6 +37,14 @@ pub enum StoreError {
         object: String,
         what: String,
     },
+    /// The store sent bytes that are not the object asked for (a shard whose BLAKE3 is not its
+    /// name): a peer that lies or a disk that rots. Never transient; the bytes are dropped.
+    #[error("store {store}: {object} came back corrupt: {detail}")]
+    Corrupt {
+        store: StoreId,
+        object: Object,
+        detail: String,
+    },
     #[error("store {store}: full ({detail})")]
     Full { store: StoreId, detail: String },
     #[error("store {store}: {reason}")]
@@ -120,6 +128,7 @@ impl StoreError {
             | StoreError::Io { store, .. }
             | StoreError::TooLarge { store, .. }
             | StoreError::Stray { store, .. }
+            | StoreError::Corrupt { store, .. }
             | StoreError::Full { store, .. }
             | StoreError::Config { store, .. } => store,
         }

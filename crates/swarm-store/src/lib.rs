@@ -9,6 +9,8 @@
 //! any kind. Writes are atomic: an object is either absent or complete.
 
 pub mod admission;
+#[cfg(feature = "test-support")]
+pub mod conformance;
 pub mod credentials;
 pub mod decorate;
 pub mod error;

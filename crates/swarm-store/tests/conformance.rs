@@ -1,200 +1,20 @@
 //! One conformance suite, the same body for every store kind: a local directory, S3 (SeaweedFS),
 //! WebDAV (nginx) and SFTP (openssh), each a real server on loopback started by the test, and
 //! the in-memory store the engine's unit tests use. Every store goes through the standard
-//! decorators, as the engine opens them.
+//! decorators, as the engine opens them. The suite's body is `swarm_store::conformance` (feature
+//! `test-support`), so that kinds defined in other crates run the same one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use swarm_core::definition::StoreEntry;
-use swarm_core::ids::{Hash32, SwarmId};
+use swarm_core::ids::SwarmId;
+use swarm_store::conformance::run as conformance;
 use swarm_store::credentials::{Host, MapSource, Secret, names};
 use swarm_store::kinds::memory::MemoryStore;
-use swarm_store::{Class, Object, Store, StoreError, decorate, open_store_with};
+use swarm_store::{Store, decorate, open_store_with};
 use swarm_testservers as servers;
-
-/// Sizes that take different paths: one byte; a typical shard; just over S3's 5 MiB part
-/// minimum; over two of our 8 MiB parts (multipart with a short last part).
-const SIZES: [usize; 4] = [1, 1 << 20, (5 << 20) + 3, (17 << 20) + 5];
-
-fn data(len: usize, seed: u8) -> Bytes {
-    Bytes::from(
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
-            .collect::<Vec<u8>>(),
-    )
-}
-
-async fn listed_time(store: &dyn Store, object: &Object) -> SystemTime {
-    store
-        .list(Class::Shards)
-        .await
-        .unwrap()
-        .objects
-        .into_iter()
-        .find(|l| &l.object == object)
-        .unwrap_or_else(|| panic!("{object} not listed"))
-        .meta
-        .modified
-}
-
-/// The suite. `open(swarm)` opens the same empty place as a store of `swarm`.
-async fn conformance(name: &str, open: impl Fn(SwarmId) -> Arc<dyn Store>) {
-    let swarm = SwarmId([7; 16]);
-    let store = open(swarm);
-
-    // Not a store until created; a store of another swarm is refused.
-    let err = store.check().await.unwrap_err();
-    assert!(err.is_unavailable(), "{err}");
-    assert!(err.to_string().contains("marker"), "{err}");
-    assert!(
-        !store.health().is_up(),
-        "{name}: a failed check leaves it up"
-    );
-    store.create().await.unwrap();
-    store.check().await.unwrap();
-    assert!(
-        store.health().is_up(),
-        "{name}: a good check leaves it down"
-    );
-    store.create().await.unwrap();
-    let stranger = open(SwarmId([8; 16]));
-    let err = stranger.check().await.unwrap_err().to_string();
-    assert!(err.contains("belongs to swarm"), "{err}");
-    assert!(
-        stranger.create().await.is_err(),
-        "adopted another swarm's store"
-    );
-
-    // Missing objects.
-    let missing = Object::Shard(Hash32::of(b"missing"));
-    assert!(
-        store
-            .read(&missing, 1 << 20)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
-    assert_eq!(store.stat(&missing).await.unwrap(), None);
-    assert!(store.list(Class::Shards).await.unwrap().objects.is_empty());
-
-    // Round trips, ranged reads, reads capped at what is expected.
-    let mut objects = Vec::new();
-    for (i, &len) in SIZES.iter().enumerate() {
-        let bytes = data(len, i as u8);
-        let object = Object::Shard(Hash32::of(&bytes));
-        store.write(&object, bytes.clone()).await.unwrap();
-        let back = store.read(&object, len as u64).await.unwrap();
-        assert!(back == bytes, "{name}: {len} bytes came back different");
-        assert_eq!(store.stat(&object).await.unwrap().unwrap().size, len as u64);
-        let (off, n) = (len as u64 / 3, (len as u64 / 2).max(1));
-        let part = store.read_range(&object, off, n).await.unwrap();
-        let end = (off + n).min(len as u64) as usize;
-        assert!(
-            part[..] == bytes[off as usize..end],
-            "{name}: range {off}+{n} of {len}"
-        );
-        let err = store.read(&object, len as u64 - 1).await.unwrap_err();
-        assert!(
-            matches!(err, StoreError::TooLarge { .. }),
-            "{name}: {len} bytes read under a cap of {}: {err}",
-            len - 1
-        );
-        objects.push((object, len));
-    }
-
-    // Overwrite replaces whole.
-    let (o0, _) = objects[0].clone();
-    store.write(&o0, Bytes::from_static(b"new")).await.unwrap();
-    assert_eq!(&store.read(&o0, 100).await.unwrap()[..], b"new");
-    objects[0].1 = 3;
-
-    // Listing: exactly what was written, with sizes, and nothing else.
-    let listing = store.list(Class::Shards).await.unwrap();
-    assert!(listing.strays.is_empty(), "{name}: {:?}", listing.strays);
-    let mut listed: Vec<(String, u64)> = listing
-        .objects
-        .into_iter()
-        .map(|l| (l.object.to_string(), l.meta.size))
-        .collect();
-    listed.sort();
-    let mut want: Vec<(String, u64)> = objects
-        .iter()
-        .map(|(o, l)| (o.to_string(), *l as u64))
-        .collect();
-    want.sort();
-    assert_eq!(listed, want, "{name}: listing");
-    assert!(
-        store
-            .list(Class::Manifests)
-            .await
-            .unwrap()
-            .objects
-            .is_empty()
-    );
-
-    // touch makes an object young again for gc (services keep times to the second).
-    let (o1, _) = objects[1].clone();
-    let before = listed_time(&*store, &o1).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    store.touch(&o1).await.unwrap();
-    let after = listed_time(&*store, &o1).await;
-    assert!(after > before, "{name}: touch did not refresh {o1}");
-    assert_eq!(
-        store.read(&o1, 1 << 30).await.unwrap().len(),
-        SIZES[1],
-        "touch changed the object"
-    );
-
-    // Manifests are their own class.
-    let manifest = Object::manifest_of(b"SHA256E-s1--00.bin");
-    store
-        .write(&manifest, Bytes::from_static(b"m"))
-        .await
-        .unwrap();
-    let manifests = store.list(Class::Manifests).await.unwrap().objects;
-    assert_eq!(manifests.len(), 1, "{name}");
-    assert_eq!(manifests[0].object, manifest);
-
-    // Concurrent writes all land.
-    let batch: Vec<Bytes> = (0..12).map(|i| data(200_000 + i, 100 + i as u8)).collect();
-    let writes = batch.iter().map(|b| {
-        let store = &store;
-        async move {
-            let o = Object::Shard(Hash32::of(b));
-            store.write(&o, b.clone()).await.map(|()| o)
-        }
-    });
-    let written: Vec<Object> = futures::future::try_join_all(writes).await.unwrap();
-    for (o, b) in written.iter().zip(&batch) {
-        assert!(store.read(o, b.len() as u64).await.unwrap() == *b);
-    }
-
-    // Delete, twice; the touch sidecar goes too; nothing is left staged.
-    for (o, _) in &objects {
-        store.delete(o).await.unwrap();
-        store.delete(o).await.unwrap();
-        assert_eq!(store.stat(o).await.unwrap(), None);
-    }
-    for o in written.iter().chain([&manifest]) {
-        store.delete(o).await.unwrap();
-    }
-    for class in [Class::Shards, Class::Manifests, Class::Staging] {
-        let l = store.list(class).await.unwrap();
-        assert!(
-            l.objects.is_empty() && l.strays.is_empty(),
-            "{name}: {class:?} left: {l:?}"
-        );
-    }
-    store.check().await.unwrap();
-    let counts = store
-        .requests()
-        .expect("the standard stack counts requests");
-    assert!(counts.writes >= 17 && counts.reads_done >= 12, "{counts:?}");
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

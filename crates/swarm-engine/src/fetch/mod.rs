@@ -486,7 +486,8 @@ async fn ask(store: Arc<dyn Store>, hash: Hash32, len: u64) -> Verdict {
                 Verdict::Corrupt
             }
         }
-        Ok(_) | Err(StoreError::TooLarge { .. }) => Verdict::Corrupt,
+        // A peer store checks a shard's BLAKE3 as it arrives and says `Corrupt` itself.
+        Ok(_) | Err(StoreError::TooLarge { .. } | StoreError::Corrupt { .. }) => Verdict::Corrupt,
         Err(StoreError::NotFound { .. }) => Verdict::Missing,
         Err(e @ StoreError::Unavailable { .. }) => Verdict::Unavailable(e.to_string()),
         Err(e) => Verdict::Failed(e.to_string()),

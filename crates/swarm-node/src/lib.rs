@@ -1,0 +1,31 @@
+//! Swarm nodes: a daemon's store served to the members of its swarm over iroh, and the peer
+//! store that reads and writes one, speaking `annex-swarm/1` (`docs/spec/wire-v1.md`; the
+//! frames and messages are `swarm-wire`'s, this crate moves them).
+//!
+//! - [`identity`]: a node's ed25519 key and its id (64 hex digits).
+//! - [`endpoint`]: the iroh endpoint, contacting nothing public unless configured.
+//! - [`membership`]: who may connect (refused at the handshake otherwise) and with which role.
+//! - [`serve`]: the node side ([`Node`]).
+//! - [`peer`], [`link`]: the client side ([`PeerStore`], one pooled connection per node).
+//! - [`kind`]: `peer://NODEID[@ADDR:PORT]` stores.
+//!
+//! Nothing here prints; what a peer does wrong is logged (`tracing`) and answered as the spec
+//! says, never a panic, never a stored bad piece.
+
+mod convert;
+pub mod endpoint;
+pub mod identity;
+pub mod kind;
+pub mod link;
+pub mod membership;
+pub mod peer;
+pub mod serve;
+mod stream;
+
+pub use endpoint::{EndpointConfig, bind};
+pub use identity::{NodeId, NodeSecret};
+pub use kind::{PeerKind, PeerUrl, peer_kind};
+pub use link::PeerAddr;
+pub use membership::{Membership, Role};
+pub use peer::PeerStore;
+pub use serve::{Node, NodeConfig};

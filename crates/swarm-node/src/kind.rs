@@ -1,97 +1,123 @@
-//! `peer://NODEID[@ADDR:PORT]` stores, for the engine and the CLI to open.
+//! `peer://NODEID[@ADDR:PORT]` stores: the `peer` store kind, registered by a process that has
+//! an endpoint (`Kinds::register`), so the engine opens peer stores like any other.
 //!
-//! Not a `swarm_store::StoreKind` yet: `Kinds::open` first parses the entry's URL with
-//! swarm-core's grammar, which refuses `peer` (`UrlProblem::PeerNotYet`), and `StoreLocation`
-//! has no peer variant to hand a kind. Once swarm-core has `StoreLocation::Peer { node: [u8;
-//! 32], addrs: Vec<SocketAddr> }` (kind name `peer`), `impl StoreKind for PeerKind` is
-//! `open(t) => self.open(&t.entry.id, node, addrs, t.swarm)` and [`PeerUrl`] moves there.
+//! Where a node is dialled: the address in its URL, then the static addresses its `[[node]]`
+//! entry lists (learned from the definition with [`PeerKind::learn`]). Addresses are IP
+//! addresses: host names are not resolved yet (that would be a blocking lookup, or DNS traffic a
+//! test must never make).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 
 use iroh::Endpoint;
-use swarm_core::definition::StoreEntry;
-use swarm_core::ids::{StoreId, SwarmId};
-use swarm_store::{Store, decorate};
+use swarm_core::definition::{HostPort, StoreLocation, SwarmDefinition};
+use swarm_store::{Store, StoreError, StoreKind, Target};
 
-use crate::identity::{NodeId, NodeIdError};
+use crate::identity::NodeId;
 use crate::link::PeerAddr;
 use crate::peer::PeerStore;
 
-/// A parsed `peer://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerUrl {
-    pub node: NodeId,
-    pub addr: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PeerUrlError {
-    #[error("a peer store URL is peer://NODEID[@ADDRESS:PORT]")]
-    Scheme,
-    #[error("bad node id in a peer URL: {0}")]
-    Node(#[from] NodeIdError),
-    #[error("`{0}` is not an IP address and port (host names are not resolved yet)")]
-    Addr(String),
-}
-
-impl std::str::FromStr for PeerUrl {
-    type Err = PeerUrlError;
-
-    fn from_str(url: &str) -> Result<Self, Self::Err> {
-        let rest = url.strip_prefix("peer://").ok_or(PeerUrlError::Scheme)?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (node, addr) = match rest.split_once('@') {
-            Some((node, addr)) => {
-                let addr = addr
-                    .parse()
-                    .map_err(|_| PeerUrlError::Addr(addr.to_owned()))?;
-                (node, Some(addr))
-            }
-            None => (rest, None),
-        };
-        Ok(PeerUrl {
-            node: node.parse()?,
-            addr,
-        })
-    }
-}
-
 /// Opens peer stores on one endpoint (a process has one, shared by every peer store).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PeerKind {
     endpoint: Endpoint,
+    /// Static addresses of the definition's nodes.
+    book: RwLock<HashMap<NodeId, Vec<SocketAddr>>>,
 }
 
 /// The peer kind of a process, bound to its endpoint.
 pub fn peer_kind(endpoint: Endpoint) -> Arc<PeerKind> {
-    Arc::new(PeerKind { endpoint })
+    Arc::new(PeerKind {
+        endpoint,
+        book: RwLock::new(HashMap::new()),
+    })
+}
+
+/// An IP address and port; `None` for a host name.
+pub fn socket_addr(hp: &HostPort) -> Option<SocketAddr> {
+    let host = hp.host.trim_start_matches('[').trim_end_matches(']');
+    host.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, hp.port))
+}
+
+/// The static addresses of `def`'s nodes that are IP addresses, by node (host names are
+/// logged and left out).
+pub fn node_addresses(def: &SwarmDefinition) -> HashMap<NodeId, Vec<SocketAddr>> {
+    let mut book = HashMap::new();
+    for node in &def.nodes {
+        let Ok(id) = NodeId::from_bytes(node.key.id.as_bytes()) else {
+            tracing::warn!(node = %node.name, "not a usable ed25519 key");
+            continue;
+        };
+        let mut addrs = Vec::new();
+        for a in &node.addrs {
+            match swarm_core::location::parse_host_port(a)
+                .ok()
+                .and_then(|hp| socket_addr(&hp))
+            {
+                Some(sa) => addrs.push(sa),
+                None => tracing::warn!(
+                    node = %node.name,
+                    "address {a} is not an IP address and port: left out (host names are not resolved yet)"
+                ),
+            }
+        }
+        book.insert(id, addrs);
+    }
+    book
 }
 
 impl PeerKind {
-    /// The bare peer store of a node.
-    pub fn open(&self, id: &StoreId, url: &PeerUrl, swarm: SwarmId) -> Arc<PeerStore> {
-        let peer = PeerAddr {
-            node: url.node,
-            addrs: url.addr.into_iter().collect(),
-        };
-        Arc::new(PeerStore::client(
-            self.endpoint.clone(),
-            peer,
-            id.clone(),
-            swarm,
-        ))
+    /// Takes the static node addresses `def` lists (replacing those of an earlier one).
+    pub fn learn(&self, def: &SwarmDefinition) {
+        if let Ok(mut book) = self.book.write() {
+            *book = node_addresses(def);
+        }
     }
 
-    /// The store a definition entry with a `peer://` URL names, with the standard decorators.
-    pub fn open_entry(
-        &self,
-        entry: &StoreEntry,
-        swarm: SwarmId,
-    ) -> Result<Arc<dyn Store>, PeerUrlError> {
-        let url: PeerUrl = entry.url.parse()?;
-        let bare: Arc<dyn Store> = self.open(&entry.id, &url, swarm);
-        Ok(decorate::standard(bare, entry))
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl StoreKind for PeerKind {
+    fn name(&self) -> &'static str {
+        "peer"
+    }
+
+    fn open(&self, t: &Target<'_>) -> Result<Arc<dyn Store>, StoreError> {
+        let config = |reason: String| StoreError::Config {
+            store: t.entry.id.clone(),
+            reason,
+        };
+        let StoreLocation::Peer { node, addr } = t.location else {
+            return Err(config(format!("a {} URL is not a peer", t.location.kind())));
+        };
+        let node =
+            NodeId::from_bytes(node.as_bytes()).map_err(|e| config(format!("peer {node}: {e}")))?;
+        let mut addrs = Vec::new();
+        if let Some(hp) = addr {
+            addrs.push(socket_addr(hp).ok_or_else(|| {
+                config(format!(
+                    "`{hp}` is not an IP address and port (host names are not resolved yet)"
+                ))
+            })?);
+        }
+        if let Ok(book) = self.book.read() {
+            for a in book.get(&node).into_iter().flatten() {
+                if !addrs.contains(a) {
+                    addrs.push(*a);
+                }
+            }
+        }
+        Ok(Arc::new(PeerStore::client(
+            self.endpoint.clone(),
+            PeerAddr { node, addrs },
+            t.entry.id.clone(),
+            t.swarm,
+        )))
     }
 }
 
@@ -99,18 +125,18 @@ impl PeerKind {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::identity::NodeSecret;
 
     #[test]
-    fn peer_urls() {
-        let id = NodeSecret::from_bytes([3; 32]).id();
-        let u: PeerUrl = format!("peer://{id}@127.0.0.1:4000").parse().unwrap();
-        assert_eq!(u.node, id);
-        assert_eq!(u.addr, Some("127.0.0.1:4000".parse().unwrap()));
-        let u: PeerUrl = format!("peer://{id}").parse().unwrap();
-        assert_eq!(u.addr, None);
-        assert!(format!("peer://{id}@host:1").parse::<PeerUrl>().is_err());
-        assert!("s3://x".parse::<PeerUrl>().is_err());
-        assert!("peer://abc".parse::<PeerUrl>().is_err());
+    fn ip_addresses_are_taken_and_host_names_are_not() {
+        let hp = |s: &str| swarm_core::location::parse_host_port(s).unwrap();
+        assert_eq!(
+            socket_addr(&hp("127.0.0.1:4000")),
+            Some("127.0.0.1:4000".parse().unwrap())
+        );
+        assert_eq!(
+            socket_addr(&hp("[::1]:4000")),
+            Some("[::1]:4000".parse().unwrap())
+        );
+        assert_eq!(socket_addr(&hp("example.org:4000")), None);
     }
 }

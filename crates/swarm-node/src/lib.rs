@@ -7,12 +7,16 @@
 //! - [`membership`]: who may connect (refused at the handshake otherwise) and with which role.
 //! - [`serve`]: the node side ([`Node`]).
 //! - [`peer`], [`link`]: the client side ([`PeerStore`], one pooled connection per node).
-//! - [`kind`]: `peer://NODEID[@ADDR:PORT]` stores.
+//! - [`kind`]: `peer://NODEID[@ADDR:PORT]` stores, a kind the engine opens.
+//! - [`client`]: a process's member key, endpoint and peer kind, for the front ends.
+//! - [`daemon`]: a node started from its key and a definition (`annex-swarm node run`).
 //!
 //! Nothing here prints; what a peer does wrong is logged (`tracing`) and answered as the spec
 //! says, never a panic, never a stored bad piece.
 
+pub mod client;
 mod convert;
+pub mod daemon;
 pub mod endpoint;
 pub mod identity;
 pub mod kind;
@@ -22,9 +26,10 @@ pub mod peer;
 pub mod serve;
 mod stream;
 
+pub use daemon::{Daemon, DaemonConfig, StartError};
 pub use endpoint::{EndpointConfig, bind};
 pub use identity::{NodeId, NodeSecret};
-pub use kind::{PeerKind, PeerUrl, peer_kind};
+pub use kind::{PeerKind, peer_kind};
 pub use link::PeerAddr;
 pub use membership::{Membership, Role};
 pub use peer::PeerStore;

@@ -23,8 +23,11 @@ use tokio::sync::Mutex;
 use crate::identity::NodeId;
 use crate::stream::{FrameReader, StreamError, send_message};
 
-/// How long dialling a node and exchanging Hellos may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long dialling a node and exchanging Hellos may take. Nodes are dialled at their direct
+/// addresses (a handshake is a round trip or two: milliseconds on a LAN, well under a second
+/// across the internet), and a node that is down never answers (QUIC ignores ICMP): every
+/// command that opens the swarm waits this long for it, so it is short.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Bytes reserved for a response's data before its frames arrive: an announced length is only
 /// trusted as far as bytes come.

@@ -1,0 +1,129 @@
+//! `annex-swarm node run`: a node started from its key and a definition that lists it. It
+//! finds itself among the definition's `[[node]]`s, serves the directory its entry names as the
+//! store of its `peer://` URL (created on first start), to the definition's members only.
+//!
+//! Not yet: adopting newer definitions from peers, discovery through the DHT, replication.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use swarm_core::definition::{
+    MemberKind, Role as DefRole, StoreEntry, StoreLocation, SwarmDefinition,
+};
+use swarm_core::ids::Hash32;
+use swarm_store::{Store, StoreError};
+
+use crate::endpoint::{EndpointConfig, EndpointError, bind, bound_addr};
+use crate::identity::{NodeId, NodeSecret};
+use crate::kind::node_addresses;
+use crate::membership::{Membership, Role};
+use crate::serve::{Node, NodeConfig};
+
+/// Why a node cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "this node's key ({0}) is not a [[node]] of the definition: add it with `annex-swarm definition add-node`"
+    )]
+    NotANode(NodeId),
+    #[error("node `{0}` has no `store` directory in the definition (`store = \"/srv/shards\"`)")]
+    NoStore(String),
+    #[error("the definition has no peer://{0} store: nothing would use this node's store")]
+    NoPeerStore(NodeId),
+    #[error(
+        "node `{0}` has no address to listen on: give --listen ADDRESS:PORT or `addrs` in its [[node]] entry"
+    )]
+    NoAddress(String),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("the node's store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What a node is started with.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub secret: NodeSecret,
+    pub definition: SwarmDefinition,
+    /// The definition file's exact bytes (its hash is announced to peers).
+    pub definition_bytes: Vec<u8>,
+    /// Where to listen; default: the node's first static address.
+    pub listen: Option<SocketAddr>,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Daemon {
+    pub node: Node,
+    /// The address it listens on (with the port chosen when 0 was asked).
+    pub addr: SocketAddr,
+    /// The id of the store it serves, as the definition names it.
+    pub store: String,
+}
+
+/// The members of `def`, with what each may ask: nodes everything, clients their role.
+pub fn membership_of(def: &SwarmDefinition) -> Membership {
+    let members = def.members().filter_map(|m| {
+        let id = NodeId::from_bytes(m.id.as_bytes()).ok()?;
+        let role = match (m.kind, m.role) {
+            (MemberKind::Node, _) => Role::Node,
+            (MemberKind::Client, DefRole::Read) => Role::Read,
+            (MemberKind::Client, DefRole::Write) => Role::Write,
+            (MemberKind::Client, DefRole::Admin) => Role::Admin,
+        };
+        Some((id, role))
+    });
+    Membership::new(members)
+}
+
+/// Starts a node: finds it in the definition, prepares its store, binds, serves.
+pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
+    let def = &config.definition;
+    let me = config.secret.id();
+    let entry = def
+        .nodes
+        .iter()
+        .find(|n| n.key.id.as_bytes() == me.as_bytes())
+        .ok_or(StartError::NotANode(me))?;
+    let dir = entry
+        .store
+        .clone()
+        .ok_or_else(|| StartError::NoStore(entry.name.clone()))?;
+    let store_id = def
+        .stores
+        .iter()
+        .find(|s| {
+            matches!(s.location(), Ok(StoreLocation::Peer { node, .. }) if node.as_bytes() == me.as_bytes())
+        })
+        .map(|s| s.id.clone())
+        .ok_or(StartError::NoPeerStore(me))?;
+    let listen = match config.listen {
+        Some(a) => a,
+        None => node_addresses(def)
+            .get(&me)
+            .and_then(|a| a.first().copied())
+            .ok_or_else(|| StartError::NoAddress(entry.name.clone()))?,
+    };
+
+    // The node's own store: a local directory under the id the definition gives it.
+    let local = StoreEntry::new(store_id.clone(), dir);
+    let store: Arc<dyn Store> = swarm_store::open_store(&local, def.swarm)?;
+    store.create().await?;
+
+    let members = membership_of(def);
+    let endpoint = bind(
+        &EndpointConfig::new(config.secret.clone(), listen),
+        Some(&members),
+    )
+    .await?;
+    let addr = bound_addr(&endpoint).unwrap_or(listen);
+    let hash = Hash32::of(&config.definition_bytes);
+    let node_config = NodeConfig::new(def.swarm, def.version, hash.0);
+    let node = Node::serve(endpoint, store, members, node_config);
+    tracing::info!(node = %me, %addr, store = %store_id, "serving");
+    Ok(Daemon {
+        node,
+        addr,
+        store: store_id.to_string(),
+    })
+}

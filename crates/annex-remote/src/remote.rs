@@ -58,6 +58,8 @@ impl Negotiated {
 pub struct Remote {
     extensions: Mutex<Negotiated>,
     swarm: tokio::sync::OnceCell<Swarm>,
+    /// The endpoint peer stores are reached through, when the swarm has any.
+    peers: Mutex<Option<Arc<swarm_node::PeerKind>>>,
     /// Where credentials come from besides git-annex: the environment and the credentials file.
     credentials: Arc<dyn CredentialSource>,
 }
@@ -87,6 +89,7 @@ impl Remote {
         Remote {
             extensions: Mutex::default(),
             swarm: tokio::sync::OnceCell::new(),
+            peers: Mutex::default(),
             credentials,
         }
     }
@@ -95,6 +98,12 @@ impl Remote {
     pub async fn close(&self) {
         if let Some(swarm) = self.swarm.get() {
             swarm.close().await;
+        }
+        let peers = self.peers.lock().ok().and_then(|mut p| p.take());
+        if let Some(p) = peers {
+            // Nodes that are down would hold the close until their dials time out.
+            let close = p.endpoint().close();
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), close).await;
         }
     }
 
@@ -251,7 +260,12 @@ impl Remote {
                 let def = self.definition(io).await?;
                 let stored = stored_credentials(&def, io).await?;
                 let chain = Chain(vec![Arc::new(stored), self.credentials.clone()]);
-                let swarm = Swarm::open_with(def, Arc::new(chain)).await?;
+                let kinds = self.kinds(&def).await?;
+                let swarm = Swarm::builder(def)
+                    .credentials(Arc::new(chain))
+                    .kinds(kinds)
+                    .open()
+                    .await?;
                 let down = down_stores(&swarm);
                 if !down.is_empty() {
                     io.send(Message::Debug(describe(&format!(
@@ -262,6 +276,25 @@ impl Remote {
             })
             .await?;
         Ok(swarm.clone())
+    }
+
+    /// The store kinds for `def`: the built-in ones, and peer stores reached from this
+    /// process's endpoint (bound once, closed by [`Remote::close`]).
+    async fn kinds(&self, def: &SwarmDefinition) -> Result<swarm_engine::Kinds, Failure> {
+        let mut kinds = swarm_engine::Kinds::builtin();
+        let held = self.peers.lock().ok().and_then(|p| p.clone());
+        let peers = match held {
+            Some(p) => Some(p),
+            None => swarm_node::client::peer_kind_for(def).await?,
+        };
+        if let Some(p) = peers {
+            p.learn(def);
+            kinds.register(p.clone());
+            if let Ok(mut held) = self.peers.lock() {
+                *held = Some(p);
+            }
+        }
+        Ok(kinds)
     }
 
     /// The embedded definition (without opening any store).
@@ -312,10 +345,14 @@ impl Remote {
             Arc::new(Chain(vec![self.credentials.clone(), Arc::new(stored)]));
         match &plan {
             Plan::Create(_) | Plan::Adopt(_) => {
-                admin::create_stores(&def, creds.as_ref()).await?;
+                admin::create_stores(&def, creds.as_ref(), &self.kinds(&def).await?).await?;
             }
             Plan::Keep(_) => {
-                let swarm = Swarm::open_with(def.clone(), creds).await?;
+                let swarm = Swarm::builder(def.clone())
+                    .credentials(creds)
+                    .kinds(self.kinds(&def).await?)
+                    .open()
+                    .await?;
                 let down = down_stores(&swarm);
                 if !down.is_empty() {
                     let note = format!(

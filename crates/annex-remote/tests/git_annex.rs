@@ -1006,3 +1006,95 @@ fn latin1_file_name_round_trip(git_annex: &Path) {
     );
     assert!(left.trim().is_empty(), "{left}");
 }
+
+/// Swarm nodes serving three of the six stores (`peer://`), started in this process on
+/// 127.0.0.1; `git annex testremote` runs the remote, which reaches them as a member (its key
+/// from ANNEX_SWARM_KEY), like any store: all 573 tests pass.
+#[test]
+fn testremote_full_with_peer_stores_served_by_nodes() {
+    let mut s = Scratch::new(Path::new(DEBIAN_GIT_ANNEX));
+    let client_key = s.path("client.key");
+    let client = swarm_core::identity::Identity::create(&client_key).unwrap();
+    let secrets: Vec<swarm_node::NodeSecret> =
+        (0..3).map(|_| swarm_node::NodeSecret::generate()).collect();
+    let definition = |addrs: &[std::net::SocketAddr]| {
+        let mut t = String::from(
+            "format = 2\nswarm = \"0123456789abcdef0123456789abcdef\"\nversion = 1\n\n[coding]\nk = 4\nm = 2\nshard_size = \"64KiB\"\ninline_threshold = \"16KiB\"\n",
+        );
+        for (i, secret) in secrets.iter().enumerate() {
+            t.push_str(&format!(
+                "\n[[node]]\nname = \"n{i}\"\nkey = \"{}\"\nstore = \"{}\"\n",
+                secret.id(),
+                s.path(&format!("nodes/n{i}")).display()
+            ));
+            if let Some(a) = addrs.get(i) {
+                t.push_str(&format!("addrs = [\"{a}\"]\n"));
+            }
+        }
+        t.push_str(&format!(
+            "\n[[client]]\nname = \"tester\"\nkey = \"{}\"\nrole = \"admin\"\n",
+            client.node_id()
+        ));
+        for (i, secret) in secrets.iter().enumerate() {
+            t.push_str(&format!(
+                "\n[[store]]\nid = \"n{i}\"\nurl = \"peer://{}\"\n",
+                secret.id()
+            ));
+        }
+        for i in 1..=3 {
+            t.push_str(&format!(
+                "\n[[store]]\nid = \"s{i}\"\nurl = \"{}\"\n",
+                s.path(&format!("stores/s{i}")).display()
+            ));
+        }
+        t
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nodes: Vec<swarm_node::Daemon> = secrets
+        .iter()
+        .map(|secret| {
+            let text = definition(&[]);
+            rt.block_on(swarm_node::daemon::start(swarm_node::DaemonConfig {
+                secret: secret.clone(),
+                definition: swarm_core::definition::SwarmDefinition::parse(&text).unwrap(),
+                definition_bytes: text.into_bytes(),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+            }))
+            .unwrap()
+        })
+        .collect();
+    let addrs: Vec<std::net::SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let def = s.path("swarm.toml");
+    std::fs::write(&def, definition(&addrs)).unwrap();
+    s.extra_env = vec![(
+        "ANNEX_SWARM_KEY".into(),
+        client_key.to_str().unwrap().into(),
+    )];
+    let repo = s.repo("nodes");
+    let def_arg = format!("definition={}", def.display());
+    s.annex(
+        &repo,
+        &[
+            "initremote",
+            "myswarm",
+            "type=external",
+            "externaltype=swarm",
+            &def_arg,
+            "encryption=none",
+        ],
+    );
+    let out = s.annex(&repo, &["testremote", "myswarm"]);
+    assert_eq!(passed(&out), 573, "{}", tail(out.as_bytes()));
+    for (i, _) in nodes.iter().enumerate() {
+        let shards = s.path(&format!("nodes/n{i}/shards"));
+        assert!(
+            std::fs::read_dir(&shards).is_ok_and(|mut d| d.next().is_some()),
+            "node {i} holds no shard"
+        );
+    }
+    rt.block_on(async {
+        for n in &nodes {
+            n.node.shutdown().await;
+        }
+    });
+}

@@ -65,6 +65,17 @@ pub enum NodeCommand {
         #[arg(long)]
         openssh: bool,
     },
+    /// Serve this node's store (its [[node]] entry's `store` directory) to the swarm's members
+    /// until stopped; prints `NODEID listening on ADDRESS` once it does.
+    Run {
+        /// Key file [default: as for `node init`].
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Address and port to listen on [default: the node's first `addrs` entry]; port 0
+        /// takes any free port.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -177,9 +177,24 @@ fn sign_verify_show_and_an_edit_that_breaks_the_signature() {
     assert!(swarm.ok(&["definition", "verify"]).contains("version 2"));
     let text = std::fs::read_to_string(&swarm.def).unwrap();
     assert!(text.contains("key = \"ssh-ed25519 AAAA"), "{text}");
-    // The store layer still has no peer kind: commands that open the swarm say so.
-    let err = swarm.fail(&["ls"]);
-    assert_error_line(&err, &["store nas", "no `peer` store kind"]);
+    // A swarm with a peer store is reached only as a member: without a member key, commands
+    // that open it say what is missing.
+    let missing = swarm.path("no-such.key");
+    let out = swarm
+        .cmd()
+        .env("ANNEX_SWARM_KEY", &missing)
+        .arg("ls")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_error_line(
+        &String::from_utf8_lossy(&out.stderr),
+        &[
+            "only its members reach",
+            "no-such.key",
+            "annex-swarm node init",
+        ],
+    );
     // The same node again, or a bad address: refused, file unchanged.
     let before = std::fs::read(&swarm.def).unwrap();
     let err = swarm.fail(&["definition", "add-node", node_id]);

@@ -20,9 +20,9 @@ use crate::{EngineError, Swarm};
 pub async fn create_stores(
     def: &SwarmDefinition,
     creds: &dyn CredentialSource,
+    kinds: &Kinds,
 ) -> Result<(), EngineError> {
     def.validate()?;
-    let kinds = Kinds::builtin();
     let stores: Vec<Arc<dyn Store>> = def
         .stores
         .iter()

@@ -39,3 +39,5 @@ pub use swarm::{Member, Members, Reloaded, Swarm};
 pub use swarm_store::credentials;
 /// Installs the TLS provider the HTTP clients use (for a front end's own HTTPS requests).
 pub use swarm_store::remote::ensure_tls_provider;
+/// Store kinds, for a front end that registers one of its own (peer stores).
+pub use swarm_store::{Kinds, StoreKind};

@@ -39,9 +39,11 @@ fn every_public_future_is_send(
     send(swarm.presence(&key));
     send(swarm.shard(swarm_core::ids::Hash32([0; 32]), 1));
     send(swarm.prepare_store("a"));
+    let kinds = swarm_engine::Kinds::builtin();
     send(swarm_engine::admin::create_stores(
         &def,
         swarm_store::credentials::default_source(),
+        &kinds,
     ));
     // What a daemon spawns: an operation on a clone of the swarm, owning its inputs.
     let s = swarm.clone();

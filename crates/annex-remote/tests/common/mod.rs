@@ -54,6 +54,7 @@ impl Fixture {
             rt.block_on(swarm_engine::admin::create_stores(
                 &stores_def,
                 swarm_engine::credentials::default_source(),
+                &swarm_engine::Kinds::builtin(),
             ))
             .unwrap();
         })

@@ -34,7 +34,12 @@ pub async fn run(path: &Path, args: InitArgs) -> Result<ExitCode> {
     }
     def.coding.inline_threshold = inline_threshold.parse::<ByteSize>()?;
     def.validate()?;
-    swarm_engine::admin::create_stores(&def, swarm_engine::credentials::default_source()).await?;
+    swarm_engine::admin::create_stores(
+        &def,
+        swarm_engine::credentials::default_source(),
+        &swarm_engine::Kinds::builtin(),
+    )
+    .await?;
     tokio::fs::write(path, def.to_toml())
         .await
         .with_context(|| format!("cannot write {}", path.display()))?;

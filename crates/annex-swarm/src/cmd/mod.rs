@@ -6,6 +6,7 @@ mod check;
 mod definition;
 mod init;
 mod node;
+mod peers;
 mod report;
 
 use std::io::Write;
@@ -24,17 +25,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let command = match cli.command {
         Command::Init(args) => return init::run(&cli.swarm, args).await,
         Command::Authorize(args) => return authorize::run(args).await,
-        Command::Node { action } => return node::run(action),
+        Command::Node { action } => return node::run(&cli.swarm, action).await,
         Command::Definition { action } => return definition::run(&cli.swarm, action),
         Command::OnSwarm(SwarmCommand::Store {
             action: StoreCommand::Check { target, id, json },
         }) => return check::run(&cli.swarm, &target, id.as_deref(), json).await,
         Command::OnSwarm(command) => command,
     };
-    let swarm = open(&cli.swarm).await?;
+    let (swarm, peers) = open(&cli.swarm).await?;
     let outcome = on_swarm(&swarm, command).await;
     // Lets a gc elsewhere run at once rather than when our write lock would have lingered.
     swarm.close().await;
+    if let Some(p) = peers {
+        // Tells the nodes we are done; dials to nodes that are down would hold it until they
+        // time out, and there is nothing to tell them.
+        let _ = tokio::time::timeout(Duration::from_millis(500), p.endpoint().close()).await;
+    }
     if cli.request_stats {
         report::request_stats(&mut std::io::stderr(), &swarm)?;
     }
@@ -183,12 +189,15 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
     }
 }
 
-async fn open(path: &std::path::Path) -> Result<Swarm> {
+async fn open(
+    path: &std::path::Path,
+) -> Result<(Swarm, Option<std::sync::Arc<swarm_node::PeerKind>>)> {
     let text = tokio::fs::read_to_string(path)
         .await
         .with_context(|| format!("cannot read swarm definition {} (create one with `annex-swarm init`, or pass --swarm / ANNEX_SWARM)", path.display()))?;
     let def = SwarmDefinition::parse(&text).with_context(|| path.display().to_string())?;
-    Ok(Swarm::open(def).await?)
+    let (kinds, peers) = peers::kinds_for(&def).await?;
+    Ok((Swarm::builder(def).kinds(kinds).open().await?, peers))
 }
 
 /// A key from an argument's bytes (a key need not be UTF-8).

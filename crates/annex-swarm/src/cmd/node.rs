@@ -1,15 +1,18 @@
-//! `node init` and `node id`: the node's ed25519 key file.
+//! `node init` and `node id`: the node's ed25519 key file; `node run`: the node daemon.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use swarm_core::identity::Identity;
 
 use crate::cli::NodeCommand;
 
-pub fn run(action: NodeCommand) -> Result<ExitCode> {
+pub async fn run(swarm: &std::path::Path, action: NodeCommand) -> Result<ExitCode> {
+    if let NodeCommand::Run { key, listen } = action {
+        return serve(swarm, key, listen).await;
+    }
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
     match action {
@@ -27,22 +30,56 @@ pub fn run(action: NodeCommand) -> Result<ExitCode> {
                 writeln!(out, "{}", identity.node_id())?;
             }
         }
+        NodeCommand::Run { .. } => unreachable!("handled above"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `node run`: serves until a signal ends the process.
+async fn serve(
+    swarm: &std::path::Path,
+    key: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<ExitCode> {
+    let identity = Identity::load(&key_path(key)?)?;
+    let bytes = std::fs::read(swarm)
+        .with_context(|| format!("cannot read swarm definition {}", swarm.display()))?;
+    let text =
+        std::str::from_utf8(&bytes).with_context(|| format!("{}: not UTF-8", swarm.display()))?;
+    let definition = swarm_core::definition::SwarmDefinition::parse(text)
+        .with_context(|| swarm.display().to_string())?;
+    let daemon = swarm_node::daemon::start(swarm_node::DaemonConfig {
+        secret: swarm_node::NodeSecret::from_bytes(identity.secret_bytes()),
+        definition,
+        definition_bytes: bytes,
+        listen,
+    })
+    .await?;
+    {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        writeln!(
+            out,
+            "{} listening on {} (store {})",
+            identity.node_id(),
+            daemon.addr,
+            daemon.store
+        )?;
+        out.flush()?;
+    }
+    // Until SIGINT, SIGTERM or SIGHUP: `main` drops this future, and with it the node.
+    std::future::pending::<()>().await;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The given path, or `$XDG_CONFIG_HOME/annex-swarm/node_ed25519`, or
 /// `~/.config/annex-swarm/node_ed25519`.
 pub fn key_path(given: Option<PathBuf>) -> Result<PathBuf> {
-    if let Some(p) = given {
-        return Ok(p);
-    }
-    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-            Some(home) => PathBuf::from(home).join(".config"),
+    match given {
+        Some(p) => Ok(p),
+        None => match swarm_node::client::default_key_path() {
+            Some(p) => Ok(p),
             None => bail!("neither XDG_CONFIG_HOME nor HOME is set: give the key file with --key"),
         },
-    };
-    Ok(config.join("annex-swarm").join("node_ed25519"))
+    }
 }

@@ -68,6 +68,9 @@ pub(crate) async fn file<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stat
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: a blocking task is cancelled only when the runtime shuts down (a command
+        // ending on an error while other work of it is queued), which drops this future too.
+        Err(_) => std::future::pending().await,
     }
 }

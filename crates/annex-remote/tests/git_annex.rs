@@ -1058,7 +1058,10 @@ fn testremote_full_with_peer_stores_served_by_nodes() {
                 secret: secret.clone(),
                 definition: swarm_core::definition::SwarmDefinition::parse(&text).unwrap(),
                 definition_bytes: text.into_bytes(),
+                signature: None,
+                definition_path: None,
                 listen: Some("127.0.0.1:0".parse().unwrap()),
+                exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
             }))
             .unwrap()
         })

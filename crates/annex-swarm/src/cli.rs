@@ -119,6 +119,13 @@ pub enum DefinitionCommand {
         #[arg(long, default_value = "write")]
         role: String,
     },
+    /// Offer the (signed) definition to the nodes it lists with an address, as a member: each
+    /// adopts it if an admin of the version it holds signed it, and passes it on to the others.
+    Push {
+        /// Only these nodes (by name; repeat) [default: every node with an address].
+        #[arg(long = "to")]
+        to: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

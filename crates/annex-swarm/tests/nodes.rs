@@ -343,3 +343,222 @@ fn a_node_killed_mid_get_costs_the_get_little() {
         "{took:?} with a node killed, {baseline:?} without"
     );
 }
+
+/// A free UDP port on 127.0.0.1 (the nodes of a definition listen where it says).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A definition of `nodes` nodes at `ports`, the rig's client as admin, version `version`.
+fn spread_definition(rig: &Rig, nodes: usize, ports: &[u16], version: u64) -> String {
+    let mut t = format!(
+        "format = 2\nswarm = \"00112233445566778899aabbccddeeff\"\nversion = {version}\n\n[coding]\nk = 2\nm = 1\n"
+    );
+    for (i, id) in rig.ids.iter().take(nodes).enumerate() {
+        t.push_str(&format!(
+            "\n[[node]]\nname = \"n{i}\"\nkey = \"{id}\"\naddrs = [\"127.0.0.1:{}\"]\nstore = \"{}\"\n",
+            ports[i],
+            rig.path(&format!("node{i}-store")).display()
+        ));
+    }
+    t.push_str(&format!(
+        "\n[[client]]\nname = \"me\"\nkey = \"{}\"\nrole = \"admin\"\n",
+        rig.client_id
+    ));
+    for (i, id) in rig.ids.iter().take(nodes).enumerate() {
+        t.push_str(&format!(
+            "\n[[store]]\nid = \"n{i}\"\nurl = \"peer://{id}\"\n"
+        ));
+    }
+    t
+}
+
+/// `ssh-keygen -Y sign -n annex-swarm-definition` of `file` with `key`: writes `file.sig`.
+fn ssh_sign(key: &Path, file: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "annex-swarm-definition", "-f"])
+        .arg(key)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen: {out:?}");
+}
+
+/// Node `i` started from its own copy of a definition, listening at its port, logging (-v) to
+/// `node{i}.log`.
+fn start_from(rig: &Rig, i: usize, port: u16) -> NodeProcess {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(rig.path(&format!("node{i}.log")))
+        .unwrap();
+    let mut child = bin()
+        .arg("--swarm")
+        .arg(rig.path(&format!("node{i}.toml")))
+        .args(["-v", "node", "run", "--key"])
+        .arg(rig.path(&format!("node{i}.key")))
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line:?}");
+    NodeProcess {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    }
+}
+
+/// The version node `i` holds, from the file it keeps its definition in.
+fn held_version(rig: &Rig, i: usize) -> u64 {
+    let text = std::fs::read_to_string(rig.path(&format!("node{i}.toml"))).unwrap();
+    swarm_core::definition::SwarmDefinition::parse(&text)
+        .unwrap()
+        .version
+}
+
+/// Waits up to `limit` for every node of `nodes` to hold `version`; the time it took.
+fn until_held(
+    rig: &Rig,
+    nodes: &[usize],
+    version: u64,
+    limit: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let behind: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&i| held_version(rig, i) != version)
+            .collect();
+        if behind.is_empty() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "nodes {behind:?} do not hold version {version} after {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Issue 12: definition v2 (adds a sixth node), signed with `ssh-keygen -Y sign`, given to one
+/// node, is adopted by all six within 5 s, and by a node that was offline within 5 s of its
+/// return; a forged, an older, an unsigned and a non-admin-signed definition are adopted by
+/// none, each refused with its reason.
+#[test]
+fn signed_definitions_spread_and_bad_ones_do_not() {
+    let rig = Rig::new(6);
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let v1 = spread_definition(&rig, 5, &ports, 1);
+    for i in 0..5 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &v1).unwrap();
+    }
+    let mut nodes: Vec<Option<NodeProcess>> = (0..5)
+        .map(|i| Some(start_from(&rig, i, ports[i])))
+        .collect();
+
+    // v2 adds n5, signed by the admin with ssh-keygen; n5 starts from it.
+    let v2 = rig.path("v2.toml");
+    std::fs::write(&v2, spread_definition(&rig, 6, &ports, 2)).unwrap();
+    ssh_sign(&rig.client_key, &v2);
+    std::fs::copy(&v2, rig.path("node5.toml")).unwrap();
+    std::fs::copy(rig.path("v2.toml.sig"), rig.path("node5.toml.sig")).unwrap();
+    nodes.push(Some(start_from(&rig, 5, ports[5])));
+    // n4 is offline during the change.
+    nodes[4] = None;
+
+    let pushed = rig.ok(&v2, &["definition", "push", "--to", "n0"]);
+    assert!(pushed.contains("n0: adopted version 2"), "{pushed}");
+    let took = until_held(&rig, &[0, 1, 2, 3, 5], 2, std::time::Duration::from_secs(5));
+    eprintln!("v2 held by the five nodes that are up {took:?} after the push");
+    assert_eq!(held_version(&rig, 4), 1);
+
+    nodes[4] = Some(start_from(&rig, 4, ports[4]));
+    let took = until_held(&rig, &[4], 2, std::time::Duration::from_secs(5));
+    eprintln!("v2 held by the node that was offline {took:?} after its return");
+    // Persisted with its signature: what a restarted node starts from.
+    assert!(rig.path("node4.toml.sig").exists());
+
+    // Bad ones, offered to every node: refused by each, with the reason.
+    let v3 = spread_definition(&rig, 6, &ports, 3);
+    let bad = |name: &str, text: &str, sign_with: Option<&Path>, tamper: bool| {
+        let file = rig.path(name);
+        std::fs::write(&file, text).unwrap();
+        match sign_with {
+            Some(key) => ssh_sign(key, &file),
+            None => std::fs::write(rig.path(&format!("{name}.sig")), b"").unwrap(),
+        }
+        if tamper {
+            std::fs::write(&file, text.replace("k = 2", "k = 1")).unwrap();
+        }
+        let out = rig.cli(&file, &rig.client_key, &["definition", "push"]);
+        assert!(!out.status.success(), "{name} was taken");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let node0_key = rig.path("node0.key");
+    // (file, what `push` said, the reason, the nodes the file lists: v1 has no n5)
+    let cases = [
+        (
+            "forged.toml",
+            bad("forged.toml", &v3, Some(&rig.client_key), true),
+            "forged",
+            6,
+        ),
+        (
+            "older.toml",
+            bad("older.toml", &v1, Some(&rig.client_key), false),
+            "not newer",
+            5,
+        ),
+        (
+            "unsigned.toml",
+            bad("unsigned.toml", &v3, None, false),
+            "unsigned",
+            6,
+        ),
+        (
+            "non-admin.toml",
+            bad("non-admin.toml", &v3, Some(&node0_key), false),
+            "not an admin",
+            6,
+        ),
+    ];
+    for (name, said, reason, listed) in &cases {
+        for i in 0..*listed {
+            let line = said
+                .lines()
+                .find(|l| l.starts_with(&format!("n{i}: ")))
+                .unwrap_or_default();
+            assert!(
+                line.starts_with(&format!("n{i}: refused: ")) && line.contains(reason),
+                "{name}: node {i} did not refuse it for `{reason}`:\n{said}"
+            );
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for i in 0..6 {
+        assert_eq!(held_version(&rig, i), 2, "node {i}");
+        let log = std::fs::read_to_string(rig.path(&format!("node{i}.log"))).unwrap();
+        for (_, _, reason, listed) in &cases {
+            if i < *listed {
+                assert!(
+                    log.contains("definition refused") && log.contains(reason),
+                    "node {i} logged no `{reason}`:\n{log}\n{}",
+                    cases
+                        .iter()
+                        .map(|c| c.1.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+        }
+    }
+}

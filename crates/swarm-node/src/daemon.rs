@@ -18,6 +18,7 @@ use crate::identity::{NodeId, NodeSecret};
 use crate::kind::node_addresses;
 use crate::membership::{Membership, Role};
 use crate::serve::{Node, NodeConfig};
+use crate::spread::Keeper;
 
 /// Why a node cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -47,14 +48,28 @@ pub struct DaemonConfig {
     pub definition: SwarmDefinition,
     /// The definition file's exact bytes (its hash is announced to peers).
     pub definition_bytes: Vec<u8>,
+    /// Its signature (the `.sig` file), if any.
+    pub signature: Option<Vec<u8>>,
+    /// Where the definition lives: a newer one adopted replaces it (and its `.sig`), so a
+    /// restarted node keeps it. None: kept in memory only.
+    pub definition_path: Option<std::path::PathBuf>,
     /// Where to listen; default: the node's first static address.
     pub listen: Option<SocketAddr>,
+    /// How often the node compares definitions with the nodes it knows.
+    pub exchange_every: std::time::Duration,
 }
+
+/// How often a node compares definitions with the others by default: a Hello each way per
+/// node, cheap next to what it saves (a node offline during a change catches up this fast).
+pub const EXCHANGE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A running node.
 #[derive(Debug)]
 pub struct Daemon {
     pub node: Node,
+    /// The definition it holds.
+    pub keeper: Arc<Keeper>,
+    exchanging: tokio::task::JoinHandle<()>,
     /// The address it listens on (with the port chosen when 0 was asked).
     pub addr: SocketAddr,
     /// The id of the store it serves, as the definition names it.
@@ -63,17 +78,23 @@ pub struct Daemon {
 
 /// The members of `def`, with what each may ask: nodes everything, clients their role.
 pub fn membership_of(def: &SwarmDefinition) -> Membership {
-    let members = def.members().filter_map(|m| {
-        let id = NodeId::from_bytes(m.id.as_bytes()).ok()?;
-        let role = match (m.kind, m.role) {
-            (MemberKind::Node, _) => Role::Node,
-            (MemberKind::Client, DefRole::Read) => Role::Read,
-            (MemberKind::Client, DefRole::Write) => Role::Write,
-            (MemberKind::Client, DefRole::Admin) => Role::Admin,
-        };
-        Some((id, role))
-    });
-    Membership::new(members)
+    Membership::new(members_of(def))
+}
+
+/// The members of `def` and their roles, as [`Membership`] takes them.
+pub fn members_of(def: &SwarmDefinition) -> Vec<(NodeId, Role)> {
+    def.members()
+        .filter_map(|m| {
+            let id = NodeId::from_bytes(m.id.as_bytes()).ok()?;
+            let role = match (m.kind, m.role) {
+                (MemberKind::Node, _) => Role::Node,
+                (MemberKind::Client, DefRole::Read) => Role::Read,
+                (MemberKind::Client, DefRole::Write) => Role::Write,
+                (MemberKind::Client, DefRole::Admin) => Role::Admin,
+            };
+            Some((id, role))
+        })
+        .collect()
 }
 
 /// Starts a node: finds it in the definition, prepares its store, binds, serves.
@@ -118,12 +139,34 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     .await?;
     let addr = bound_addr(&endpoint).unwrap_or(listen);
     let hash = Hash32::of(&config.definition_bytes);
-    let node_config = NodeConfig::new(def.swarm, def.version, hash.0);
-    let node = Node::serve(endpoint, store, members, node_config);
+    let keeper = Keeper::new(
+        def.clone(),
+        config.definition_bytes.clone(),
+        config.signature.clone(),
+        config.definition_path.clone(),
+        members.clone(),
+    );
+    let mut node_config = NodeConfig::new(def.swarm, def.version, hash.0);
+    node_config.keeper = Some(Arc::clone(&keeper));
+    let node = Node::serve(endpoint.clone(), store, members, node_config);
+    let exchanging = tokio::spawn(crate::spread::keep_exchanging(
+        endpoint,
+        Arc::clone(&keeper),
+        me,
+        config.exchange_every,
+    ));
     tracing::info!(node = %me, %addr, store = %store_id, "serving");
     Ok(Daemon {
         node,
+        keeper,
+        exchanging,
         addr,
         store: store_id.to_string(),
     })
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.exchanging.abort();
+    }
 }

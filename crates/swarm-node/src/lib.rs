@@ -9,6 +9,7 @@
 //! - [`peer`], [`link`]: the client side ([`PeerStore`], one pooled connection per node).
 //! - [`kind`]: `peer://NODEID[@ADDR:PORT]` stores, a kind the engine opens.
 //! - [`client`]: a process's member key, endpoint and peer kind, for the front ends.
+//! - [`spread`]: the definition a node holds, adopted and passed on without a tracker.
 //! - [`daemon`]: a node started from its key and a definition (`annex-swarm node run`).
 //!
 //! Nothing here prints; what a peer does wrong is logged (`tracing`) and answered as the spec
@@ -24,6 +25,7 @@ pub mod link;
 pub mod membership;
 pub mod peer;
 pub mod serve;
+pub mod spread;
 mod stream;
 
 pub use daemon::{Daemon, DaemonConfig, StartError};
@@ -34,3 +36,5 @@ pub use link::PeerAddr;
 pub use membership::{Membership, Role};
 pub use peer::PeerStore;
 pub use serve::{Node, NodeConfig};
+/// How a Hello says who speaks (a node, or a client such as the CLI).
+pub use swarm_wire::Role as WireRole;

@@ -67,7 +67,7 @@ pub struct PeerAddr {
 }
 
 impl PeerAddr {
-    fn endpoint_addr(&self) -> EndpointAddr {
+    pub(crate) fn endpoint_addr(&self) -> EndpointAddr {
         self.addrs
             .iter()
             .fold(EndpointAddr::new(self.node.public_key()), |a, &ip| {
@@ -193,7 +193,11 @@ pub struct Call {
 }
 
 impl Call {
-    async fn open(conn: &Connection, node: NodeId, request: &Request) -> Result<Call, LinkError> {
+    pub(crate) async fn open(
+        conn: &Connection,
+        node: NodeId,
+        request: &Request,
+    ) -> Result<Call, LinkError> {
         let (send, recv) = conn.open_bi().await.map_err(|e| lost(node, e))?;
         let mut call = Call {
             node,

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use swarm_core::definition::{MemberKind, Role, SwarmDefinition};
 use swarm_core::identity::Identity;
@@ -15,6 +15,7 @@ use crate::cli::DefinitionCommand;
 
 pub fn run(path: &Path, action: DefinitionCommand) -> Result<ExitCode> {
     match action {
+        DefinitionCommand::Push { .. } => bail!("definition push is handled before this"),
         DefinitionCommand::Sign { key } => sign(path, &key),
         DefinitionCommand::Verify { held } => verify(path, held.as_deref()),
         DefinitionCommand::Show { json } => show(path, json),

@@ -7,6 +7,7 @@ mod definition;
 mod init;
 mod node;
 mod peers;
+mod push;
 mod report;
 
 use std::io::Write;
@@ -26,6 +27,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => return init::run(&cli.swarm, args).await,
         Command::Authorize(args) => return authorize::run(args).await,
         Command::Node { action } => return node::run(&cli.swarm, action).await,
+        Command::Definition {
+            action: crate::cli::DefinitionCommand::Push { to },
+        } => return push::run(&cli.swarm, &to).await,
         Command::Definition { action } => return definition::run(&cli.swarm, action),
         Command::OnSwarm(SwarmCommand::Store {
             action: StoreCommand::Check { target, id, json },

@@ -48,11 +48,20 @@ async fn serve(
         std::str::from_utf8(&bytes).with_context(|| format!("{}: not UTF-8", swarm.display()))?;
     let definition = swarm_core::definition::SwarmDefinition::parse(text)
         .with_context(|| swarm.display().to_string())?;
+    let sig_path = swarm_core::signed::sig_path(swarm);
+    let signature = match std::fs::read(&sig_path) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", sig_path.display())),
+    };
     let daemon = swarm_node::daemon::start(swarm_node::DaemonConfig {
         secret: swarm_node::NodeSecret::from_bytes(identity.secret_bytes()),
         definition,
         definition_bytes: bytes,
+        signature,
+        definition_path: Some(swarm.to_owned()),
         listen,
+        exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
     })
     .await?;
     {

@@ -30,6 +30,7 @@ mod transfer;
 use crate::convert::{failure_of, from_wire, meta_to_wire};
 use crate::identity::NodeId;
 use crate::membership::Membership;
+use crate::spread::Keeper;
 use crate::stream::{FrameReader, StreamError, answer};
 
 /// The largest `Write` a node accepts by default.
@@ -53,6 +54,9 @@ pub struct NodeConfig {
     pub definition_version: u64,
     pub definition_hash: [u8; 32],
     pub definition: Option<SignedDefinition>,
+    /// The definition held, when it may change (a daemon): it then answers Hellos and the
+    /// definition requests, and takes offered ones by the adoption rule.
+    pub keeper: Option<Arc<Keeper>>,
     pub max_write: u64,
     pub write_memory: u64,
     pub streams_per_connection: usize,
@@ -65,6 +69,7 @@ impl NodeConfig {
             definition_version,
             definition_hash,
             definition: None,
+            keeper: None,
             max_write: MAX_WRITE,
             write_memory: WRITE_MEMORY,
             streams_per_connection: STREAMS_PER_CONNECTION,
@@ -272,10 +277,14 @@ impl Shared {
             }
             Err(e) => return Err(e.into()),
         };
-        match self.hello.accept(&theirs) {
+        let ours = match &self.config.keeper {
+            Some(k) => k.hello(WireRole::Node),
+            None => self.hello.clone(),
+        };
+        match ours.accept(&theirs) {
             Ok(order) => {
                 tracing::debug!(peer = %peer, ?order, theirs = theirs.definition_version, "hello");
-                answer(&mut send, &Response::Hello(self.hello.clone())).await?;
+                answer(&mut send, &Response::Hello(ours)).await?;
                 Ok(())
             }
             Err(e) => {
@@ -364,15 +373,31 @@ impl Shared {
             Request::Hello(_) => Response::Failed(Failure::bad_request(
                 "a Hello comes once, first on the connection",
             )),
-            Request::GetDefinition => match &self.config.definition {
-                Some(d) => Response::Definition(d.clone()),
+            Request::GetDefinition => {
+                let held = match &self.config.keeper {
+                    Some(k) => k.signed(),
+                    None => self.config.definition.clone(),
+                };
+                match held {
+                    Some(d) => Response::Definition(d),
+                    None => Response::Failed(Failure::refused(
+                        "this node has no signed definition to give",
+                    )),
+                }
+            }
+            Request::OfferDefinition(d) => match &self.config.keeper {
+                Some(k) => match k.offer(
+                    d.definition.as_bytes(),
+                    d.signature.as_bytes(),
+                    &format!("member {}", peer.short()),
+                ) {
+                    Ok(_) => Response::Done,
+                    Err(e) => Response::Failed(Failure::refused(&e.to_string())),
+                },
                 None => Response::Failed(Failure::refused(
-                    "this node has no signed definition to give",
+                    "this node does not adopt definitions from peers",
                 )),
             },
-            Request::OfferDefinition(_) => Response::Failed(Failure::refused(
-                "this node does not adopt definitions from peers yet",
-            )),
             Request::Stat { object } => match self.object(&object) {
                 Ok(o) => match self.store.stat(&o).await {
                     Ok(meta) => Response::Meta(meta.as_ref().map(meta_to_wire)),

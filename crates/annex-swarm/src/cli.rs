@@ -65,6 +65,12 @@ pub enum NodeCommand {
         #[arg(long)]
         openssh: bool,
     },
+    /// The swarm's nodes as this machine sees them: each node's addresses, whether it answers,
+    /// and the definition version it holds (against the --swarm file's).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve this node's store (its [[node]] entry's `store` directory) to the swarm's members
     /// until stopped; prints `NODEID listening on ADDRESS` once it does.
     Run {

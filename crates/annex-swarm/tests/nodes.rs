@@ -487,6 +487,35 @@ fn signed_definitions_spread_and_bad_ones_do_not() {
     // Persisted with its signature: what a restarted node starts from.
     assert!(rig.path("node4.toml.sig").exists());
 
+    // `node status` sees all six, each holding the very bytes of v2.
+    let status: serde_json::Value =
+        serde_json::from_str(&rig.ok(&v2, &["node", "status", "--json"])).unwrap();
+    let status = status.as_array().unwrap();
+    assert_eq!(status.len(), 6);
+    for s in status {
+        assert_eq!(s["reachable"], true, "{s}");
+        assert_eq!(s["version"], 2, "{s}");
+        assert_eq!(s["same_definition"], true, "{s}");
+    }
+    // One node down: status says so and fails.
+    nodes[3] = None;
+    let out = rig.cli(&v2, &rig.client_key, &["node", "status"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let n3 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("n3 "))
+        .unwrap();
+    assert!(n3.contains("down"), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("up, version 2 (this file)"))
+            .count()
+            == 5,
+        "{text}"
+    );
+    nodes[3] = Some(start_from(&rig, 3, ports[3]));
+
     // Bad ones, offered to every node: refused by each, with the reason.
     let v3 = spread_definition(&rig, 6, &ports, 3);
     let bad = |name: &str, text: &str, sign_with: Option<&Path>, tamper: bool| {

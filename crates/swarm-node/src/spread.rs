@@ -231,6 +231,47 @@ pub async fn offer(
     .await
 }
 
+/// Greets `peer` as a client: the Hello it answers (its definition version and hash), and
+/// nothing else (`node status`).
+pub async fn greet(
+    endpoint: &Endpoint,
+    peer: &PeerAddr,
+    keeper: &Keeper,
+) -> Result<Hello, LinkError> {
+    let node = peer.node;
+    let greeting = async {
+        let conn = endpoint
+            .connect(peer.endpoint_addr(), ALPN)
+            .await
+            .map_err(|e| LinkError::Unreachable {
+                node,
+                detail: e.to_string(),
+            })?;
+        let mut call =
+            Call::open(&conn, node, &Request::Hello(keeper.hello(WireRole::Client))).await?;
+        call.finish_sending();
+        let theirs = match call.response().await? {
+            Response::Hello(h) => h,
+            _ => {
+                return Err(LinkError::Protocol {
+                    node,
+                    detail: "answered Hello with something else".into(),
+                });
+            }
+        };
+        call.done();
+        conn.close(VarInt::from_u32(close::DONE as u32), b"done");
+        Ok(theirs)
+    };
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, greeting).await {
+        Ok(r) => r,
+        Err(_) => Err(LinkError::Unreachable {
+            node,
+            detail: format!("no answer within {EXCHANGE_TIMEOUT:?}"),
+        }),
+    }
+}
+
 async fn bounded(
     peer: &PeerAddr,
     f: impl std::future::Future<Output = Result<Exchanged, LinkError>>,

@@ -6,6 +6,7 @@ mod check;
 mod definition;
 mod init;
 mod node;
+mod node_status;
 mod peers;
 mod push;
 mod report;

@@ -13,6 +13,9 @@ pub async fn run(swarm: &std::path::Path, action: NodeCommand) -> Result<ExitCod
     if let NodeCommand::Run { key, listen } = action {
         return serve(swarm, key, listen).await;
     }
+    if let NodeCommand::Status { json } = action {
+        return super::node_status::run(swarm, json).await;
+    }
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
     match action {
@@ -30,7 +33,9 @@ pub async fn run(swarm: &std::path::Path, action: NodeCommand) -> Result<ExitCod
                 writeln!(out, "{}", identity.node_id())?;
             }
         }
-        NodeCommand::Run { .. } => unreachable!("handled above"),
+        NodeCommand::Run { .. } | NodeCommand::Status { .. } => {
+            bail!("handled before the key commands")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use iroh::Endpoint;
-use iroh::endpoint::VarInt;
+use iroh::endpoint::{Connection, VarInt};
 use swarm_core::definition::SwarmDefinition;
 use swarm_core::signed::{self, Refusal};
 use swarm_wire::codes::close;
@@ -172,6 +172,23 @@ impl Keeper {
     }
 }
 
+impl Keeper {
+    /// [`Keeper::offer`] on the blocking pool: it verifies a signature and writes files.
+    pub async fn offer_blocking(
+        self: &Arc<Self>,
+        bytes: Vec<u8>,
+        sig: Vec<u8>,
+        from: String,
+    ) -> Result<u64, OfferError> {
+        let keeper = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || keeper.offer(&bytes, &sig, &from)).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(OfferError::Persist("the node is shutting down".into())),
+        }
+    }
+}
+
 /// Writes the definition and its signature beside each other, each replaced whole.
 fn persist(path: &std::path::Path, bytes: &[u8], sig: Option<&[u8]>) -> std::io::Result<()> {
     let write = |to: PathBuf, data: &[u8]| -> std::io::Result<()> {
@@ -208,7 +225,7 @@ pub enum Exchanged {
 pub async fn exchange(
     endpoint: &Endpoint,
     peer: &PeerAddr,
-    keeper: &Keeper,
+    keeper: &Arc<Keeper>,
 ) -> Result<Exchanged, LinkError> {
     bounded(
         peer,
@@ -222,7 +239,7 @@ pub async fn exchange(
 pub async fn offer(
     endpoint: &Endpoint,
     peer: &PeerAddr,
-    keeper: &Keeper,
+    keeper: &Arc<Keeper>,
 ) -> Result<Exchanged, LinkError> {
     bounded(
         peer,
@@ -236,46 +253,50 @@ pub async fn offer(
 pub async fn greet(
     endpoint: &Endpoint,
     peer: &PeerAddr,
-    keeper: &Keeper,
+    keeper: &Arc<Keeper>,
 ) -> Result<Hello, LinkError> {
-    let node = peer.node;
-    let greeting = async {
-        let conn = endpoint
-            .connect(peer.endpoint_addr(), ALPN)
-            .await
-            .map_err(|e| LinkError::Unreachable {
-                node,
-                detail: e.to_string(),
-            })?;
-        let mut call =
-            Call::open(&conn, node, &Request::Hello(keeper.hello(WireRole::Client))).await?;
-        call.finish_sending();
-        let theirs = match call.response().await? {
-            Response::Hello(h) => h,
-            _ => {
-                return Err(LinkError::Protocol {
-                    node,
-                    detail: "answered Hello with something else".into(),
-                });
-            }
-        };
-        call.done();
+    bounded(peer, async {
+        let (conn, theirs) = greeted(endpoint, peer, keeper.hello(WireRole::Client)).await?;
         conn.close(VarInt::from_u32(close::DONE as u32), b"done");
         Ok(theirs)
-    };
-    match tokio::time::timeout(EXCHANGE_TIMEOUT, greeting).await {
-        Ok(r) => r,
-        Err(_) => Err(LinkError::Unreachable {
-            node,
-            detail: format!("no answer within {EXCHANGE_TIMEOUT:?}"),
-        }),
-    }
+    })
+    .await
 }
 
-async fn bounded(
+/// A connection to `peer` on which `ours` was answered, and the answer.
+async fn greeted(
+    endpoint: &Endpoint,
     peer: &PeerAddr,
-    f: impl std::future::Future<Output = Result<Exchanged, LinkError>>,
-) -> Result<Exchanged, LinkError> {
+    ours: Hello,
+) -> Result<(Connection, Hello), LinkError> {
+    let node = peer.node;
+    let conn = endpoint
+        .connect(peer.endpoint_addr(), ALPN)
+        .await
+        .map_err(|e| LinkError::Unreachable {
+            node,
+            detail: e.to_string(),
+        })?;
+    let mut call = Call::open(&conn, node, &Request::Hello(ours)).await?;
+    call.finish_sending();
+    let theirs = match call.response().await? {
+        Response::Hello(h) => h,
+        _ => {
+            return Err(LinkError::Protocol {
+                node,
+                detail: "answered Hello with something else".into(),
+            });
+        }
+    };
+    call.done();
+    Ok((conn, theirs))
+}
+
+/// `f`, or the peer counts as unreachable after [`EXCHANGE_TIMEOUT`].
+async fn bounded<T>(
+    peer: &PeerAddr,
+    f: impl std::future::Future<Output = Result<T, LinkError>>,
+) -> Result<T, LinkError> {
     match tokio::time::timeout(EXCHANGE_TIMEOUT, f).await {
         Ok(r) => r,
         Err(_) => Err(LinkError::Unreachable {
@@ -288,31 +309,13 @@ async fn bounded(
 async fn exchange_now(
     endpoint: &Endpoint,
     peer: &PeerAddr,
-    keeper: &Keeper,
+    keeper: &Arc<Keeper>,
     role: WireRole,
     always_offer: bool,
 ) -> Result<Exchanged, LinkError> {
     let node = peer.node;
-    let conn = endpoint
-        .connect(peer.endpoint_addr(), ALPN)
-        .await
-        .map_err(|e| LinkError::Unreachable {
-            node,
-            detail: e.to_string(),
-        })?;
     let ours = keeper.hello(role);
-    let mut call = Call::open(&conn, node, &Request::Hello(ours.clone())).await?;
-    call.finish_sending();
-    let theirs = match call.response().await? {
-        Response::Hello(h) => h,
-        _ => {
-            return Err(LinkError::Protocol {
-                node,
-                detail: "answered Hello with something else".into(),
-            });
-        }
-    };
-    call.done();
+    let (conn, theirs) = greeted(endpoint, peer, ours.clone()).await?;
     let result = if theirs.definition_hash == ours.definition_hash {
         Exchanged::Same
     } else if theirs.definition_version > ours.definition_version && !always_offer {
@@ -321,11 +324,14 @@ async fn exchange_now(
         match call.response().await? {
             Response::Definition(d) => {
                 call.done();
-                match keeper.offer(
-                    d.definition.as_bytes(),
-                    d.signature.as_bytes(),
-                    &format!("node {}", node.short()),
-                ) {
+                match keeper
+                    .offer_blocking(
+                        d.definition.into_vec(),
+                        d.signature.into_vec(),
+                        format!("node {}", node.short()),
+                    )
+                    .await
+                {
                     Ok(v) => Exchanged::Took(v),
                     Err(e) => Exchanged::WeRefused(e.to_string()),
                 }

@@ -386,11 +386,14 @@ impl Shared {
                 }
             }
             Request::OfferDefinition(d) => match &self.config.keeper {
-                Some(k) => match k.offer(
-                    d.definition.as_bytes(),
-                    d.signature.as_bytes(),
-                    &format!("member {}", peer.short()),
-                ) {
+                Some(k) => match k
+                    .offer_blocking(
+                        d.definition.into_vec(),
+                        d.signature.into_vec(),
+                        format!("member {}", peer.short()),
+                    )
+                    .await
+                {
                     Ok(_) => Response::Done,
                     Err(e) => Response::Failed(Failure::refused(&e.to_string())),
                 },

@@ -4,184 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod node_rig;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use common::pseudo_random;
-
-/// A node process, killed when dropped.
-struct NodeProcess {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("annex-swarm"));
-    cmd.env_remove("ANNEX_SWARM")
-        .env_remove("ANNEX_SWARM_KEY")
-        .env_remove("ANNEX_SWARM_LOG")
-        .env("RUST_BACKTRACE", "0");
-    cmd
-}
-
-/// `node init --key PATH`: the new node id.
-fn new_key(path: &Path) -> String {
-    let out = bin()
-        .args(["node", "init", "--key"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Starts `node run` on 127.0.0.1, port 0, and waits for its "listening on" line.
-fn start_node(def: &Path, key: &Path) -> NodeProcess {
-    let mut child = bin()
-        .arg("--swarm")
-        .arg(def)
-        .args(["node", "run", "--listen", "127.0.0.1:0", "--key"])
-        .arg(key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split(" listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    NodeProcess { child, addr }
-}
-
-struct Rig {
-    dir: tempfile::TempDir,
-    ids: Vec<String>,
-    client_key: PathBuf,
-    client_id: String,
-}
-
-impl Rig {
-    fn new(nodes: usize) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("annex-swarm-nodes.")
-            .tempdir()
-            .unwrap();
-        let ids = (0..nodes)
-            .map(|i| new_key(&dir.path().join(format!("node{i}.key"))))
-            .collect();
-        let client_key = dir.path().join("client.key");
-        let client_id = new_key(&client_key);
-        Rig {
-            dir,
-            ids,
-            client_key,
-            client_id,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// A format-2 definition: the nodes (with `addrs` when given), the client as admin, a
-    /// peer store per node and `locals` local directories.
-    fn definition(&self, addrs: &[String], locals: usize, k: u16, m: u16) -> String {
-        let mut t = format!(
-            "format = 2\nswarm = \"00112233445566778899aabbccddeeff\"\nversion = 1\n\n[coding]\nk = {k}\nm = {m}\nshard_size = \"64KiB\"\n"
-        );
-        for (i, id) in self.ids.iter().enumerate() {
-            t.push_str(&format!(
-                "\n[[node]]\nname = \"n{i}\"\nkey = \"{id}\"\nstore = \"{}\"\n",
-                self.path(&format!("node{i}-store")).display()
-            ));
-            if let Some(a) = addrs.get(i) {
-                t.push_str(&format!("addrs = [\"{a}\"]\n"));
-            }
-        }
-        t.push_str(&format!(
-            "\n[[client]]\nname = \"me\"\nkey = \"{}\"\nrole = \"admin\"\n",
-            self.client_id
-        ));
-        for (i, id) in self.ids.iter().enumerate() {
-            t.push_str(&format!(
-                "\n[[store]]\nid = \"n{i}\"\nurl = \"peer://{id}\"\n"
-            ));
-        }
-        for i in 0..locals {
-            t.push_str(&format!(
-                "\n[[store]]\nid = \"l{i}\"\nurl = \"{}\"\n",
-                self.path(&format!("local{i}")).display()
-            ));
-        }
-        t
-    }
-
-    /// Starts every node from the definition without addresses (they listen where told), then
-    /// writes the client's definition with the addresses they took.
-    fn start(&self, locals: usize, k: u16, m: u16) -> (Vec<NodeProcess>, PathBuf) {
-        let node_def = self.path("node.toml");
-        std::fs::write(&node_def, self.definition(&[], locals, k, m)).unwrap();
-        let nodes: Vec<NodeProcess> = (0..self.ids.len())
-            .map(|i| start_node(&node_def, &self.path(&format!("node{i}.key"))))
-            .collect();
-        let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-        let def = self.path("swarm.toml");
-        std::fs::write(&def, self.definition(&addrs, locals, k, m)).unwrap();
-        for i in 0..locals {
-            std::fs::create_dir_all(self.path(&format!("local{i}"))).unwrap();
-        }
-        (nodes, def)
-    }
-
-    fn cli(&self, def: &Path, key: &Path, args: &[&str]) -> std::process::Output {
-        bin()
-            .arg("--swarm")
-            .arg(def)
-            .env("ANNEX_SWARM_KEY", key)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, def: &Path, args: &[&str]) -> String {
-        let out = self.cli(def, &self.client_key, args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-/// Files in a directory tree, recursively.
-fn count_files(dir: &Path) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() { count_files(&p) } else { 1 }
-        })
-        .sum()
-}
+use node_rig::*;
 
 /// Put, fsck and get through three node processes and three local directories (3 + 2); the
 /// nodes hold shards; the get still succeeds with two nodes killed.
@@ -206,6 +35,11 @@ fn put_and_get_through_node_processes_survive_two_nodes_killed() {
         assert!(held > 0, "node {i} holds no shard");
     }
     rig.ok(&def, &["fsck", &key]);
+    // Bound to loopback only, as told: no socket of a node elsewhere.
+    for (i, n) in nodes.iter().enumerate() {
+        let outside = sockets_outside_loopback(n.child.id());
+        assert!(outside.is_empty(), "node {i}: {outside:?}");
+    }
 
     let out = rig.path("out.bin");
     rig.ok(&def, &["get", &key, out.to_str().unwrap()]);
@@ -342,111 +176,6 @@ fn a_node_killed_mid_get_costs_the_get_little() {
         took.as_secs_f64() <= 1.3 * baseline.as_secs_f64(),
         "{took:?} with a node killed, {baseline:?} without"
     );
-}
-
-/// A free UDP port on 127.0.0.1 (the nodes of a definition listen where it says).
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A definition of `nodes` nodes at `ports`, the rig's client as admin, version `version`.
-fn spread_definition(rig: &Rig, nodes: usize, ports: &[u16], version: u64) -> String {
-    let mut t = format!(
-        "format = 2\nswarm = \"00112233445566778899aabbccddeeff\"\nversion = {version}\n\n[coding]\nk = 2\nm = 1\n"
-    );
-    for (i, id) in rig.ids.iter().take(nodes).enumerate() {
-        t.push_str(&format!(
-            "\n[[node]]\nname = \"n{i}\"\nkey = \"{id}\"\naddrs = [\"127.0.0.1:{}\"]\nstore = \"{}\"\n",
-            ports[i],
-            rig.path(&format!("node{i}-store")).display()
-        ));
-    }
-    t.push_str(&format!(
-        "\n[[client]]\nname = \"me\"\nkey = \"{}\"\nrole = \"admin\"\n",
-        rig.client_id
-    ));
-    for (i, id) in rig.ids.iter().take(nodes).enumerate() {
-        t.push_str(&format!(
-            "\n[[store]]\nid = \"n{i}\"\nurl = \"peer://{id}\"\n"
-        ));
-    }
-    t
-}
-
-/// `ssh-keygen -Y sign -n annex-swarm-definition` of `file` with `key`: writes `file.sig`.
-fn ssh_sign(key: &Path, file: &Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-Y", "sign", "-n", "annex-swarm-definition", "-f"])
-        .arg(key)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-}
-
-/// Node `i` started from its own copy of a definition, listening at its port, logging (-v) to
-/// `node{i}.log`.
-fn start_from(rig: &Rig, i: usize, port: u16) -> NodeProcess {
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(rig.path(&format!("node{i}.log")))
-        .unwrap();
-    let mut child = bin()
-        .arg("--swarm")
-        .arg(rig.path(&format!("node{i}.toml")))
-        .args(["-v", "node", "run", "--key"])
-        .arg(rig.path(&format!("node{i}.key")))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line:?}");
-    NodeProcess {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    }
-}
-
-/// The version node `i` holds, from the file it keeps its definition in.
-fn held_version(rig: &Rig, i: usize) -> u64 {
-    let text = std::fs::read_to_string(rig.path(&format!("node{i}.toml"))).unwrap();
-    swarm_core::definition::SwarmDefinition::parse(&text)
-        .unwrap()
-        .version
-}
-
-/// Waits up to `limit` for every node of `nodes` to hold `version`; the time it took.
-fn until_held(
-    rig: &Rig,
-    nodes: &[usize],
-    version: u64,
-    limit: std::time::Duration,
-) -> std::time::Duration {
-    let started = std::time::Instant::now();
-    loop {
-        let behind: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&i| held_version(rig, i) != version)
-            .collect();
-        if behind.is_empty() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "nodes {behind:?} do not hold version {version} after {limit:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 /// Issue 12: definition v2 (adds a sixth node), signed with `ssh-keygen -Y sign`, given to one

@@ -1,16 +1,17 @@
 //! The client side of a process that uses a swarm with `peer://` stores (the CLI, the special
 //! remote): its member key, its endpoint, and the `peer` kind bound to it.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use swarm_core::definition::{StoreLocation, SwarmDefinition};
 use swarm_core::identity::{Identity, IdentityError};
 
+use crate::dht::{DhtError, DhtOptions, Finder};
 use crate::endpoint::{EndpointConfig, EndpointError, bind};
 use crate::identity::NodeSecret;
-use crate::kind::{PeerKind, node_addresses, peer_kind, socket_addr};
+use crate::kind::{PeerKind, node_addresses, peer_kind_with_dht, socket_addr};
 
 /// Why a process cannot reach a swarm's nodes.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum ClientError {
     NoHome,
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Dht(#[from] DhtError),
 }
 
 /// `$XDG_CONFIG_HOME/annex-swarm/node_ed25519`, else `~/.config/annex-swarm/node_ed25519`.
@@ -55,25 +58,39 @@ pub async fn peer_kind_for(def: &SwarmDefinition) -> Result<Option<Arc<PeerKind>
         return Ok(None);
     }
     let identity = Identity::load(&member_key_path()?).map_err(ClientError::Key)?;
-    let config = EndpointConfig::new(
-        NodeSecret::from_bytes(identity.secret_bytes()),
-        bind_address(def, &peers),
-    );
-    let kind = peer_kind(bind(&config, None).await?);
+    let dht = DhtOptions::of(def, Ipv4Addr::UNSPECIFIED);
+    let bind_to = bind_address(def, &peers, dht.as_ref());
+    let mut config = EndpointConfig::new(NodeSecret::from_bytes(identity.secret_bytes()), bind_to);
+    if let Some(mut options) = dht {
+        if let IpAddr::V4(ip) = bind_to.ip() {
+            options.bind = ip;
+        }
+        config.lookup = Some(Finder::start(&options, def.swarm, None)?);
+    }
+    let kind = peer_kind_with_dht(bind(&config, None).await?, config.lookup.clone());
     kind.learn(def);
     Ok(Some(kind))
 }
 
-/// Loopback when every address known for the peers is (nothing else is then needed, and a
-/// test never opens a socket outside 127.0.0.0/8), else any IPv4 address.
-fn bind_address(def: &SwarmDefinition, peers: &[StoreLocation]) -> SocketAddr {
+/// Loopback when every address known for the peers is, and so is every DHT bootstrap node
+/// (nothing else is then needed, and a test never opens a socket outside 127.0.0.0/8), else
+/// any IPv4 address.
+fn bind_address(
+    def: &SwarmDefinition,
+    peers: &[StoreLocation],
+    dht: Option<&DhtOptions>,
+) -> SocketAddr {
     let mut known: Vec<SocketAddr> = node_addresses(def).into_values().flatten().collect();
     for p in peers {
         if let StoreLocation::Peer { addr: Some(hp), .. } = p {
             known.extend(socket_addr(hp));
         }
     }
-    let ip = if !known.is_empty() && known.iter().all(|a| a.ip().is_loopback()) {
+    let loopback = match dht {
+        Some(d) => d.is_loopback() && known.iter().all(|a| a.ip().is_loopback()),
+        None => !known.is_empty() && known.iter().all(|a| a.ip().is_loopback()),
+    };
+    let ip = if loopback {
         Ipv4Addr::LOCALHOST
     } else {
         Ipv4Addr::UNSPECIFIED

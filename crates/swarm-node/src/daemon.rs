@@ -2,9 +2,12 @@
 //! finds itself among the definition's `[[node]]`s, serves the directory its entry names as the
 //! store of its `peer://` URL (created on first start), to the definition's members only.
 //!
-//! Not yet: adopting newer definitions from peers, discovery through the DHT, replication.
+//! With `[dht] enabled`, it joins the DHT on its listening IPv4 address (0.0.0.0 when it listens
+//! on IPv6), publishes its record and finds the nodes the definition lists without addresses.
+//!
+//! Not yet: replication.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use swarm_core::definition::{
@@ -13,6 +16,7 @@ use swarm_core::definition::{
 use swarm_core::ids::Hash32;
 use swarm_store::{Store, StoreError};
 
+use crate::dht::{DhtOptions, Finder};
 use crate::endpoint::{EndpointConfig, EndpointError, bind, bound_addr};
 use crate::identity::{NodeId, NodeSecret};
 use crate::kind::node_addresses;
@@ -39,6 +43,8 @@ pub enum StartError {
     Endpoint(#[from] EndpointError),
     #[error("the node's store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Dht(#[from] crate::dht::DhtError),
 }
 
 /// What a node is started with.
@@ -74,6 +80,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The id of the store it serves, as the definition names it.
     pub store: String,
+    /// Its handle on the DHT, when the definition enables it.
+    pub dht: Option<Finder>,
 }
 
 /// The members of `def`, with what each may ask: nodes everything, clients their role.
@@ -132,13 +140,22 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     store.create().await?;
 
     let members = membership_of(def);
-    let endpoint = bind(
-        &EndpointConfig::new(config.secret.clone(), listen),
-        Some(&members),
-    )
-    .await?;
+    let mut endpoint_config = EndpointConfig::new(config.secret.clone(), listen);
+    let dht_ip = match listen.ip() {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    let finder = DhtOptions::of(def, dht_ip)
+        .map(|o| Finder::start(&o, def.swarm, Some(&config.secret)))
+        .transpose()?;
+    endpoint_config.lookup = finder.clone();
+    let endpoint = bind(&endpoint_config, Some(&members)).await?;
     let addr = bound_addr(&endpoint).unwrap_or(listen);
     let hash = Hash32::of(&config.definition_bytes);
+    if let Some(f) = &finder {
+        // A wildcard address is no address: iroh then tells the finder the interfaces'.
+        f.announce(Some(vec![addr]), Some((def.version, hash.0)));
+    }
     let keeper = Keeper::new(
         def.clone(),
         config.definition_bytes.clone(),
@@ -154,6 +171,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         Arc::clone(&keeper),
         me,
         config.exchange_every,
+        finder.clone(),
     ));
     tracing::info!(node = %me, %addr, store = %store_id, "serving");
     Ok(Daemon {
@@ -162,6 +180,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         exchanging,
         addr,
         store: store_id.to_string(),
+        dht: finder,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The iroh endpoint of a node or a client: QUIC addressed by ed25519 key, on the one socket
 //! address it is told to bind. Nothing public is contacted unless configured: no relay (unless
-//! named), no address lookup (peers' addresses come with the dial), no port mapping, no
+//! named), no address lookup but the swarm's DHT when its definition enables it (otherwise
+//! peers' addresses come with the dial), no port mapping, no
 //! net-report probes. Must never bind a wildcard address in tests: iroh then advertises every
 //! interface of the machine.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use iroh::endpoint::{IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt, presets};
 use iroh::{Endpoint, NetReportConfig, RelayConfig, RelayMap, RelayMode, RelayUrl};
 
+use crate::dht::Finder;
 use crate::identity::NodeSecret;
 use crate::membership::{Gate, Membership};
 
@@ -36,6 +38,9 @@ pub struct EndpointConfig {
     pub relays: Vec<RelayUrl>,
     /// Incoming request streams per connection.
     pub max_streams: u32,
+    /// Where to look for nodes whose address a dial does not carry: the DHT, when the
+    /// definition enables it.
+    pub lookup: Option<Finder>,
 }
 
 impl EndpointConfig {
@@ -45,6 +50,7 @@ impl EndpointConfig {
             bind,
             relays: Vec::new(),
             max_streams: MAX_STREAMS,
+            lookup: None,
         }
     }
 }
@@ -85,6 +91,9 @@ pub async fn bind(
         let relays = config.relays.iter().cloned().map(RelayConfig::from);
         builder.relay_mode(RelayMode::Custom(RelayMap::from_iter(relays)))
     };
+    if let Some(finder) = &config.lookup {
+        builder = builder.address_lookup(finder.clone());
+    }
     if let Some(members) = members {
         builder = builder.hooks(Gate::new(members.clone()));
     }

@@ -2,7 +2,8 @@
 //! an endpoint (`Kinds::register`), so the engine opens peer stores like any other.
 //!
 //! Where a node is dialled: the address in its URL, then the static addresses its `[[node]]`
-//! entry lists (learned from the definition with [`PeerKind::learn`]). Addresses are IP
+//! entry lists (learned from the definition with [`PeerKind::learn`]), then what the endpoint's
+//! address lookup finds (the DHT, when the definition enables it). Addresses are IP
 //! addresses: host names are not resolved yet (that would be a blocking lookup, or DNS traffic a
 //! test must never make).
 
@@ -14,6 +15,7 @@ use iroh::Endpoint;
 use swarm_core::definition::{HostPort, StoreLocation, SwarmDefinition};
 use swarm_store::{Store, StoreError, StoreKind, Target};
 
+use crate::dht::Finder;
 use crate::identity::NodeId;
 use crate::link::PeerAddr;
 use crate::peer::PeerStore;
@@ -24,13 +26,21 @@ pub struct PeerKind {
     endpoint: Endpoint,
     /// Static addresses of the definition's nodes.
     book: RwLock<HashMap<NodeId, Vec<SocketAddr>>>,
+    /// The DHT the endpoint looks nodes up in, when the definition enables it.
+    dht: Option<Finder>,
 }
 
 /// The peer kind of a process, bound to its endpoint.
 pub fn peer_kind(endpoint: Endpoint) -> Arc<PeerKind> {
+    peer_kind_with_dht(endpoint, None)
+}
+
+/// The same, for an endpoint that looks nodes up in `dht` (its address lookup).
+pub fn peer_kind_with_dht(endpoint: Endpoint, dht: Option<Finder>) -> Arc<PeerKind> {
     Arc::new(PeerKind {
         endpoint,
         book: RwLock::new(HashMap::new()),
+        dht,
     })
 }
 
@@ -79,6 +89,11 @@ impl PeerKind {
 
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// The DHT nodes are found in, if the definition enables it.
+    pub fn dht(&self) -> Option<&Finder> {
+        self.dht.as_ref()
     }
 }
 

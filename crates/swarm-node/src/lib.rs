@@ -9,6 +9,7 @@
 //! - [`peer`], [`link`]: the client side ([`PeerStore`], one pooled connection per node).
 //! - [`kind`]: `peer://NODEID[@ADDR:PORT]` stores, a kind the engine opens.
 //! - [`client`]: a process's member key, endpoint and peer kind, for the front ends.
+//! - [`dht`]: nodes found through the mainline DHT (BEP 44 records), when the definition says so.
 //! - [`spread`]: the definition a node holds, adopted and passed on without a tracker.
 //! - [`daemon`]: a node started from its key and a definition (`annex-swarm node run`).
 //!
@@ -18,6 +19,7 @@
 pub mod client;
 mod convert;
 pub mod daemon;
+pub mod dht;
 pub mod endpoint;
 pub mod identity;
 pub mod kind;

@@ -25,6 +25,7 @@ use swarm_wire::codes::close;
 use swarm_wire::{ALPN, Blob, Hello, Request, Response, Role as WireRole, SignedDefinition};
 
 use crate::daemon::members_of;
+use crate::dht::Finder;
 use crate::identity::NodeId;
 use crate::link::{Call, LinkError, PeerAddr};
 use crate::membership::Membership;
@@ -371,14 +372,24 @@ async fn exchange_now(
     Ok(result)
 }
 
-/// Every `every`, exchanges definitions with each node the held definition lists with an
-/// address (but `me`), all at once. Runs until dropped.
-pub async fn keep_exchanging(endpoint: Endpoint, keeper: Arc<Keeper>, me: NodeId, every: Duration) {
+/// Every `every`, exchanges definitions with each node the held definition lists (but `me`),
+/// all at once: those with static addresses, and with a DHT every node (found through it).
+/// With a DHT, the node's record follows the definition it holds. Runs until dropped.
+pub async fn keep_exchanging(
+    endpoint: Endpoint,
+    keeper: Arc<Keeper>,
+    me: NodeId,
+    every: Duration,
+    dht: Option<Finder>,
+) {
     loop {
         let def = keeper.definition();
+        if let Some(f) = &dht {
+            f.announce(None, Some(keeper.version()));
+        }
         let peers: Vec<PeerAddr> = crate::kind::node_addresses(&def)
             .into_iter()
-            .filter(|(node, addrs)| *node != me && !addrs.is_empty())
+            .filter(|(node, addrs)| *node != me && (!addrs.is_empty() || dht.is_some()))
             .map(|(node, addrs)| PeerAddr { node, addrs })
             .collect();
         let rounds = peers.iter().map(|p| {

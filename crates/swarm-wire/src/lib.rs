@@ -15,6 +15,7 @@ mod failure;
 mod frame;
 mod message;
 mod object;
+mod record;
 
 pub use bounded::{Blob, BoundError, BoundedVec, PlainName, Text};
 pub use decoder::FrameDecoder;
@@ -31,6 +32,10 @@ pub use message::{
 pub use object::{
     Class, Cursor, Entry, MAX_CURSOR, MAX_PAGE, MAX_STRAY, Meta, ObjectName, Page, PageBuilder,
     PageLimit,
+};
+pub use record::{
+    MAX_RECORD_ADDRS, MAX_RECORD_LEN, NodeRecord, RECORD_FORMAT, RecordError, SALT_PREFIX,
+    record_salt,
 };
 
 /// The QUIC ALPN of this protocol: its major version.

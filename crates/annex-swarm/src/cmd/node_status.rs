@@ -16,6 +16,8 @@ struct NodeStatus {
     name: String,
     id: String,
     addrs: Vec<String>,
+    /// Where the addresses come from: `definition`, or `dht` (the node's record).
+    found_in: Option<&'static str>,
     reachable: bool,
     /// The definition version it holds.
     version: Option<u64>,
@@ -41,18 +43,29 @@ pub async fn run(path: &Path, json: bool) -> Result<ExitCode> {
         let Ok(id) = swarm_node::NodeId::from_bytes(node.key.id.as_bytes()) else {
             continue;
         };
-        let addrs = book.get(&id).cloned().unwrap_or_default();
+        let mut addrs = book.get(&id).cloned().unwrap_or_default();
+        let mut found_in = (!addrs.is_empty()).then_some("definition");
+        if let (true, Some(dht)) = (addrs.is_empty(), peers.dht())
+            && let Some(record) = dht.find(id).await
+        {
+            addrs = record.addrs;
+            found_in = Some("dht");
+        }
         let mut status = NodeStatus {
             name: node.name.clone(),
             id: id.to_string(),
             addrs: addrs.iter().map(ToString::to_string).collect(),
+            found_in,
             reachable: false,
             version: None,
             same_definition: None,
             problem: None,
         };
         if addrs.is_empty() {
-            status.problem = Some("no address in the definition".into());
+            status.problem = Some(match peers.dht() {
+                Some(_) => "no address in the definition, no record in the DHT".into(),
+                None => "no address in the definition".into(),
+            });
         } else {
             match greet(peers.endpoint(), &PeerAddr { node: id, addrs }, &keeper).await {
                 Ok(hello) => {
@@ -88,12 +101,17 @@ pub async fn run(path: &Path, json: bool) -> Result<ExitCode> {
                 (Some(v), _) => format!("up, version {v}"),
                 _ => format!("down: {}", s.problem.as_deref().unwrap_or("?")),
             };
+            let addr = match (s.addrs.first(), s.found_in) {
+                (Some(a), Some("dht")) => format!("{a} (dht)"),
+                (Some(a), _) => a.clone(),
+                (None, _) => "-".into(),
+            };
             writeln!(
                 out,
                 "  {:<12} {}  {:<22} {state}",
                 s.name,
                 &s.id[..10],
-                s.addrs.first().map_or("-", String::as_str)
+                addr
             )?;
         }
     }

@@ -42,7 +42,8 @@ pub async fn run(path: &Path, to: &[String]) -> Result<ExitCode> {
             continue;
         };
         let addrs = book.get(&id).cloned().unwrap_or_default();
-        if addrs.is_empty() {
+        // Without an address, only the DHT (the endpoint's address lookup) can find it.
+        if addrs.is_empty() && peers.dht().is_none() {
             writeln!(
                 stdout.lock(),
                 "{}: no address in the definition: skipped",

@@ -1,5 +1,6 @@
 //! Where nodes look for each other: the `[dht]` section and `relays` of a format 2 definition.
-//! Parsed and checked only; no code acts on them yet (`docs/spec/definition-v2.md`, *Network*).
+//! Checked here; `swarm-node` joins the DHT when `[dht]` enables it (`docs/spec/dht-record-v1.md`).
+//! `relays` are checked only: nothing uses a relay yet.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,9 @@
 //! `annex-swarm node run`: a node started from its key and a definition that lists it. It
 //! finds itself among the definition's `[[node]]`s, serves the directory its entry names as the
-//! store of its `peer://` URL (created on first start), to the definition's members only.
+//! store of its `peer://` URL (created on first start), to the definition's members only,
+//! within its entry's `quota` (writes past it refused), `upload_rate` (the bytes it serves,
+//! paced frame by frame, all peers together) and `download_rate` (the bytes of writes it
+//! takes). These are read when the node starts.
 //!
 //! With `[dht] enabled`, it joins the DHT on its listening IPv4 address (0.0.0.0 when it listens
 //! on IPv6), publishes its record and finds the nodes the definition lists without addresses.
@@ -14,6 +17,7 @@ use swarm_core::definition::{
     MemberKind, Role as DefRole, StoreEntry, StoreLocation, SwarmDefinition,
 };
 use swarm_core::ids::Hash32;
+use swarm_store::decorate::Link;
 use swarm_store::{Store, StoreError};
 
 use crate::dht::{DhtOptions, Finder};
@@ -134,8 +138,10 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
             .ok_or_else(|| StartError::NoAddress(entry.name.clone()))?,
     };
 
-    // The node's own store: a local directory under the id the definition gives it.
-    let local = StoreEntry::new(store_id.clone(), dir);
+    // The node's own store: a local directory under the id the definition gives it, holding
+    // no more than the node's quota.
+    let mut local = StoreEntry::new(store_id.clone(), dir);
+    local.quota = entry.quota;
     let store: Arc<dyn Store> = swarm_store::open_store(&local, def.swarm)?;
     store.create().await?;
 
@@ -165,6 +171,12 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     );
     let mut node_config = NodeConfig::new(def.swarm, def.version, hash.0);
     node_config.keeper = Some(Arc::clone(&keeper));
+    node_config.upload = entry
+        .upload_rate
+        .map(|r| Arc::new(Link::new(r.bytes_per_sec())));
+    node_config.download = entry
+        .download_rate
+        .map(|r| Arc::new(Link::new(r.bytes_per_sec())));
     let node = Node::serve(endpoint.clone(), store, members, node_config);
     let exchanging = tokio::spawn(crate::spread::keep_exchanging(
         endpoint,

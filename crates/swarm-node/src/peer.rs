@@ -168,7 +168,7 @@ impl PeerStore {
             len: data.len() as u64,
         };
         let mut call = self.link.call(&request).await.map_err(error)?;
-        match crate::stream::send_data(call.send_stream(), data).await {
+        match crate::stream::send_data(call.send_stream(), data, None).await {
             Ok(()) => call.finish_sending(),
             // The node answered before reading it all (a refusal): read why.
             Err(StreamError::Stopped(_)) => {}

@@ -4,6 +4,7 @@
 
 use bytes::{Buf, Bytes};
 use iroh::endpoint::{ConnectionError, ReadError, RecvStream, SendStream, VarInt, WriteError};
+use swarm_store::decorate::Link;
 use swarm_wire::{
     EncodeError, Frame, FrameDecoder, FrameError, FrameHeader, HEADER_LEN, MAX_DATA, Message,
     data_bodies, encode_message,
@@ -107,9 +108,17 @@ pub async fn send_message<M: Message>(
 }
 
 /// Writes `data` as a data sequence: full data frames, then the end frame. The bytes are not
-/// copied: each frame is its header and a slice of `data`.
-pub async fn send_data(send: &mut SendStream, data: Bytes) -> Result<(), StreamError> {
+/// copied: each frame is its header and a slice of `data`. With `pace`, each frame waits for
+/// its turn on that link first (a node's upload rate).
+pub async fn send_data(
+    send: &mut SendStream,
+    data: Bytes,
+    pace: Option<&Link>,
+) -> Result<(), StreamError> {
     for body in data_bodies(data) {
+        if let Some(link) = pace {
+            link.pass(body.len() as u64).await;
+        }
         let header = FrameHeader::data(body.len())?.to_bytes();
         send.write_all_chunks(&mut [Bytes::copy_from_slice(&header), body])
             .await?;

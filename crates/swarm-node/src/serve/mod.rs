@@ -15,6 +15,7 @@ use iroh::Endpoint;
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use swarm_core::ids::SwarmId;
+use swarm_store::decorate::Link;
 use swarm_store::{Object, Store, StoreError};
 use swarm_wire::codes::{close, stream as stream_code};
 use swarm_wire::{
@@ -60,6 +61,10 @@ pub struct NodeConfig {
     pub max_write: u64,
     pub write_memory: u64,
     pub streams_per_connection: usize,
+    /// The node's cap on the shard and manifest bytes it sends (all peers together).
+    pub upload: Option<Arc<Link>>,
+    /// The same on the bytes of writes it receives.
+    pub download: Option<Arc<Link>>,
 }
 
 impl NodeConfig {
@@ -73,6 +78,8 @@ impl NodeConfig {
             max_write: MAX_WRITE,
             write_memory: WRITE_MEMORY,
             streams_per_connection: STREAMS_PER_CONNECTION,
+            upload: None,
+            download: None,
         }
     }
 }

@@ -34,7 +34,7 @@ impl Shared {
             Ok(bytes) => {
                 let len = bytes.len() as u64;
                 send_message(send, &Response::Data { len }).await?;
-                send_data(send, bytes).await?;
+                send_data(send, bytes, self.config.upload.as_deref()).await?;
                 send.finish().map_err(|_| StreamError::Closed)?;
             }
             Err(e) => answer(send, &Response::Failed(failure_of(&e))).await?,
@@ -77,6 +77,9 @@ impl Shared {
             check.check(&frame).map_err(|e| protocol(e.to_string()))?;
             match frame {
                 Frame::Data(data) => {
+                    if let Some(link) = &self.config.download {
+                        link.pass(data.len() as u64).await;
+                    }
                     if let Some(h) = hasher.as_mut() {
                         h.update(&data);
                     }

@@ -23,19 +23,25 @@ use crate::store::{BoxFut, Health, RequestCounts, Store, StoreAdmin, StoreRead};
 /// Requests in flight to one store when its definition entry does not say.
 pub const DEFAULT_CONNECTIONS: usize = 4;
 
-/// A link of a given speed: hands out turns to transfers.
+/// A link of a given speed: hands out turns to transfers. Also what a node paces the bytes it
+/// sends and receives with.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub struct Link {
     bytes_per_sec: f64,
     free_at: Mutex<Option<Instant>>,
 }
 
 impl Link {
-    pub(crate) fn new(bytes_per_sec: u64) -> Self {
+    pub fn new(bytes_per_sec: u64) -> Self {
         Link {
             bytes_per_sec: bytes_per_sec.max(1) as f64,
             free_at: Mutex::new(None),
         }
+    }
+
+    /// Waits for the turn of `len` bytes that are ready now: returns when they may go.
+    pub async fn pass(&self, len: u64) {
+        tokio::time::sleep_until(self.reserve(Instant::now(), len)).await;
     }
 
     /// Reserves the link for `len` bytes of a transfer that began at `began`; returns when the

@@ -26,7 +26,7 @@ use crate::store::Store;
 pub use counted::Counted;
 pub use deadline::{Deadline, Pacing};
 pub use faults::{Fault, FaultHandle, Faults};
-pub use limits::{DEFAULT_CONNECTIONS, Limits};
+pub use limits::{DEFAULT_CONNECTIONS, Limits, Link};
 pub use quota::{Quota, RELIST_AFTER};
 pub use retry::{RETRIES, Retry};
 

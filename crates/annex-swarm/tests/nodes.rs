@@ -320,3 +320,74 @@ fn signed_definitions_spread_and_bad_ones_do_not() {
         }
     }
 }
+
+/// A node whose disk rotted serves corrupt shards: every one is caught by its BLAKE3 on
+/// arrival, the node is dropped by the get, and the get still restores the right bytes from
+/// the other stores.
+#[test]
+fn a_node_serving_corrupt_shards_is_dropped_and_the_get_succeeds() {
+    let rig = Rig::new(3);
+    let (_nodes, def) = rig.start(3, 3, 2);
+    for i in 0..3 {
+        rig.ok(&def, &["store", "init", &format!("l{i}")]);
+    }
+    let data = pseudo_random(3 << 20, 33);
+    let file = rig.path("f.bin");
+    std::fs::write(&file, &data).unwrap();
+    let key = rig
+        .ok(&def, &["put", file.to_str().unwrap()])
+        .trim()
+        .to_owned();
+
+    // Flip a byte in every shard node 0 holds.
+    let mut rotted = 0;
+    let mut stack = vec![rig.path("node0-store/shards")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let mut bytes = std::fs::read(&p).unwrap();
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0x20;
+                std::fs::write(&p, bytes).unwrap();
+                rotted += 1;
+            }
+        }
+    }
+    assert!(rotted > 0, "node 0 holds no shard");
+
+    let out = rig.path("out.bin");
+    let run = rig.cli(
+        &def,
+        &rig.client_key,
+        &["get", "--json", &key, out.to_str().unwrap()],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "restored bytes differ"
+    );
+    // The report names the node, its corrupt shards and why it was dropped.
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let n0 = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["store"] == "n0")
+        .unwrap();
+    assert_eq!(n0["bytes"], 0, "{n0}");
+    assert!(n0["corrupt"].as_u64().unwrap() >= 1, "{n0}");
+    assert!(
+        n0["dropped"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("corrupt"),
+        "{n0}"
+    );
+}

@@ -391,3 +391,53 @@ fn a_node_serving_corrupt_shards_is_dropped_and_the_get_succeeds() {
         "{n0}"
     );
 }
+
+/// A node's `node.toml`, beside its key, names its directory and tightens its quota below the
+/// definition's; a node.toml it cannot read stops the node, naming the file.
+#[test]
+fn node_toml_names_the_directory_and_tightens_the_quota() {
+    let rig = Rig::new(1);
+    let mine = rig.path("elsewhere");
+    std::fs::write(
+        rig.path("node.toml"),
+        format!(
+            "format = 1\nstore = \"{}\"\nquota = \"64KiB\"\n",
+            mine.display()
+        ),
+    )
+    .unwrap();
+    let (_nodes, def) = rig.start(2, 2, 1);
+    for i in 0..2 {
+        rig.ok(&def, &["store", "init", &format!("l{i}")]);
+    }
+    // The node made its store where node.toml says, not where the definition does.
+    assert!(
+        count_files(&mine) > 0,
+        "nothing in the directory node.toml names"
+    );
+    assert_eq!(count_files(&rig.path("node0-store")), 0);
+
+    // 1 MiB over 2 + 1 stores puts about 512 KiB on the node: past its 64 KiB.
+    let file = rig.path("f.bin");
+    std::fs::write(&file, pseudo_random(1 << 20, 5)).unwrap();
+    let out = rig.cli(&def, &rig.client_key, &["put", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a put past the node's quota succeeded"
+    );
+    assert!(err.contains("quota 64KiB"), "{err}");
+
+    // A node.toml with an unknown field: the node does not start, and says which file.
+    std::fs::write(rig.path("node.toml"), "speed = \"fast\"\n").unwrap();
+    let out = bin()
+        .arg("--swarm")
+        .arg(&def)
+        .args(["node", "run", "--listen", "127.0.0.1:0", "--key"])
+        .arg(rig.path("node0.key"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("node.toml") && err.contains("speed"), "{err}");
+}

@@ -18,6 +18,7 @@ pub mod location;
 pub mod lock;
 pub mod manifest;
 pub mod node_id;
+pub mod node_local;
 pub mod placement;
 pub mod redact;
 pub mod signed;

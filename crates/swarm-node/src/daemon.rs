@@ -3,7 +3,8 @@
 //! store of its `peer://` URL (created on first start), to the definition's members only,
 //! within its entry's `quota` (writes past it refused), `upload_rate` (the bytes it serves,
 //! paced frame by frame, all peers together) and `download_rate` (the bytes of writes it
-//! takes). These are read when the node starts.
+//! takes), each tightened by the node's own `node.toml` where that is smaller, which may also
+//! name the directory. These are read when the node starts.
 //!
 //! With `[dht] enabled`, it joins the DHT on its listening IPv4 address (0.0.0.0 when it listens
 //! on IPv6), publishes its record and finds the nodes the definition lists without addresses.
@@ -17,6 +18,7 @@ use swarm_core::definition::{
     MemberKind, Role as DefRole, StoreEntry, StoreLocation, SwarmDefinition,
 };
 use swarm_core::ids::Hash32;
+use swarm_core::node_local::NodeLocal;
 use swarm_store::decorate::Link;
 use swarm_store::{Store, StoreError};
 
@@ -35,7 +37,9 @@ pub enum StartError {
         "this node's key ({0}) is not a [[node]] of the definition: add it with `annex-swarm definition add-node`"
     )]
     NotANode(NodeId),
-    #[error("node `{0}` has no `store` directory in the definition (`store = \"/srv/shards\"`)")]
+    #[error(
+        "node `{0}` has no `store` directory: give one in its [[node]] entry or in the node's node.toml (`store = \"/srv/shards\"`)"
+    )]
     NoStore(String),
     #[error("the definition has no peer://{0} store: nothing would use this node's store")]
     NoPeerStore(NodeId),
@@ -67,6 +71,9 @@ pub struct DaemonConfig {
     pub listen: Option<SocketAddr>,
     /// How often the node compares definitions with the nodes it knows.
     pub exchange_every: std::time::Duration,
+    /// The node's own `node.toml` (empty when it has none): its directory, and limits that
+    /// tighten the definition's.
+    pub local: NodeLocal,
 }
 
 /// How often a node compares definitions with the others by default: a Hello each way per
@@ -118,7 +125,8 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         .iter()
         .find(|n| n.key.id.as_bytes() == me.as_bytes())
         .ok_or(StartError::NotANode(me))?;
-    let dir = entry
+    let limits = config.local.apply(entry);
+    let dir = limits
         .store
         .clone()
         .ok_or_else(|| StartError::NoStore(entry.name.clone()))?;
@@ -141,7 +149,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     // The node's own store: a local directory under the id the definition gives it, holding
     // no more than the node's quota.
     let mut local = StoreEntry::new(store_id.clone(), dir);
-    local.quota = entry.quota;
+    local.quota = limits.quota;
     let store: Arc<dyn Store> = swarm_store::open_store(&local, def.swarm)?;
     store.create().await?;
 
@@ -185,7 +193,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         config.exchange_every,
         finder.clone(),
     ));
-    tracing::info!(node = %me, %addr, store = %store_id, "serving");
+    tracing::info!(node = %me, %addr, store = %store_id, ?limits, "serving");
     Ok(Daemon {
         node,
         keeper,

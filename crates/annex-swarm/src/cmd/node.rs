@@ -46,7 +46,9 @@ async fn serve(
     key: Option<PathBuf>,
     listen: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode> {
-    let identity = Identity::load(&key_path(key)?)?;
+    let key = key_path(key)?;
+    let identity = Identity::load(&key)?;
+    let local = node_local(&key)?;
     let bytes = std::fs::read(swarm)
         .with_context(|| format!("cannot read swarm definition {}", swarm.display()))?;
     let text =
@@ -67,6 +69,7 @@ async fn serve(
         definition_path: Some(swarm.to_owned()),
         listen,
         exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
+        local,
     })
     .await?;
     {
@@ -84,6 +87,17 @@ async fn serve(
     // Until SIGINT, SIGTERM or SIGHUP: `main` drops this future, and with it the node.
     std::future::pending::<()>().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The node's `node.toml`, beside its key file; empty when there is none.
+fn node_local(key: &std::path::Path) -> Result<swarm_core::node_local::NodeLocal> {
+    let path = key.with_file_name("node.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => swarm_core::node_local::NodeLocal::parse(&text)
+            .with_context(|| path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// The given path, or `$XDG_CONFIG_HOME/annex-swarm/node_ed25519`, or

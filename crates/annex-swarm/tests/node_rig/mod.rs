@@ -131,7 +131,7 @@ impl Rig {
     /// Starts every node from the definition without addresses (they listen where told), then
     /// writes the client's definition with the addresses they took.
     pub fn start(&self, locals: usize, k: u16, m: u16) -> (Vec<NodeProcess>, PathBuf) {
-        let node_def = self.path("node.toml");
+        let node_def = self.path("nodes-definition.toml");
         std::fs::write(&node_def, self.definition(&[], locals, k, m)).unwrap();
         let nodes: Vec<NodeProcess> = (0..self.ids.len())
             .map(|i| start_node(&node_def, &self.path(&format!("node{i}.key"))))

@@ -94,7 +94,7 @@ fn a_key_not_in_the_definition_reaches_no_node() {
 #[test]
 fn a_node_not_in_the_definition_does_not_start() {
     let rig = Rig::new(1);
-    let def = rig.path("node.toml");
+    let def = rig.path("swarm.toml");
     std::fs::write(&def, rig.definition(&[], 2, 1, 1)).unwrap();
     let other = rig.path("other.key");
     let other_id = new_key(&other);

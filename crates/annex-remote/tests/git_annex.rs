@@ -1062,6 +1062,7 @@ fn testremote_full_with_peer_stores_served_by_nodes() {
                 definition_path: None,
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
+                replicate_every: swarm_node::replicate::REPLICATE_EVERY,
                 local: Default::default(),
             }))
             .unwrap()

@@ -47,8 +47,7 @@ pub enum StoreLocation {
         service: DriveService,
         root: String,
     },
-    /// `peer://NODEID[@host:port]`: the store a swarm node serves (`definition-v2.md`). The
-    /// grammar knows it; this build has no store kind for it yet.
+    /// `peer://NODEID[@host:port]`: the store a swarm node serves (`definition-v2.md`).
     Peer {
         node: NodeId,
         /// Where to dial it first.

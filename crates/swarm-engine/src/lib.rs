@@ -22,6 +22,7 @@ mod locks;
 pub mod logging;
 mod manifests;
 pub mod memory;
+pub mod mirror;
 mod placer;
 pub(crate) mod pool;
 pub mod progress;

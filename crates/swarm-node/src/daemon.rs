@@ -9,7 +9,8 @@
 //! With `[dht] enabled`, it joins the DHT on its listening IPv4 address (0.0.0.0 when it listens
 //! on IPv6), publishes its record and finds the nodes the definition lists without addresses.
 //!
-//! Not yet: replication.
+//! With `full_copies` in the definition, it makes its store hold whole the keys it is a holder
+//! of ([`crate::replicate`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::endpoint::{EndpointConfig, EndpointError, bind, bound_addr};
 use crate::identity::{NodeId, NodeSecret};
 use crate::kind::node_addresses;
 use crate::membership::{Membership, Role};
+use crate::replicate::Replicator;
 use crate::serve::{Node, NodeConfig};
 use crate::spread::Keeper;
 
@@ -71,6 +73,8 @@ pub struct DaemonConfig {
     pub listen: Option<SocketAddr>,
     /// How often the node compares definitions with the nodes it knows.
     pub exchange_every: std::time::Duration,
+    /// How often it looks for keys it should hold whole (`full_copies`).
+    pub replicate_every: std::time::Duration,
     /// The node's own `node.toml` (empty when it has none): its directory, and limits that
     /// tighten the definition's.
     pub local: NodeLocal,
@@ -87,6 +91,7 @@ pub struct Daemon {
     /// The definition it holds.
     pub keeper: Arc<Keeper>,
     exchanging: tokio::task::JoinHandle<()>,
+    replicating: tokio::task::JoinHandle<()>,
     /// The address it listens on (with the port chosen when 0 was asked).
     pub addr: SocketAddr,
     /// The id of the store it serves, as the definition names it.
@@ -152,6 +157,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     local.quota = limits.quota;
     let store: Arc<dyn Store> = swarm_store::open_store(&local, def.swarm)?;
     store.create().await?;
+    let served = Arc::clone(&store);
 
     let members = membership_of(def);
     let mut endpoint_config = EndpointConfig::new(config.secret.clone(), listen);
@@ -186,6 +192,17 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         .download_rate
         .map(|r| Arc::new(Link::new(r.bytes_per_sec())));
     let node = Node::serve(endpoint.clone(), store, members, node_config);
+    let replicating = tokio::spawn(
+        Replicator {
+            endpoint: endpoint.clone(),
+            dht: finder.clone(),
+            me,
+            store: served,
+            store_id: store_id.clone(),
+            every: config.replicate_every,
+        }
+        .run(Arc::clone(&keeper)),
+    );
     let exchanging = tokio::spawn(crate::spread::keep_exchanging(
         endpoint,
         Arc::clone(&keeper),
@@ -198,6 +215,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         node,
         keeper,
         exchanging,
+        replicating,
         addr,
         store: store_id.to_string(),
         dht: finder,
@@ -207,5 +225,6 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.exchanging.abort();
+        self.replicating.abort();
     }
 }

@@ -28,6 +28,8 @@ pub struct PeerKind {
     book: RwLock<HashMap<NodeId, Vec<SocketAddr>>>,
     /// The DHT the endpoint looks nodes up in, when the definition enables it.
     dht: Option<Finder>,
+    /// In a node: its own id and store, opened as is rather than dialled.
+    own: Option<(NodeId, Arc<dyn Store>)>,
 }
 
 /// The peer kind of a process, bound to its endpoint.
@@ -41,6 +43,23 @@ pub fn peer_kind_with_dht(endpoint: Endpoint, dht: Option<Finder>) -> Arc<PeerKi
         endpoint,
         book: RwLock::new(HashMap::new()),
         dht,
+        own: None,
+    })
+}
+
+/// The peer kind of a node: `peer://` stores of the others through its endpoint, its own
+/// (`me`) the store it serves.
+pub fn peer_kind_for_node(
+    endpoint: Endpoint,
+    dht: Option<Finder>,
+    me: NodeId,
+    store: Arc<dyn Store>,
+) -> Arc<PeerKind> {
+    Arc::new(PeerKind {
+        endpoint,
+        book: RwLock::new(HashMap::new()),
+        dht,
+        own: Some((me, store)),
     })
 }
 
@@ -112,6 +131,11 @@ impl StoreKind for PeerKind {
         };
         let node =
             NodeId::from_bytes(node.as_bytes()).map_err(|e| config(format!("peer {node}: {e}")))?;
+        if let Some((me, store)) = &self.own
+            && *me == node
+        {
+            return Ok(Arc::clone(store));
+        }
         let mut addrs = Vec::new();
         if let Some(hp) = addr {
             addrs.push(socket_addr(hp).ok_or_else(|| {

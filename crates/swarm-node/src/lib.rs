@@ -11,6 +11,7 @@
 //! - [`client`]: a process's member key, endpoint and peer kind, for the front ends.
 //! - [`dht`]: nodes found through the mainline DHT (BEP 44 records), when the definition says so.
 //! - [`spread`]: the definition a node holds, adopted and passed on without a tracker.
+//! - [`replicate`]: a node makes its store hold whole the keys it is a `full_copies` holder of.
 //! - [`daemon`]: a node started from its key and a definition (`annex-swarm node run`).
 //!
 //! Nothing here prints; what a peer does wrong is logged (`tracing`) and answered as the spec
@@ -26,6 +27,7 @@ pub mod kind;
 pub mod link;
 pub mod membership;
 pub mod peer;
+pub mod replicate;
 pub mod serve;
 pub mod spread;
 mod stream;

@@ -133,6 +133,7 @@ url = "{l2}"
         definition_path: None,
         listen: Some("127.0.0.1:0".parse().unwrap()),
         exchange_every: EXCHANGE_EVERY,
+        replicate_every: swarm_node::replicate::REPLICATE_EVERY,
         local: Default::default(),
     })
     .await

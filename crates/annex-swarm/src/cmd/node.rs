@@ -69,6 +69,7 @@ async fn serve(
         definition_path: Some(swarm.to_owned()),
         listen,
         exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
+        replicate_every: swarm_node::replicate::REPLICATE_EVERY,
         local,
     })
     .await?;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::chunking::{ChunkerError, ChunkerParams};
 use crate::erasure::{Coding, ErasureError};
 use crate::ids::{StoreId, SwarmId};
+use crate::node_id::NodeId;
 use crate::redact;
 use crate::units::{ByteSize, Rate};
 
@@ -73,6 +74,15 @@ pub struct CodingSection {
     /// Objects smaller than this are stored whole, inside their manifest, on m + 1 stores.
     #[serde(default = "default_inline_threshold")]
     pub inline_threshold: ByteSize,
+    /// Nodes that each hold every key whole (k shards of every chunk and the manifest), on top
+    /// of the coded spread: for each key, the first `full_copies` nodes of its ranking among
+    /// the nodes with a peer store. Format 2; 0 (the default) means none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub full_copies: u16,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 fn default_inline_threshold() -> ByteSize {
@@ -137,6 +147,10 @@ pub enum DefinitionError {
     Chunker(ChunkerError),
     #[error("bad coding: inline_threshold {0} is above the most allowed, {MAX_INLINE_THRESHOLD}")]
     InlineThreshold(ByteSize),
+    #[error(
+        "bad coding: full_copies = {wanted} needs {wanted} nodes with a peer:// store, the definition has {nodes}"
+    )]
+    FullCopies { wanted: u16, nodes: usize },
     #[error("store `{0}`: id used twice")]
     DuplicateId(StoreId),
     #[error("store `{id}`: weight {weight} must be positive")]
@@ -166,6 +180,7 @@ impl SwarmDefinition {
                 m,
                 shard_size: None,
                 inline_threshold: DEFAULT_INLINE_THRESHOLD,
+                full_copies: 0,
             },
             stores,
         };
@@ -293,7 +308,26 @@ impl SwarmDefinition {
         }
         self.validate_members()?;
         self.validate_network()?;
+        let holders = self.full_copy_nodes().len();
+        if usize::from(self.coding.full_copies) > holders {
+            return Err(DefinitionError::FullCopies {
+                wanted: self.coding.full_copies,
+                nodes: holders,
+            });
+        }
         Ok(())
+    }
+
+    /// The nodes that can hold full copies: those with a `peer://` store, in definition order,
+    /// with the store's id.
+    pub fn full_copy_nodes(&self) -> Vec<(NodeId, StoreId)> {
+        self.stores
+            .iter()
+            .filter_map(|s| match s.location() {
+                Ok(StoreLocation::Peer { node, .. }) => Some((node, s.id.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Format 1 has no members: what format 2 added is refused, naming the first found.
@@ -308,6 +342,7 @@ impl SwarmDefinition {
             (self.dht.is_some(), "[dht]"),
             (!self.relays.is_empty(), "`relays`"),
             (peer, "a peer:// store"),
+            (self.coding.full_copies > 0, "`full_copies`"),
         ];
         match found.into_iter().find(|(present, _)| *present) {
             Some((_, what)) => Err(DefinitionError::NeedsFormat2(what)),

@@ -335,3 +335,35 @@ fn bad_format_2_documents_name_the_problem() {
         "a peer:// store needs format 2 (this document says `format = 1`)"
     );
 }
+
+#[test]
+fn full_copies_need_as_many_nodes_with_stores() {
+    let one = GOLDEN_V2.replace(
+        "shard_size = \"1MiB\"",
+        "shard_size = \"1MiB\"\nfull_copies = 1",
+    );
+    let def = SwarmDefinition::parse(&one).unwrap();
+    assert_eq!(def.coding.full_copies, 1);
+    assert_eq!(def.full_copy_nodes().len(), 1);
+    assert_eq!(def.full_copy_nodes()[0].1.as_str(), "nas");
+    // Written back only when set.
+    assert!(toml::to_string(&def).unwrap().contains("full_copies = 1"));
+    assert!(
+        !toml::to_string(&SwarmDefinition::parse(GOLDEN_V2).unwrap())
+            .unwrap()
+            .contains("full_copies")
+    );
+    let two = GOLDEN_V2.replace(
+        "shard_size = \"1MiB\"",
+        "shard_size = \"1MiB\"\nfull_copies = 2",
+    );
+    assert_eq!(
+        SwarmDefinition::parse(&two).unwrap_err().to_string(),
+        "bad coding: full_copies = 2 needs 2 nodes with a peer:// store, the definition has 1"
+    );
+    let v1 = "format = 1\nswarm = \"5157a2d0c0ffee0011223344556677aa\"\nversion = 1\n[coding]\nk = 1\nm = 1\nfull_copies = 1\n[[store]]\nid = \"a\"\nurl = \"/a\"\n[[store]]\nid = \"b\"\nurl = \"/b\"\n";
+    assert_eq!(
+        SwarmDefinition::parse(v1).unwrap_err().to_string(),
+        "`full_copies` needs format 2 (this document says `format = 1`)"
+    );
+}

@@ -1,0 +1,86 @@
+//! Issue 13, first slice: `full_copies` kept by the nodes on their own. A client puts once and
+//! leaves; the key's holders (the first `full_copies` nodes of its manifest ranking) pull what
+//! they lack from the other nodes until each alone restores the key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod node_rig;
+
+use std::time::{Duration, Instant};
+
+use common::pseudo_random;
+use node_rig::*;
+use swarm_core::definition::SwarmDefinition;
+
+#[test]
+fn holders_make_full_copies_without_a_client() {
+    let rig = Rig::new(4);
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let text = spread_definition(&rig, 4, &ports, 1).replace(
+        "m = 1\n",
+        "m = 1\nfull_copies = 2\nshard_size = \"64KiB\"\n",
+    );
+    let def = SwarmDefinition::parse(&text).unwrap();
+    for i in 0..4 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
+    }
+    let mut nodes: Vec<Option<NodeProcess>> = (0..4)
+        .map(|i| Some(start_from(&rig, i, ports[i])))
+        .collect();
+    let client_def = rig.path("swarm.toml");
+    std::fs::write(&client_def, &text).unwrap();
+
+    let data = pseudo_random(3 << 20, 13);
+    let file = rig.path("f.bin");
+    std::fs::write(&file, &data).unwrap();
+    let key = rig
+        .ok(&client_def, &["put", file.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    let put_at = Instant::now();
+
+    let holders: Vec<usize> = swarm_node::replicate::holders(&def, key.as_bytes())
+        .iter()
+        .map(|h| rig.ids.iter().position(|id| *id == h.to_string()).unwrap())
+        .collect();
+    assert_eq!(holders.len(), 2);
+    // Each holder says so once it holds the key whole.
+    for &h in &holders {
+        loop {
+            let log = std::fs::read_to_string(rig.path(&format!("node{h}.log"))).unwrap();
+            if log.contains("now holds a full copy") {
+                break;
+            }
+            assert!(
+                put_at.elapsed() < Duration::from_secs(40),
+                "node {h} holds no full copy 40 s after the put:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    eprintln!("both holders whole {:?} after the put", put_at.elapsed());
+
+    // Each holder alone restores the key: every other node down.
+    let (a, b) = (holders[0], holders[1]);
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != a {
+            *n = None;
+        }
+    }
+    let out = rig.path("from-a.bin");
+    rig.ok(&client_def, &["get", &key, out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "holder {a} alone: bytes differ"
+    );
+
+    nodes[b] = Some(start_from(&rig, b, ports[b]));
+    nodes[a] = None;
+    let out = rig.path("from-b.bin");
+    rig.ok(&client_def, &["get", &key, out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "holder {b} alone: bytes differ"
+    );
+}

@@ -1,0 +1,327 @@
+//! mirror: one store holds whole copies of keys, every chunk restorable from it alone
+//! (`full_copies` in the definition; a node mirrors the keys it is a holder of).
+//!
+//! A whole copy on a store is k distinct shards of each chunk (data shards preferred: then no
+//! decoding is needed to read it) and a copy of the key's manifest. What the store lacks is
+//! fetched through the scheduler from every store at once (so a slow holder is raced), restored,
+//! re-encoded, checked against the manifest's hashes and written to it; the manifest goes last,
+//! so a manifest on the store means the copy is whole. What the store holds is learned from one
+//! listing, not a request per shard.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use serde::Serialize;
+use swarm_core::erasure::Coding;
+use swarm_core::ids::{Hash32, StoreId};
+use swarm_core::key::{Key, Printable};
+use swarm_core::manifest::{Body, ChunkRecord, Manifest};
+use swarm_store::{Class, Object};
+use tokio::sync::mpsc;
+
+use crate::fetch::plan::Tuning;
+use crate::fetch::{Chunks, FetchItem};
+use crate::progress::Quiet;
+use crate::restore::{Restored, reencode};
+use crate::swarm::Members;
+use crate::{EngineError, Swarm};
+
+/// What mirroring one key did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MirrorReport {
+    pub key: String,
+    pub chunks: usize,
+    /// Chunks that lacked shards on the store.
+    pub chunks_filled: usize,
+    pub shards_written: usize,
+    pub bytes_written: u64,
+    pub manifest_written: bool,
+    /// The store holds the whole key now.
+    pub whole: bool,
+    pub error: Option<String>,
+}
+
+/// A chunk short of shards on the store: the indexes to write.
+struct Short {
+    record: ChunkRecord,
+    want: Vec<usize>,
+}
+
+impl Swarm {
+    /// Makes `store` hold whole copies of `keys` (every key when empty).
+    pub async fn mirror(
+        &self,
+        keys: &[Key],
+        store: &StoreId,
+    ) -> Result<Vec<MirrorReport>, EngineError> {
+        self.mirror_where(keys, store, |_| true).await
+    }
+
+    /// The same for the keys of `keys` (every key when empty) that `wanted` picks, by their
+    /// bytes: a node mirrors the keys it is a holder of.
+    pub async fn mirror_where(
+        &self,
+        keys: &[Key],
+        store: &StoreId,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<MirrorReport>, EngineError> {
+        let _lock = self.writing("mirror").await?;
+        let members = self.members();
+        let target = members
+            .stores()
+            .iter()
+            .position(|m| m.id() == store)
+            .ok_or_else(|| EngineError::Refused(format!("no store `{store}` in this swarm")))?;
+        let (mut keys, unreadable) = members.keys_or_all(keys).await?;
+        keys.retain(|k| wanted(k));
+        let held = members.store(target).list(Class::Shards).await?;
+        let held: HashSet<Hash32> = held
+            .objects
+            .iter()
+            .filter_map(|l| match &l.object {
+                Object::Shard(h) => Some(*h),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.mirror_key(&members, target, &held, &key).await);
+        }
+        for (name, why) in unreadable {
+            out.push(MirrorReport {
+                key: name,
+                error: Some(format!("no readable copy of its manifest ({why})")),
+                ..MirrorReport::default()
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mirror_key(
+        &self,
+        members: &Members,
+        target: usize,
+        held: &HashSet<Hash32>,
+        key: &[u8],
+    ) -> MirrorReport {
+        let mut report = MirrorReport {
+            key: Printable(key).to_string(),
+            ..MirrorReport::default()
+        };
+        let manifest = match members.read_manifest(key).await {
+            Ok(m) => m,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        if let Body::Chunked { coding, chunks, .. } = &manifest.body {
+            report.chunks = chunks.len();
+            // Shards planned for an earlier chunk count as held: a repeated chunk is written once.
+            let mut planned: HashSet<Hash32> = HashSet::new();
+            let mut short = Vec::new();
+            for c in chunks {
+                let has = |h: &Hash32| held.contains(h) || planned.contains(h);
+                if let Some(s) = shortfall(*coding, c, has) {
+                    planned.extend(s.want.iter().map(|&i| c.shards[i]));
+                    short.push(s);
+                }
+            }
+            report.chunks_filled = short.len();
+            if !short.is_empty() {
+                let tuning = Tuning::for_chunks(chunks.iter().map(|c| c.len).max().unwrap_or(0));
+                match self
+                    .fill(members, target, &report.key, *coding, short, tuning)
+                    .await
+                {
+                    Ok((n, bytes)) => {
+                        report.shards_written = n;
+                        report.bytes_written = bytes;
+                    }
+                    Err(e) => {
+                        report.error = Some(e);
+                        return report;
+                    }
+                }
+            }
+        }
+        match write_manifest_to(members, target, &manifest).await {
+            Ok(written) => {
+                report.manifest_written = written;
+                report.whole = true;
+            }
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        report
+    }
+
+    /// Fetches the short chunks and writes their missing shards to the target; the shards and
+    /// bytes written.
+    async fn fill(
+        &self,
+        members: &Members,
+        target: usize,
+        key: &str,
+        coding: Coding,
+        short: Vec<Short>,
+        tuning: Tuning,
+    ) -> Result<(usize, u64), String> {
+        let (fetch_tx, fetch_rx) = mpsc::unbounded_channel::<FetchItem>();
+        let (restored_tx, mut restored_rx) = mpsc::channel::<Restored>(2);
+        let pending: Mutex<VecDeque<Short>> = Mutex::new(VecDeque::new());
+        for s in short {
+            let item = FetchItem {
+                record: s.record.clone(),
+                coding,
+                avoid: Vec::new(),
+            };
+            if let Ok(mut p) = pending.lock() {
+                p.push_back(s);
+            }
+            // The receiver lives until the fetch below ends.
+            let _ = fetch_tx.send(item);
+        }
+        drop(fetch_tx);
+        let fetching = self.fetch(
+            members,
+            key,
+            Chunks::Stream(fetch_rx),
+            restored_tx,
+            &Quiet,
+            tuning,
+        );
+        let store = members.store(target);
+        let writing = async {
+            let (mut shards, mut bytes) = (0usize, 0u64);
+            while let Some(chunk) = restored_rx.recv().await {
+                let Some(s) = pending.lock().ok().and_then(|mut p| p.pop_front()) else {
+                    break;
+                };
+                let all = reencode(coding, &s.record, chunk.contiguous(), s.want.clone())
+                    .await
+                    .map_err(|e| format!("chunk {}: {e}", s.record.id))?;
+                for i in s.want {
+                    let data: Bytes = all[i].clone();
+                    let len = data.len() as u64;
+                    store
+                        .write(&Object::Shard(s.record.shards[i]), data)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    shards += 1;
+                    bytes += len;
+                }
+            }
+            Ok::<_, String>((shards, bytes))
+        };
+        let (fetched, written) = tokio::join!(fetching, writing);
+        let written = written?;
+        fetched.map_err(|e| e.to_string())?;
+        if pending.lock().map(|p| !p.is_empty()).unwrap_or(true) {
+            return Err("not every short chunk was fetched".into());
+        }
+        Ok(written)
+    }
+}
+
+/// The shards a store holding what `held` says lacks for a whole copy of this chunk: enough that k of
+/// the chunk's shard indexes are covered (a stored object covers every index with its hash:
+/// shards of a chunk of zeros are equal), data shards first; `None` when it has them.
+fn shortfall(
+    coding: Coding,
+    record: &ChunkRecord,
+    held: impl Fn(&Hash32) -> bool,
+) -> Option<Short> {
+    let k = usize::from(coding.k());
+    let mut have: HashSet<Hash32> = record.shards.iter().filter(|h| held(h)).copied().collect();
+    let covered =
+        |have: &HashSet<Hash32>| record.shards.iter().filter(|h| have.contains(*h)).count();
+    if covered(&have) >= k {
+        return None;
+    }
+    let mut want = Vec::new();
+    for (i, h) in record.shards.iter().enumerate() {
+        if covered(&have) >= k {
+            break;
+        }
+        if have.insert(*h) {
+            want.push(i);
+        }
+    }
+    Some(Short {
+        record: record.clone(),
+        want,
+    })
+}
+
+/// Writes the manifest to the store unless it holds a copy already; whether it wrote one.
+async fn write_manifest_to(
+    members: &Members,
+    target: usize,
+    manifest: &Manifest,
+) -> Result<bool, EngineError> {
+    let object = Object::manifest_of(&manifest.key);
+    let store = members.store(target);
+    if store.stat(&object).await?.is_some() {
+        return Ok(false);
+    }
+    let bytes = manifest
+        .encode()
+        .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))?;
+    store.write(&object, Bytes::from(bytes)).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(shards: &[u8]) -> ChunkRecord {
+        ChunkRecord {
+            id: Hash32([0; 32]),
+            len: 100,
+            shards: shards.iter().map(|&b| Hash32([b; 32])).collect(),
+        }
+    }
+
+    #[test]
+    fn a_short_chunk_asks_for_data_shards_first() {
+        let coding = Coding::new(3, 2).unwrap();
+        let r = record(&[1, 2, 3, 4, 5]);
+        let held: HashSet<Hash32> = [Hash32([4; 32])].into();
+        assert_eq!(
+            shortfall(coding, &r, |h| held.contains(h)).unwrap().want,
+            vec![0, 1]
+        );
+        let held: HashSet<Hash32> = [1, 2, 5].iter().map(|&b| Hash32([b; 32])).collect();
+        assert!(shortfall(coding, &r, |h| held.contains(h)).is_none());
+        assert_eq!(
+            shortfall(coding, &r, |_| false).unwrap().want,
+            vec![0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn one_object_covers_equal_shards() {
+        // A chunk of zeros has equal shards: one object covers them all.
+        let coding = Coding::new(2, 1).unwrap();
+        let held: HashSet<Hash32> = [Hash32([7; 32])].into();
+        assert!(shortfall(coding, &record(&[7, 7, 7]), |h| held.contains(h)).is_none());
+        assert_eq!(
+            shortfall(coding, &record(&[7, 7, 7]), |_| false)
+                .unwrap()
+                .want,
+            vec![0]
+        );
+        // Two equal data shards held, one index short of... none: 2 of 3 covered.
+        assert!(shortfall(coding, &record(&[7, 7, 9]), |h| held.contains(h)).is_none());
+        let held: HashSet<Hash32> = [Hash32([9; 32])].into();
+        assert_eq!(
+            shortfall(coding, &record(&[7, 7, 9]), |h| held.contains(h))
+                .unwrap()
+                .want,
+            vec![0]
+        );
+    }
+}

@@ -39,9 +39,12 @@ impl Link {
         }
     }
 
-    /// Waits for the turn of `len` bytes that are ready now: returns when they may go.
+    /// Waits for the turn of `len` bytes that are ready now: returns when their turn begins
+    /// (they may go at once; the next bytes' turn begins when this one ends).
     pub async fn pass(&self, len: u64) {
-        tokio::time::sleep_until(self.reserve(Instant::now(), len)).await;
+        let took = Duration::from_secs_f64(len as f64 / self.bytes_per_sec);
+        let end = self.reserve(Instant::now(), len);
+        tokio::time::sleep_until(end.checked_sub(took).unwrap_or(end)).await;
     }
 
     /// Reserves the link for `len` bytes of a transfer that began at `began`; returns when the

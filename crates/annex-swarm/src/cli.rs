@@ -81,6 +81,10 @@ pub enum NodeCommand {
         /// takes any free port.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// How often the node looks for keys it should hold whole (`full_copies`): each round
+        /// lists the swarm's manifests, so remote stores are asked this often.
+        #[arg(long, default_value = "60s")]
+        replicate_every: String,
     },
 }
 

@@ -26,8 +26,9 @@ use crate::identity::NodeId;
 use crate::kind::peer_kind_for_node;
 use crate::spread::Keeper;
 
-/// How often a node looks for keys it should hold whole by default.
-pub const REPLICATE_EVERY: Duration = Duration::from_secs(5);
+/// How often a node looks for keys it should hold whole by default (each round lists the
+/// swarm's manifests on every store).
+pub const REPLICATE_EVERY: Duration = Duration::from_secs(60);
 
 /// The nodes that hold `key` whole under `def`: the first `full_copies` of the key's manifest
 /// ranking among the nodes with a peer store.

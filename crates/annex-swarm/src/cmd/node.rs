@@ -10,8 +10,18 @@ use swarm_core::identity::Identity;
 use crate::cli::NodeCommand;
 
 pub async fn run(swarm: &std::path::Path, action: NodeCommand) -> Result<ExitCode> {
-    if let NodeCommand::Run { key, listen } = action {
-        return serve(swarm, key, listen).await;
+    if let NodeCommand::Run {
+        key,
+        listen,
+        replicate_every,
+    } = action
+    {
+        let every = super::parse_duration(&replicate_every)
+            .map_err(|e| anyhow::anyhow!("--replicate-every {replicate_every}: {e}"))?;
+        if every.is_zero() {
+            bail!("--replicate-every must be more than 0");
+        }
+        return serve(swarm, key, listen, every).await;
     }
     if let NodeCommand::Status { json } = action {
         return super::node_status::run(swarm, json).await;
@@ -45,6 +55,7 @@ async fn serve(
     swarm: &std::path::Path,
     key: Option<PathBuf>,
     listen: Option<std::net::SocketAddr>,
+    replicate_every: std::time::Duration,
 ) -> Result<ExitCode> {
     let key = key_path(key)?;
     let identity = Identity::load(&key)?;
@@ -69,7 +80,7 @@ async fn serve(
         definition_path: Some(swarm.to_owned()),
         listen,
         exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
-        replicate_every: swarm_node::replicate::REPLICATE_EVERY,
+        replicate_every,
         local,
     })
     .await?;

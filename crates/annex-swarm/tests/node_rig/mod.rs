@@ -234,7 +234,7 @@ pub fn start_from(rig: &Rig, i: usize, port: u16) -> NodeProcess {
     let mut child = bin()
         .arg("--swarm")
         .arg(rig.path(&format!("node{i}.toml")))
-        .args(["-v", "node", "run", "--key"])
+        .args(["-v", "node", "run", "--replicate-every", "1s", "--key"])
         .arg(rig.path(&format!("node{i}.key")))
         .stdout(Stdio::piped())
         .stderr(log)

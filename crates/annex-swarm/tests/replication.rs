@@ -1,6 +1,7 @@
 //! Issue 13, first slice: `full_copies` kept by the nodes on their own. A client puts once and
 //! leaves; the key's holders (the first `full_copies` nodes of its manifest ranking) pull what
-//! they lack from the other nodes until each alone restores the key.
+//! they lack from the other nodes until each alone restores the key; a holder whose disk was
+//! replaced makes its copy again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -83,4 +84,45 @@ fn holders_make_full_copies_without_a_client() {
         std::fs::read(&out).unwrap() == data,
         "holder {b} alone: bytes differ"
     );
+
+    // Holder a's disk is replaced by an empty one while it is down; back up, it makes its copy
+    // again from the others, with no client running.
+    std::fs::remove_dir_all(rig.path(&format!("node{a}-store"))).unwrap();
+    let whole_before = full_copy_lines(&rig, a);
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if n.is_none() {
+            *n = Some(start_from(&rig, i, ports[i]));
+        }
+    }
+    let back = Instant::now();
+    while full_copy_lines(&rig, a) == whole_before {
+        assert!(
+            back.elapsed() < Duration::from_secs(40),
+            "node {a} did not make its copy again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "the wiped holder was whole again {:?} after its return",
+        back.elapsed()
+    );
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != a {
+            *n = None;
+        }
+    }
+    let out = rig.path("from-a-again.bin");
+    rig.ok(&client_def, &["get", &key, out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "holder {a} refilled: bytes differ"
+    );
+}
+
+/// How many times node `i` logged that it holds a full copy.
+fn full_copy_lines(rig: &Rig, i: usize) -> usize {
+    std::fs::read_to_string(rig.path(&format!("node{i}.log")))
+        .unwrap()
+        .matches("now holds a full copy")
+        .count()
 }

@@ -82,22 +82,9 @@ fn nodes_without_addresses_find_each_other_through_a_local_dht() {
 
     // Put and get through them.
     let data = pseudo_random(1 << 20, 12);
-    let file = rig.path("f.bin");
-    std::fs::write(&file, &data).unwrap();
-    let key = rig
-        .ok(&def, &["put", file.to_str().unwrap()])
-        .trim()
-        .to_owned();
-    for i in 0..3 {
-        let held = count_files(&rig.path(&format!("node{i}-store/shards")));
-        assert!(held > 0, "node {i} holds no shard");
-    }
-    let out = rig.path("out.bin");
-    rig.ok(&def, &["get", &key, out.to_str().unwrap()]);
-    assert!(
-        std::fs::read(&out).unwrap() == data,
-        "restored bytes differ"
-    );
+    let key = rig.put(&def, "f.bin", &data);
+    rig.assert_nodes_hold_shards(3);
+    rig.get_same(&def, &key, "out.bin", &data);
 
     // v2, given to n0 only, reaches n1 and n2 through the exchanges the nodes start with the
     // peers they find in the DHT.

@@ -24,16 +24,8 @@ fn put_and_get_through_node_processes_survive_two_nodes_killed() {
     }
 
     let data = pseudo_random(3 << 20, 71);
-    let file = rig.path("f.bin");
-    std::fs::write(&file, &data).unwrap();
-    let key = rig
-        .ok(&def, &["put", file.to_str().unwrap()])
-        .trim()
-        .to_owned();
-    for i in 0..3 {
-        let held = count_files(&rig.path(&format!("node{i}-store/shards")));
-        assert!(held > 0, "node {i} holds no shard");
-    }
+    let key = rig.put(&def, "f.bin", &data);
+    rig.assert_nodes_hold_shards(3);
     rig.ok(&def, &["fsck", &key]);
     // Bound to loopback only, as told: no socket of a node elsewhere.
     for (i, n) in nodes.iter().enumerate() {
@@ -41,12 +33,7 @@ fn put_and_get_through_node_processes_survive_two_nodes_killed() {
         assert!(outside.is_empty(), "node {i}: {outside:?}");
     }
 
-    let out = rig.path("out.bin");
-    rig.ok(&def, &["get", &key, out.to_str().unwrap()]);
-    assert!(
-        std::fs::read(&out).unwrap() == data,
-        "restored bytes differ"
-    );
+    rig.get_same(&def, &key, "out.bin", &data);
 
     // Two nodes gone: the three local stores and one node still hold 3 of every 5 shards' worth.
     nodes.truncate(1);
@@ -125,12 +112,7 @@ fn a_node_killed_mid_get_costs_the_get_little() {
         rig.ok(&def, &["store", "init", &format!("l{i}")]);
     }
     let data = pseudo_random(24 << 20, 73);
-    let file = rig.path("f.bin");
-    std::fs::write(&file, &data).unwrap();
-    let key = rig
-        .ok(&def, &["put", file.to_str().unwrap()])
-        .trim()
-        .to_owned();
+    let key = rig.put(&def, "f.bin", &data);
     let mut text = std::fs::read_to_string(&def).unwrap();
     text = text.replace("\n[[store]]\n", "\n[[store]]\ndownload_rate = \"2MiB/s\"\n");
     std::fs::write(&def, text).unwrap();
@@ -332,12 +314,7 @@ fn a_node_serving_corrupt_shards_is_dropped_and_the_get_succeeds() {
         rig.ok(&def, &["store", "init", &format!("l{i}")]);
     }
     let data = pseudo_random(3 << 20, 33);
-    let file = rig.path("f.bin");
-    std::fs::write(&file, &data).unwrap();
-    let key = rig
-        .ok(&def, &["put", file.to_str().unwrap()])
-        .trim()
-        .to_owned();
+    let key = rig.put(&def, "f.bin", &data);
 
     // Flip a byte in every shard node 0 holds.
     let mut rotted = 0;

@@ -33,12 +33,7 @@ fn holders_make_full_copies_without_a_client() {
     std::fs::write(&client_def, &text).unwrap();
 
     let data = pseudo_random(3 << 20, 13);
-    let file = rig.path("f.bin");
-    std::fs::write(&file, &data).unwrap();
-    let key = rig
-        .ok(&client_def, &["put", file.to_str().unwrap()])
-        .trim()
-        .to_owned();
+    let key = rig.put(&client_def, "f.bin", &data);
     let put_at = Instant::now();
 
     let holders: Vec<usize> = swarm_node::replicate::holders(&def, key.as_bytes())
@@ -69,21 +64,11 @@ fn holders_make_full_copies_without_a_client() {
             *n = None;
         }
     }
-    let out = rig.path("from-a.bin");
-    rig.ok(&client_def, &["get", &key, out.to_str().unwrap()]);
-    assert!(
-        std::fs::read(&out).unwrap() == data,
-        "holder {a} alone: bytes differ"
-    );
+    rig.get_same(&client_def, &key, "from-a.bin", &data);
 
     nodes[b] = Some(start_from(&rig, b, ports[b]));
     nodes[a] = None;
-    let out = rig.path("from-b.bin");
-    rig.ok(&client_def, &["get", &key, out.to_str().unwrap()]);
-    assert!(
-        std::fs::read(&out).unwrap() == data,
-        "holder {b} alone: bytes differ"
-    );
+    rig.get_same(&client_def, &key, "from-b.bin", &data);
 
     // Holder a's disk is replaced by an empty one while it is down; back up, it makes its copy
     // again from the others, with no client running.
@@ -111,12 +96,7 @@ fn holders_make_full_copies_without_a_client() {
             *n = None;
         }
     }
-    let out = rig.path("from-a-again.bin");
-    rig.ok(&client_def, &["get", &key, out.to_str().unwrap()]);
-    assert!(
-        std::fs::read(&out).unwrap() == data,
-        "holder {a} refilled: bytes differ"
-    );
+    rig.get_same(&client_def, &key, "from-a-again.bin", &data);
 }
 
 /// How many times node `i` logged that it holds a full copy.

@@ -155,6 +155,33 @@ impl Rig {
             .unwrap()
     }
 
+    /// Writes `data` to `name` in the rig's directory and puts it through `def`: its key.
+    pub fn put(&self, def: &Path, name: &str, data: &[u8]) -> String {
+        let file = self.path(name);
+        std::fs::write(&file, data).unwrap();
+        self.ok(def, &["put", file.to_str().unwrap()])
+            .trim()
+            .to_owned()
+    }
+
+    /// Gets `key` through `def` into `name` and checks its bytes are `data`.
+    pub fn get_same(&self, def: &Path, key: &str, name: &str, data: &[u8]) {
+        let out = self.path(name);
+        self.ok(def, &["get", key, out.to_str().unwrap()]);
+        assert!(
+            std::fs::read(&out).unwrap() == data,
+            "{name}: restored bytes differ"
+        );
+    }
+
+    /// Asserts each of the first `nodes` nodes holds at least one shard.
+    pub fn assert_nodes_hold_shards(&self, nodes: usize) {
+        for i in 0..nodes {
+            let held = count_files(&self.path(&format!("node{i}-store/shards")));
+            assert!(held > 0, "node {i} holds no shard");
+        }
+    }
+
     pub fn ok(&self, def: &Path, args: &[&str]) -> String {
         let out = self.cli(def, &self.client_key, args);
         assert!(

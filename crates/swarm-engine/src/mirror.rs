@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::fetch::plan::Tuning;
 use crate::fetch::{Chunks, FetchItem};
+use crate::locks::WriteLock;
 use crate::progress::Quiet;
 use crate::restore::{Restored, reencode};
 use crate::swarm::Members;
@@ -66,7 +67,6 @@ impl Swarm {
         store: &StoreId,
         wanted: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<MirrorReport>, EngineError> {
-        let _lock = self.writing("mirror").await?;
         let members = self.members();
         let target = members
             .stores()
@@ -84,9 +84,15 @@ impl Swarm {
                 _ => None,
             })
             .collect();
+        // The writer's lock (which holds gc off) only once there is something to write: a
+        // node runs this every round, mostly to find nothing to do.
+        let mut lock = None;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            out.push(self.mirror_key(&members, target, &held, &key).await);
+            out.push(
+                self.mirror_key(&members, target, &held, &key, &mut lock)
+                    .await,
+            );
         }
         for (name, why) in unreadable {
             out.push(MirrorReport {
@@ -104,6 +110,7 @@ impl Swarm {
         target: usize,
         held: &HashSet<Hash32>,
         key: &[u8],
+        lock: &mut Option<WriteLock>,
     ) -> MirrorReport {
         let mut report = MirrorReport {
             key: Printable(key).to_string(),
@@ -130,6 +137,10 @@ impl Swarm {
             }
             report.chunks_filled = short.len();
             if !short.is_empty() {
+                if let Err(e) = self.take_lock(lock).await {
+                    report.error = Some(e.to_string());
+                    return report;
+                }
                 let tuning = Tuning::for_chunks(chunks.iter().map(|c| c.len).max().unwrap_or(0));
                 match self
                     .fill(members, target, &report.key, *coding, short, tuning)
@@ -146,7 +157,7 @@ impl Swarm {
                 }
             }
         }
-        match write_manifest_to(members, target, &manifest).await {
+        match write_manifest_to(self, lock, members, target, &manifest).await {
             Ok(written) => {
                 report.manifest_written = written;
                 report.whole = true;
@@ -154,6 +165,14 @@ impl Swarm {
             Err(e) => report.error = Some(e.to_string()),
         }
         report
+    }
+
+    /// Takes the writer's lock if it is not held yet.
+    async fn take_lock(&self, lock: &mut Option<WriteLock>) -> Result<(), EngineError> {
+        if lock.is_none() {
+            *lock = Some(self.writing("mirror").await?);
+        }
+        Ok(())
     }
 
     /// Fetches the short chunks and writes their missing shards to the target; the shards and
@@ -256,6 +275,8 @@ fn shortfall(
 
 /// Writes the manifest to the store unless it holds a copy already; whether it wrote one.
 async fn write_manifest_to(
+    swarm: &Swarm,
+    lock: &mut Option<WriteLock>,
     members: &Members,
     target: usize,
     manifest: &Manifest,
@@ -265,6 +286,7 @@ async fn write_manifest_to(
     if store.stat(&object).await?.is_some() {
         return Ok(false);
     }
+    swarm.take_lock(lock).await?;
     let bytes = manifest
         .encode()
         .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))?;

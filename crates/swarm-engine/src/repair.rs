@@ -7,15 +7,16 @@
 //! missing shards are written by the placer to their preferred store or a spare. Surveying,
 //! fetching and writing overlap. Missing manifest copies are rewritten last.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use futures::StreamExt;
 use serde::Serialize;
 use swarm_core::erasure::Coding;
+use swarm_core::ids::Hash32;
 use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::{Body, ChunkRecord};
-use swarm_store::Object;
+use swarm_store::{Class, Object};
 use tokio::sync::mpsc;
 
 use crate::fetch::plan::Tuning;
@@ -45,6 +46,76 @@ fn survey_ahead(max_chunk: u32) -> usize {
     ((384u64 << 20) / per_chunk).clamp(4, 32) as usize
 }
 
+/// The shards each store listed, by store index (empty for a store that is down).
+pub(crate) struct Listed(Vec<HashSet<Hash32>>);
+
+impl Listed {
+    async fn of(members: &Members) -> Result<Listed, EngineError> {
+        let listings = members.list_everywhere(Class::Shards).await?;
+        Ok(Listed(
+            listings
+                .into_iter()
+                .map(|l| {
+                    l.objects
+                        .into_iter()
+                        .filter_map(|o| match o.object {
+                            Object::Shard(h) => Some(h),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+
+    /// A chunk's survey from the listings: each shard found on its preferred store, else
+    /// elsewhere, one shard a store (as a read survey counts them); nothing is corrupt, since
+    /// nothing is read.
+    fn survey(
+        &self,
+        members: &Members,
+        coding: Coding,
+        n: usize,
+        record: &ChunkRecord,
+    ) -> ChunkSurvey {
+        let places = members.chunk_places(&record.id, coding.total());
+        let holds = |s: usize, h: &Hash32| self.0.get(s).is_some_and(|set| set.contains(h));
+        // Preferred stores first, for every shard; then elsewhere for the rest (so a shard
+        // found elsewhere never takes a store that holds another shard where it belongs).
+        let mut found: Vec<Option<usize>> = record
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                places
+                    .preferred
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .filter(|&s| holds(s, h))
+            })
+            .collect();
+        let mut problems = Vec::new();
+        for (i, h) in record.shards.iter().enumerate() {
+            if found[i].is_some() {
+                continue;
+            }
+            match places
+                .elsewhere(i)
+                .find(|&s| !found.contains(&Some(s)) && holds(s, h))
+            {
+                Some(s) => found[i] = Some(s),
+                None => problems.push(format!("chunk {n} shard {i}: listed on no store")),
+            }
+        }
+        ChunkSurvey {
+            found,
+            corrupt: Vec::new(),
+            problems,
+        }
+    }
+}
+
 /// A damaged chunk on its way through the pipeline.
 struct Damaged {
     n: usize,
@@ -69,7 +140,7 @@ impl Swarm {
         });
         let mut out = Vec::new();
         for key in keys {
-            out.push(self.repair_key(&members, &key).await);
+            out.push(self.repair_key(&members, &key, None).await);
             obs.event(Event::Advanced(1));
         }
         for (name, why) in unreadable {
@@ -88,7 +159,54 @@ impl Swarm {
         Ok(out)
     }
 
-    async fn repair_key(&self, members: &Members, key: &[u8]) -> RepairReport {
+    /// Repairs one key; with `listed`, its shards are surveyed from the stores' listings
+    /// (present or not) instead of read.
+    /// Repairs, among all keys, those `wanted` picks whose shards the stores' listings show
+    /// missing: one listing of each store, then for each damaged chunk k shards read (through
+    /// the scheduler) and the missing ones written. No shard is read to check it: a node runs
+    /// this every round, and reads only for what was lost. Keys whose shards are all listed are
+    /// not reported.
+    pub async fn repair_missing(
+        &self,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<RepairReport>, EngineError> {
+        let members = self.members();
+        let (mut keys, _) = members.keys_or_all(&[]).await?;
+        keys.retain(|k| wanted(k));
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listed = Listed::of(&members).await?;
+        // The writer's lock (which holds gc off) only once a key needs a repair.
+        let mut lock = None;
+        let mut out = Vec::new();
+        for key in keys {
+            let Ok(manifest) = members.read_manifest(&key).await else {
+                continue;
+            };
+            let damaged = match &manifest.body {
+                Body::Chunked { coding, chunks, .. } => chunks
+                    .iter()
+                    .enumerate()
+                    .any(|(n, c)| !listed.survey(&members, *coding, n, c).missing().is_empty()),
+                Body::Inline(_) => false,
+            };
+            if damaged {
+                if lock.is_none() {
+                    lock = Some(self.writing("repair").await?);
+                }
+                out.push(self.repair_key(&members, &key, Some(&listed)).await);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn repair_key(
+        &self,
+        members: &Members,
+        key: &[u8],
+        listed: Option<&Listed>,
+    ) -> RepairReport {
         let name = Printable(key).to_string();
         let failed = |e: EngineError| RepairReport {
             key: name.clone(),
@@ -120,7 +238,7 @@ impl Swarm {
             } => {
                 let tuning = Tuning::for_chunks(chunker.max_chunk());
                 let (surveys, w, e) = self
-                    .repair_chunks(members, &name, *coding, chunks, tuning)
+                    .repair_chunks(members, &name, *coding, chunks, tuning, listed)
                     .await;
                 rewritten = w;
                 errors.extend(e);
@@ -172,6 +290,7 @@ impl Swarm {
         coding: Coding,
         chunks: &[ChunkRecord],
         tuning: Tuning,
+        listed: Option<&Listed>,
     ) -> (Vec<ChunkSurvey>, usize, Vec<String>) {
         let k = usize::from(coding.k());
         // Unbounded (items are a chunk's record, the manifest is in memory anyway), so the
@@ -195,11 +314,11 @@ impl Swarm {
                 futures::stream::iter(0..chunks.len())
                     .map(|n| async move {
                         let record = &chunks[n];
-                        (
-                            n,
-                            record,
-                            members.survey_chunk(coding, n, record, true).await,
-                        )
+                        let survey = match listed {
+                            Some(l) => l.survey(members, coding, n, record),
+                            None => members.survey_chunk(coding, n, record, true).await,
+                        };
+                        (n, record, survey)
                     })
                     .buffer_unordered(ahead)
             );

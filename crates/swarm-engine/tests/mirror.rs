@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Rig, content, get, put};
+use swarm_store::StoreAdmin;
 use swarm_store::decorate::Fault;
 
 #[tokio::test]
@@ -44,4 +45,60 @@ async fn a_mirrored_store_alone_restores_the_key() {
     let swarm = rig.open().await;
     let (got, _) = get(&swarm, &key).await;
     assert!(got == data, "restored bytes differ");
+}
+
+/// Bytes the swarm's stores delivered to reads (manifests included).
+fn bytes_read(swarm: &swarm_engine::Swarm) -> u64 {
+    swarm
+        .members()
+        .stores()
+        .iter()
+        .map(|m| m.store.requests().map_or(0, |r| r.bytes_read))
+        .sum()
+}
+
+/// repair_missing, as a node runs it every round: a healthy swarm costs listings and no read
+/// of a shard; a store whose shards were wiped gets them back, reading no more than k times
+/// the lost bytes (+10% for manifests).
+#[tokio::test]
+async fn repair_from_listings_reads_k_times_what_was_lost() {
+    let rig = Rig::new(3, 2, 5, 4096).await;
+    let swarm = rig.open().await;
+    let data = content(1_000_000, 5);
+    let key = put(&swarm, &data).await;
+
+    let swarm = rig.open().await;
+    assert!(swarm.repair_missing(|_| true).await.unwrap().is_empty());
+    let healthy = bytes_read(&swarm);
+
+    let lost_shards = rig.shard_count(2).await;
+    let lost_bytes: u64 = rig.mems[2]
+        .list(swarm_store::Class::Shards)
+        .await
+        .unwrap()
+        .objects
+        .iter()
+        .map(|l| l.meta.size)
+        .sum();
+    rig.wipe_shards(2).await;
+    let reports = swarm.repair_missing(|_| true).await.unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].error.is_none(), "{reports:?}");
+    assert!(reports[0].after.as_ref().unwrap().spare >= 2, "{reports:?}");
+    assert_eq!(reports[0].shards_rewritten, lost_shards);
+    let read = bytes_read(&swarm) - healthy;
+    eprintln!(
+        "lost {lost_bytes} bytes, read {read} ({:.2}x)",
+        read as f64 / lost_bytes as f64
+    );
+    assert!(
+        read as f64 <= 3.0 * lost_bytes as f64 * 1.1,
+        "read {read} bytes to repair {lost_bytes}"
+    );
+    // Only what the wanted filter picks.
+    rig.wipe_shards(2).await;
+    assert!(swarm.repair_missing(|_| false).await.unwrap().is_empty());
+    assert_eq!(rig.shard_count(2).await, 0);
+    let (got, _) = get(&swarm, &key).await;
+    assert!(got == data);
 }

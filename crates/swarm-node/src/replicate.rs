@@ -6,7 +6,9 @@
 //!
 //! A key's holders are the first `full_copies` nodes of its manifest ranking among the nodes
 //! with a peer store (`docs/spec/replication-v1.md`), so every node computes the same holders
-//! and the key's manifest copies tend to land on them too.
+//! and the key's manifest copies tend to land on them too. Its steward, the first of that
+//! ranking whose store is up, repairs it: each round, shards the stores' listings lack are
+//! rebuilt from k others, with no client running.
 //!
 //! The node reads the swarm as a client would, through an engine over the held definition on
 //! its own endpoint, except that its own `peer://` store is its local store, never dialled.
@@ -30,9 +32,8 @@ use crate::spread::Keeper;
 /// swarm's manifests on every store).
 pub const REPLICATE_EVERY: Duration = Duration::from_secs(60);
 
-/// The nodes that hold `key` whole under `def`: the first `full_copies` of the key's manifest
-/// ranking among the nodes with a peer store.
-pub fn holders(def: &SwarmDefinition, key: &[u8]) -> Vec<NodeId> {
+/// The nodes with a peer store in `key`'s manifest ranking, best first, with their stores.
+fn ranked_nodes(def: &SwarmDefinition, key: &[u8]) -> Vec<(NodeId, StoreId)> {
     let nodes = def.full_copy_nodes();
     let candidates: Vec<Candidate> = nodes
         .iter()
@@ -47,9 +48,31 @@ pub fn holders(def: &SwarmDefinition, key: &[u8]) -> Vec<NodeId> {
         .collect();
     rank(Item::Manifest(key), &candidates)
         .into_iter()
-        .take(usize::from(def.coding.full_copies))
-        .filter_map(|i| NodeId::from_bytes(nodes[i].0.as_bytes()).ok())
+        .filter_map(|i| {
+            let (node, store) = &nodes[i];
+            Some((NodeId::from_bytes(node.as_bytes()).ok()?, store.clone()))
+        })
         .collect()
+}
+
+/// The nodes that hold `key` whole under `def`: the first `full_copies` of the key's manifest
+/// ranking among the nodes with a peer store.
+pub fn holders(def: &SwarmDefinition, key: &[u8]) -> Vec<NodeId> {
+    ranked_nodes(def, key)
+        .into_iter()
+        .take(usize::from(def.coding.full_copies))
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// The node that repairs `key`: the first of its ranking among the nodes with a peer store
+/// whose store `up` says is up (as the asking node sees it; two nodes that disagree both
+/// repair, which writes the same shards twice and loses nothing).
+pub fn steward(def: &SwarmDefinition, key: &[u8], up: impl Fn(&StoreId) -> bool) -> Option<NodeId> {
+    ranked_nodes(def, key)
+        .into_iter()
+        .find(|(_, store)| up(store))
+        .map(|(n, _)| n)
 }
 
 /// What a replicating node works with.
@@ -72,9 +95,6 @@ impl Replicator {
         loop {
             tokio::time::sleep(self.every).await;
             let def = keeper.definition();
-            if def.coding.full_copies == 0 {
-                continue;
-            }
             let (version, _) = keeper.version();
             let swarm = match &engine {
                 Some((v, s)) if *v == version => s.clone(),
@@ -89,6 +109,10 @@ impl Replicator {
                     }
                 },
             };
+            self.repair(&swarm, &def).await;
+            if def.coding.full_copies == 0 {
+                continue;
+            }
             let me = self.me;
             let mine = |key: &[u8]| holders(&def, key).contains(&me);
             match swarm.mirror_where(&[], &self.store_id, mine).await {
@@ -108,6 +132,36 @@ impl Replicator {
                 }
                 Err(e) => tracing::warn!("replication: {e}"),
             }
+        }
+    }
+
+    /// Repairs the keys this node is the steward of whose shards the stores' listings show
+    /// missing (a store or node lost, a disk replaced): k shards read for each lost one.
+    async fn repair(&self, swarm: &Swarm, def: &SwarmDefinition) {
+        let members = swarm.members();
+        let up = |id: &StoreId| {
+            members
+                .stores()
+                .iter()
+                .any(|m| m.id() == id && m.down().is_none())
+        };
+        let me = self.me;
+        let mine = |key: &[u8]| steward(def, key, up) == Some(me);
+        match swarm.repair_missing(mine).await {
+            Ok(reports) => {
+                for r in reports {
+                    match &r.error {
+                        Some(e) => tracing::warn!(key = %r.key, "repair: {e}"),
+                        None => tracing::info!(
+                            key = %r.key,
+                            shards = r.shards_rewritten,
+                            manifests = r.manifests_rewritten,
+                            "repaired"
+                        ),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("repair: {e}"),
         }
     }
 

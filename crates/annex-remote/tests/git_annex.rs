@@ -1063,6 +1063,7 @@ fn testremote_full_with_peer_stores_served_by_nodes() {
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
                 replicate_every: swarm_node::replicate::REPLICATE_EVERY,
+                status: None,
                 local: Default::default(),
             }))
             .unwrap()

@@ -85,6 +85,10 @@ pub enum NodeCommand {
         /// lists the swarm's manifests, so remote stores are asked this often.
         #[arg(long, default_value = "60s")]
         replicate_every: String,
+        /// Serve a status page (and `/status.json`) over HTTP at this address, e.g.
+        /// 127.0.0.1:7421; it is not authenticated, so keep it on loopback.
+        #[arg(long)]
+        status: Option<std::net::SocketAddr>,
     },
 }
 

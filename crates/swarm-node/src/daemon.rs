@@ -31,6 +31,7 @@ use crate::membership::{Membership, Role};
 use crate::replicate::Replicator;
 use crate::serve::{Node, NodeConfig};
 use crate::spread::Keeper;
+use crate::status::{Rounds, Sightings, StatusSource};
 
 /// Why a node cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Dht(#[from] crate::dht::DhtError),
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
 }
 
 /// What a node is started with.
@@ -73,8 +76,10 @@ pub struct DaemonConfig {
     pub listen: Option<SocketAddr>,
     /// How often the node compares definitions with the nodes it knows.
     pub exchange_every: std::time::Duration,
-    /// How often it looks for keys it should hold whole (`full_copies`).
+    /// How often it looks for keys it should hold whole (`full_copies`) and lost shards.
     pub replicate_every: std::time::Duration,
+    /// Where to serve the status page and its JSON (HTTP; meant for loopback), if anywhere.
+    pub status: Option<SocketAddr>,
     /// The node's own `node.toml` (empty when it has none): its directory, and limits that
     /// tighten the definition's.
     pub local: NodeLocal,
@@ -92,6 +97,8 @@ pub struct Daemon {
     pub keeper: Arc<Keeper>,
     exchanging: tokio::task::JoinHandle<()>,
     replicating: tokio::task::JoinHandle<()>,
+    /// The status page's address and task, when asked for.
+    status: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// The address it listens on (with the port chosen when 0 was asked).
     pub addr: SocketAddr,
     /// The id of the store it serves, as the definition names it.
@@ -192,6 +199,26 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         .download_rate
         .map(|r| Arc::new(Link::new(r.bytes_per_sec())));
     let node = Node::serve(endpoint.clone(), store, members, node_config);
+    let sightings = Arc::new(Sightings::default());
+    let rounds = Arc::new(Rounds::default());
+    let status = match config.status {
+        Some(at) => {
+            let source = StatusSource {
+                me,
+                addr,
+                keeper: Arc::clone(&keeper),
+                store: Arc::clone(&served),
+                store_id: store_id.to_string(),
+                quota: limits.quota,
+                upload_rate: limits.upload_rate,
+                download_rate: limits.download_rate,
+                sightings: Arc::clone(&sightings),
+                rounds: Arc::clone(&rounds),
+            };
+            Some(crate::status::serve(at, source).await?)
+        }
+        None => None,
+    };
     let replicating = tokio::spawn(
         Replicator {
             endpoint: endpoint.clone(),
@@ -200,6 +227,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
             store: served,
             store_id: store_id.clone(),
             every: config.replicate_every,
+            rounds,
         }
         .run(Arc::clone(&keeper)),
     );
@@ -209,6 +237,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         me,
         config.exchange_every,
         finder.clone(),
+        sightings,
     ));
     tracing::info!(node = %me, %addr, store = %store_id, ?limits, "serving");
     Ok(Daemon {
@@ -216,15 +245,26 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         keeper,
         exchanging,
         replicating,
+        status,
         addr,
         store: store_id.to_string(),
         dht: finder,
     })
 }
 
+impl Daemon {
+    /// Where the status page is served, if it is.
+    pub fn status_addr(&self) -> Option<SocketAddr> {
+        self.status.as_ref().map(|(a, _)| *a)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.exchanging.abort();
         self.replicating.abort();
+        if let Some((_, task)) = &self.status {
+            task.abort();
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`dht`]: nodes found through the mainline DHT (BEP 44 records), when the definition says so.
 //! - [`spread`]: the definition a node holds, adopted and passed on without a tracker.
 //! - [`replicate`]: a node makes its store hold whole the keys it is a `full_copies` holder of.
+//! - [`status`]: the node's status as JSON and as a page, over HTTP on loopback.
 //! - [`daemon`]: a node started from its key and a definition (`annex-swarm node run`).
 //!
 //! Nothing here prints; what a peer does wrong is logged (`tracing`) and answered as the spec
@@ -30,6 +31,7 @@ pub mod peer;
 pub mod replicate;
 pub mod serve;
 pub mod spread;
+pub mod status;
 mod stream;
 
 pub use daemon::{Daemon, DaemonConfig, StartError};

@@ -27,6 +27,7 @@ use crate::dht::Finder;
 use crate::identity::NodeId;
 use crate::kind::peer_kind_for_node;
 use crate::spread::Keeper;
+use crate::status::Rounds;
 
 /// How often a node looks for keys it should hold whole by default (each round lists the
 /// swarm's manifests on every store).
@@ -85,6 +86,8 @@ pub struct Replicator {
     pub store: Arc<dyn Store>,
     pub store_id: StoreId,
     pub every: Duration,
+    /// Where the rounds are told (the status page).
+    pub rounds: Arc<Rounds>,
 }
 
 impl Replicator {
@@ -109,35 +112,43 @@ impl Replicator {
                     }
                 },
             };
-            self.repair(&swarm, &def).await;
-            if def.coding.full_copies == 0 {
-                continue;
-            }
-            let me = self.me;
-            let mine = |key: &[u8]| holders(&def, key).contains(&me);
-            match swarm.mirror_where(&[], &self.store_id, mine).await {
-                Ok(reports) => {
-                    for r in reports {
-                        if let Some(e) = &r.error {
-                            tracing::warn!(key = %r.key, "replication: {e}");
-                        } else if r.shards_written > 0 || r.manifest_written {
-                            tracing::info!(
-                                key = %r.key,
-                                shards = r.shards_written,
-                                bytes = r.bytes_written,
-                                "now holds a full copy"
-                            );
+            let (repaired, mut error) = self.repair(&swarm, &def).await;
+            let (mut whole, mut copied) = (0, (0, 0));
+            if def.coding.full_copies > 0 {
+                let me = self.me;
+                let mine = |key: &[u8]| holders(&def, key).contains(&me);
+                match swarm.mirror_where(&[], &self.store_id, mine).await {
+                    Ok(reports) => {
+                        for r in reports {
+                            copied.0 += r.shards_written as u64;
+                            copied.1 += r.bytes_written;
+                            if let Some(e) = &r.error {
+                                tracing::warn!(key = %r.key, "replication: {e}");
+                                error = Some(format!("{}: {e}", r.key));
+                            } else if r.shards_written > 0 || r.manifest_written {
+                                tracing::info!(
+                                    key = %r.key,
+                                    shards = r.shards_written,
+                                    bytes = r.bytes_written,
+                                    "now holds a full copy"
+                                );
+                            }
+                            whole += usize::from(r.whole);
                         }
                     }
+                    Err(e) => {
+                        tracing::warn!("replication: {e}");
+                        error = Some(e.to_string());
+                    }
                 }
-                Err(e) => tracing::warn!("replication: {e}"),
             }
+            self.rounds.ended(whole, copied, repaired, error);
         }
     }
 
     /// Repairs the keys this node is the steward of whose shards the stores' listings show
     /// missing (a store or node lost, a disk replaced): k shards read for each lost one.
-    async fn repair(&self, swarm: &Swarm, def: &SwarmDefinition) {
+    async fn repair(&self, swarm: &Swarm, def: &SwarmDefinition) -> (u64, Option<String>) {
         let members = swarm.members();
         let up = |id: &StoreId| {
             members
@@ -147,11 +158,16 @@ impl Replicator {
         };
         let me = self.me;
         let mine = |key: &[u8]| steward(def, key, up) == Some(me);
+        let (mut repaired, mut error) = (0, None);
         match swarm.repair_missing(mine).await {
             Ok(reports) => {
                 for r in reports {
+                    repaired += r.shards_rewritten as u64;
                     match &r.error {
-                        Some(e) => tracing::warn!(key = %r.key, "repair: {e}"),
+                        Some(e) => {
+                            tracing::warn!(key = %r.key, "repair: {e}");
+                            error = Some(format!("{}: {e}", r.key));
+                        }
                         None => tracing::info!(
                             key = %r.key,
                             shards = r.shards_rewritten,
@@ -161,8 +177,12 @@ impl Replicator {
                     }
                 }
             }
-            Err(e) => tracing::warn!("repair: {e}"),
+            Err(e) => {
+                tracing::warn!("repair: {e}");
+                error = Some(e.to_string());
+            }
         }
+        (repaired, error)
     }
 
     /// An engine over `def` as this node sees it: peers through its endpoint, its own store

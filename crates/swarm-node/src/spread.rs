@@ -29,6 +29,7 @@ use crate::dht::Finder;
 use crate::identity::NodeId;
 use crate::link::{Call, LinkError, PeerAddr};
 use crate::membership::Membership;
+use crate::status::Sightings;
 
 /// How long one exchange with a node may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -381,6 +382,7 @@ pub async fn keep_exchanging(
     me: NodeId,
     every: Duration,
     dht: Option<Finder>,
+    sightings: Arc<Sightings>,
 ) {
     loop {
         let def = keeper.definition();
@@ -393,12 +395,32 @@ pub async fn keep_exchanging(
             .map(|(node, addrs)| PeerAddr { node, addrs })
             .collect();
         let rounds = peers.iter().map(|p| {
-            let (endpoint, keeper) = (&endpoint, &keeper);
+            let (endpoint, keeper, sightings) = (&endpoint, &keeper, &sightings);
             async move {
+                let ours = || Some(keeper.version().0);
                 match exchange(endpoint, p, keeper).await {
-                    Ok(Exchanged::Same) => {}
-                    Ok(what) => tracing::debug!(peer = %p.node, ?what, "definition exchange"),
-                    Err(e) => tracing::debug!(peer = %p.node, "definition exchange: {e}"),
+                    Ok(what) => {
+                        let (version, said) = match &what {
+                            Exchanged::Same => (ours(), "holds the same definition".to_owned()),
+                            Exchanged::Took(v) => (Some(*v), format!("gave us version {v}")),
+                            Exchanged::Gave => (ours(), "took ours".to_owned()),
+                            Exchanged::TheyRefused(why) => (None, format!("refused ours: {why}")),
+                            Exchanged::WeRefused(why) => {
+                                (None, format!("we refused theirs: {why}"))
+                            }
+                            Exchanged::Conflict => {
+                                (None, "holds another definition of our version".to_owned())
+                            }
+                        };
+                        if !matches!(what, Exchanged::Same) {
+                            tracing::debug!(peer = %p.node, ?what, "definition exchange");
+                        }
+                        sightings.saw(p.node, true, version, said);
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %p.node, "definition exchange: {e}");
+                        sightings.saw(p.node, false, None, e.to_string());
+                    }
                 }
             }
         });

@@ -136,6 +136,7 @@ url = "{l2}"
         listen: Some("127.0.0.1:0".parse().unwrap()),
         exchange_every: EXCHANGE_EVERY,
         replicate_every: swarm_node::replicate::REPLICATE_EVERY,
+        status: None,
         local: Default::default(),
     })
     .await

@@ -14,6 +14,7 @@ pub async fn run(swarm: &std::path::Path, action: NodeCommand) -> Result<ExitCod
         key,
         listen,
         replicate_every,
+        status,
     } = action
     {
         let every = super::parse_duration(&replicate_every)
@@ -21,7 +22,7 @@ pub async fn run(swarm: &std::path::Path, action: NodeCommand) -> Result<ExitCod
         if every.is_zero() {
             bail!("--replicate-every must be more than 0");
         }
-        return serve(swarm, key, listen, every).await;
+        return serve(swarm, key, listen, every, status).await;
     }
     if let NodeCommand::Status { json } = action {
         return super::node_status::run(swarm, json).await;
@@ -56,6 +57,7 @@ async fn serve(
     key: Option<PathBuf>,
     listen: Option<std::net::SocketAddr>,
     replicate_every: std::time::Duration,
+    status: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode> {
     let key = key_path(key)?;
     let identity = Identity::load(&key)?;
@@ -81,6 +83,7 @@ async fn serve(
         listen,
         exchange_every: swarm_node::daemon::EXCHANGE_EVERY,
         replicate_every,
+        status,
         local,
     })
     .await?;
@@ -94,6 +97,9 @@ async fn serve(
             daemon.addr,
             daemon.store
         )?;
+        if let Some(a) = daemon.status_addr() {
+            writeln!(out, "status page on http://{a}/")?;
+        }
         out.flush()?;
     }
     // Until SIGINT, SIGTERM or SIGHUP: `main` drops this future, and with it the node.

@@ -1,0 +1,264 @@
+//! What a running node says of itself: its definition, its store and limits, what it last heard
+//! from each peer, and its replication rounds; as JSON (`/status.json`) and as a page that
+//! renders that JSON (`/`), served over HTTP on the address given (`node run --status
+//! 127.0.0.1:PORT`; loopback is the point: nothing here is authenticated).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{Html, Json};
+use axum::routing::get;
+use serde::Serialize;
+use swarm_core::units::{ByteSize, Rate};
+use swarm_store::{Class, Store};
+
+use crate::identity::NodeId;
+use crate::spread::Keeper;
+
+/// What the node last heard from each peer (the definition exchanges).
+#[derive(Debug, Default)]
+pub struct Sightings(Mutex<HashMap<NodeId, Sighting>>);
+
+#[derive(Debug, Clone)]
+struct Sighting {
+    at: Instant,
+    reachable: bool,
+    /// The version the peer holds after the exchange, when it said.
+    version: Option<u64>,
+    said: String,
+}
+
+impl Sightings {
+    pub fn saw(&self, node: NodeId, reachable: bool, version: Option<u64>, said: String) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(
+                node,
+                Sighting {
+                    at: Instant::now(),
+                    reachable,
+                    version,
+                    said,
+                },
+            );
+        }
+    }
+
+    fn get(&self, node: &NodeId) -> Option<Sighting> {
+        self.0.lock().ok()?.get(node).cloned()
+    }
+}
+
+/// The node's replication rounds.
+#[derive(Debug, Default)]
+pub struct Rounds(Mutex<RoundState>);
+
+#[derive(Debug, Default, Clone)]
+struct RoundState {
+    last: Option<Instant>,
+    rounds: u64,
+    full_copies_held: usize,
+    shards_copied: u64,
+    bytes_copied: u64,
+    shards_repaired: u64,
+    last_error: Option<String>,
+}
+
+impl Rounds {
+    /// A round ended: the keys this node holds whole, what it copied and repaired, its error.
+    pub fn ended(&self, whole: usize, copied: (u64, u64), repaired: u64, error: Option<String>) {
+        if let Ok(mut s) = self.0.lock() {
+            s.last = Some(Instant::now());
+            s.rounds += 1;
+            s.full_copies_held = whole;
+            s.shards_copied += copied.0;
+            s.bytes_copied += copied.1;
+            s.shards_repaired += repaired;
+            s.last_error = error;
+        }
+    }
+
+    fn state(&self) -> RoundState {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// Everything the status is made from.
+#[derive(Debug, Clone)]
+pub struct StatusSource {
+    pub me: NodeId,
+    pub addr: SocketAddr,
+    pub keeper: Arc<Keeper>,
+    pub store: Arc<dyn Store>,
+    pub store_id: String,
+    pub quota: Option<ByteSize>,
+    pub upload_rate: Option<Rate>,
+    pub download_rate: Option<Rate>,
+    pub sightings: Arc<Sightings>,
+    pub rounds: Arc<Rounds>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub node: String,
+    pub name: String,
+    pub address: String,
+    pub swarm: String,
+    pub definition_version: u64,
+    pub definition_hash: String,
+    pub store: StoreReport,
+    pub peers: Vec<PeerReport>,
+    pub replication: ReplicationReport,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreReport {
+    pub id: String,
+    pub shards: usize,
+    pub manifests: usize,
+    pub bytes: u64,
+    pub quota: Option<u64>,
+    pub upload_rate: Option<u64>,
+    pub download_rate: Option<u64>,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PeerReport {
+    pub name: String,
+    pub node: String,
+    pub addrs: Vec<String>,
+    pub reachable: Option<bool>,
+    pub version: Option<u64>,
+    pub seen_secs_ago: Option<f64>,
+    pub said: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplicationReport {
+    pub full_copies: u16,
+    pub rounds: u64,
+    pub last_round_secs_ago: Option<f64>,
+    pub full_copies_held: usize,
+    pub shards_copied: u64,
+    pub bytes_copied: u64,
+    pub shards_repaired: u64,
+    pub last_error: Option<String>,
+}
+
+impl StatusSource {
+    /// The status now (lists the node's store).
+    pub async fn report(&self) -> StatusReport {
+        let def = self.keeper.definition();
+        let (version, hash) = self.keeper.version();
+        let name = def
+            .nodes
+            .iter()
+            .find(|n| n.key.id.as_bytes() == self.me.as_bytes())
+            .map_or_else(String::new, |n| n.name.clone());
+        let mut store = StoreReport {
+            id: self.store_id.clone(),
+            shards: 0,
+            manifests: 0,
+            bytes: 0,
+            quota: self.quota.map(|q| q.0),
+            upload_rate: self.upload_rate.map(|r| r.0),
+            download_rate: self.download_rate.map(|r| r.0),
+            problem: None,
+        };
+        for class in [Class::Shards, Class::Manifests] {
+            match self.store.list(class).await {
+                Ok(l) => {
+                    let n = l.objects.len();
+                    store.bytes += l.objects.iter().map(|o| o.meta.size).sum::<u64>();
+                    match class {
+                        Class::Shards => store.shards = n,
+                        _ => store.manifests = n,
+                    }
+                }
+                Err(e) => store.problem = Some(e.to_string()),
+            }
+        }
+        let peers = def
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                let id = NodeId::from_bytes(n.key.id.as_bytes()).ok()?;
+                if id == self.me {
+                    return None;
+                }
+                let seen = self.sightings.get(&id);
+                Some(PeerReport {
+                    name: n.name.clone(),
+                    node: id.to_string(),
+                    addrs: n.addrs.clone(),
+                    reachable: seen.as_ref().map(|s| s.reachable),
+                    version: seen.as_ref().and_then(|s| s.version),
+                    seen_secs_ago: seen.as_ref().map(|s| s.at.elapsed().as_secs_f64()),
+                    said: seen.map(|s| s.said),
+                })
+            })
+            .collect();
+        let r = self.rounds.state();
+        StatusReport {
+            node: self.me.to_string(),
+            name,
+            address: self.addr.to_string(),
+            swarm: def.swarm.to_string(),
+            definition_version: version,
+            definition_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+            store,
+            peers,
+            replication: ReplicationReport {
+                full_copies: def.coding.full_copies,
+                rounds: r.rounds,
+                last_round_secs_ago: r.last.map(|t| t.elapsed().as_secs_f64()),
+                full_copies_held: r.full_copies_held,
+                shards_copied: r.shards_copied,
+                bytes_copied: r.bytes_copied,
+                shards_repaired: r.shards_repaired,
+                last_error: r.last_error,
+            },
+        }
+    }
+}
+
+/// Why the status page could not be served.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve the status page on {addr}: {source}")]
+pub struct StatusError {
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+/// Serves `/` (the page) and `/status.json` on `addr`; the address bound and the serving task.
+pub async fn serve(
+    addr: SocketAddr,
+    source: StatusSource,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), StatusError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StatusError { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StatusError { addr, source })?;
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/status.json",
+            get(|State(s): State<Arc<StatusSource>>| async move { Json(s.report().await) }),
+        )
+        .with_state(Arc::new(source));
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("status page: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// The page: static, it fetches `/status.json` every 2 s and renders it.
+const PAGE: &str = include_str!("status.html");

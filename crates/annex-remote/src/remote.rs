@@ -62,6 +62,9 @@ pub struct Remote {
     peers: Mutex<Option<Arc<swarm_node::PeerKind>>>,
     /// Where credentials come from besides git-annex: the environment and the credentials file.
     credentials: Arc<dyn CredentialSource>,
+    /// The BitTorrent session and the torrents' metadata, shared by every job.
+    #[cfg(feature = "torrent")]
+    torrents: crate::torrent::Torrents,
 }
 
 impl Default for Remote {
@@ -91,11 +94,15 @@ impl Remote {
             swarm: tokio::sync::OnceCell::new(),
             peers: Mutex::default(),
             credentials,
+            #[cfg(feature = "torrent")]
+            torrents: crate::torrent::Torrents::default(),
         }
     }
 
     /// Ends the process's use of the swarm (releases its write lock).
     pub async fn close(&self) {
+        #[cfg(feature = "torrent")]
+        self.torrents.close().await;
         if let Some(swarm) = self.swarm.get() {
             swarm.close().await;
         }
@@ -138,6 +145,8 @@ impl Remote {
             Request::GetAvailability => Message::Availability(Availability::Global),
             Request::ExportSupported => Message::ExportSupportedFailure,
             Request::GetOrdered => Message::Unordered,
+            Request::ClaimUrl(_) => Message::ClaimUrlFailure,
+            Request::CheckUrl(_) => Message::CheckUrlFailure(why),
             Request::Extensions(_) | Request::Unsupported(_) => Message::Error(why),
         }
     }
@@ -243,6 +252,30 @@ impl Remote {
                     }
                 }
                 io.send(Message::InfoEnd);
+            }
+            Request::ClaimUrl(url) => {
+                #[cfg(feature = "torrent")]
+                if crate::torrent::Torrents::claims(&url) {
+                    io.send(Message::ClaimUrlSuccess);
+                    return;
+                }
+                let _ = url;
+                io.send(Message::ClaimUrlFailure);
+            }
+            Request::CheckUrl(url) => {
+                #[cfg(feature = "torrent")]
+                {
+                    let reply = match self.torrents.check_url(&url).await {
+                        Ok(reply) => reply,
+                        Err(why) => Message::CheckUrlFailure(describe(&why)),
+                    };
+                    io.send(reply);
+                }
+                #[cfg(not(feature = "torrent"))]
+                io.send(Message::CheckUrlFailure(format!(
+                    "{}: this build has no torrent support",
+                    describe(&url)
+                )));
             }
             Request::Unsupported(word) => {
                 tracing::debug!("unsupported request {word}");
@@ -419,10 +452,32 @@ impl Remote {
         file: &[u8],
         io: &mut JobIo,
     ) -> Result<(), Failure> {
-        let swarm = self.prepare(io).await?;
-        let progress = ProgressLines::new(io.sender());
         // The path's bytes as git-annex sent them: it holds the key, which need not be UTF-8.
         let path = Path::new(OsStr::from_bytes(file));
+        #[cfg(feature = "torrent")]
+        if direction == Direction::Retrieve {
+            let urls = self.torrent_urls(key, io).await?;
+            if !urls.is_empty() {
+                // The swarm first when it holds the key: faster and always complete.
+                let in_swarm = match self.prepare(io).await {
+                    Ok(swarm) => swarm
+                        .get(key, path, &ProgressLines::new(io.sender()))
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+                if in_swarm {
+                    return Ok(());
+                }
+                return self
+                    .torrents
+                    .retrieve(key, &urls, path, io)
+                    .await
+                    .map_err(|why| Failure(describe(&why)));
+            }
+        }
+        let swarm = self.prepare(io).await?;
+        let progress = ProgressLines::new(io.sender());
         match direction {
             Direction::Store => {
                 swarm.put(path, Some(key.clone()), &progress).await?;
@@ -454,11 +509,39 @@ impl Remote {
     /// Present only when restorable; unknown when the stores that could not be asked might
     /// hold what decides it.
     async fn check_present(&self, key: &Key, io: &mut JobIo) -> Result<Presence, Failure> {
+        #[cfg(feature = "torrent")]
+        {
+            let urls = self.torrent_urls(key, io).await?;
+            if !urls.is_empty() {
+                let swarm = self.prepare(io).await.ok();
+                if let Some(s) = swarm
+                    && matches!(s.presence(key).await, Ok(Presence::Present))
+                {
+                    return Ok(Presence::Present);
+                }
+                // Like git-annex's own bittorrent remote: seeders come and go.
+                return Ok(Presence::Unknown(
+                    "in a torrent only: whether it has seeders cannot be known".into(),
+                ));
+            }
+        }
         let swarm = self.prepare(io).await?;
         Ok(match swarm.presence(key).await? {
             Presence::Unknown(why) => Presence::Unknown(describe(&why)),
             other => other,
         })
+    }
+
+    /// The key's URLs that this remote takes as torrents (GETURLS).
+    #[cfg(feature = "torrent")]
+    async fn torrent_urls(&self, key: &Key, io: &mut JobIo) -> Result<Vec<String>, Failure> {
+        let all = io
+            .ask_list(Message::GetUrls(key.as_bytes().to_vec(), String::new()))
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|u| crate::torrent::Torrents::claims(u))
+            .collect())
     }
 
     async fn remove(&self, key: &Key, io: &mut JobIo) -> Result<(), Failure> {

@@ -146,6 +146,29 @@ impl Tracker {
         }
     }
 
+    /// Waits (up to 30 s) until the tracker knows a seeder of `info_hash` (a scrape).
+    pub fn wait_for_seeder(&self, info_hash: &str) {
+        use std::io::{Read, Write};
+        let escaped: String = (0..info_hash.len() / 2)
+            .map(|i| format!("%{}", &info_hash[2 * i..2 * i + 2]))
+            .collect();
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = write!(s, "GET /scrape?info_hash={escaped} HTTP/1.0\r\n\r\n");
+                let mut body = Vec::new();
+                let _ = s.read_to_end(&mut body);
+                let text = String::from_utf8_lossy(&body);
+                if text.contains("8:completei") && !text.contains("8:completei0e") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("test server: no seeder of {info_hash} announced to the tracker within 30 s");
+    }
+
     pub fn announce_url(&self) -> String {
         format!("http://127.0.0.1:{}/announce", self.port)
     }
@@ -174,7 +197,6 @@ impl Aria2Seeder {
             let mut cmd = Command::new(&bin);
             cmd.arg(format!("--dir={}", dir.display()))
                 .args([
-                    "-V",
                     "--seed-ratio=0.0",
                     "--enable-dht=false",
                     "--enable-dht6=false",
@@ -190,12 +212,8 @@ impl Aria2Seeder {
                 .arg(format!("--interface={ip}"))
                 .args(torrents);
             proc = Proc::spawn(cmd, &log, false);
-            wait_for("aria2c", &log, Duration::from_secs(10), || {
-                let listening = std::net::TcpStream::connect((ip, port)).is_ok();
-                let seeding = std::fs::read_to_string(&log)
-                    .map(|t| t.contains("SEED("))
-                    .unwrap_or(false);
-                listening && seeding
+            wait_for("aria2c", &log, Duration::from_secs(30), || {
+                std::net::TcpStream::connect((ip, port)).is_ok()
             })
         });
         Aria2Seeder {
@@ -275,6 +293,11 @@ impl Rig {
         );
         let tracker = Tracker::start_on(port, &[&single.info_hash, &multi.info_hash]);
         let seeder = Aria2Seeder::start(seeder_ip, &seed, &[&single.path, &multi.path]);
+        // A client that asks the tracker before the seeder announced would wait out the
+        // tracker's interval: ready once the tracker counts a seeder of each torrent.
+        for t in [&single, &multi] {
+            tracker.wait_for_seeder(&t.info_hash);
+        }
         Rig {
             dir,
             single,
@@ -303,4 +326,74 @@ impl Rig {
         }
         m
     }
+}
+
+/// A minimal HTTP/1.0 server on 127.0.0.1 handing out the files of one directory (GET only),
+/// for `.torrent` URLs. Its thread ends with the test process.
+pub struct FileServer {
+    pub port: u16,
+}
+
+impl FileServer {
+    pub fn start(dir: &Path) -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let dir = dir.to_owned();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                // Percent-decoded, as servers do (`x%2Etorrent` is `x.torrent`).
+                let name = decode(path.trim_start_matches('/'));
+                let mut w = &stream;
+                match std::fs::read(dir.join(name)) {
+                    Ok(body) => {
+                        let _ = write!(
+                            w,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-bittorrent\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = w.write_all(&body);
+                    }
+                    Err(_) => {
+                        let _ = write!(w, "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    }
+                }
+            }
+        });
+        FileServer { port }
+    }
+
+    /// The URL of `name` in the directory.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (c, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -25,6 +25,11 @@ use crate::creds;
 use crate::protocol::{self, Availability, Direction, Message, Request, one_line};
 use crate::session::{JobIo, LineSender};
 
+/// CHECKPRESENT's answer for a key the swarm lacks and a torrent has: like git-annex's own
+/// bittorrent remote, never a counted copy, never reported lost.
+#[cfg(feature = "torrent")]
+const TORRENT_ONLY: &str = "in a torrent only: whether it has seeders cannot be known";
+
 /// git-annex's standard costs (`Config/Cost.hs`).
 pub const CHEAP_COST: u32 = 100;
 pub const EXPENSIVE_COST: u32 = 200;
@@ -454,36 +459,37 @@ impl Remote {
     ) -> Result<(), Failure> {
         // The path's bytes as git-annex sent them: it holds the key, which need not be UTF-8.
         let path = Path::new(OsStr::from_bytes(file));
-        #[cfg(feature = "torrent")]
-        if direction == Direction::Retrieve {
-            let urls = self.torrent_urls(key, io).await?;
-            if !urls.is_empty() {
-                // The swarm first when it holds the key: faster and always complete.
-                let in_swarm = match self.prepare(io).await {
-                    Ok(swarm) => swarm
-                        .get(key, path, &ProgressLines::new(io.sender()))
-                        .await
-                        .is_ok(),
-                    Err(_) => false,
-                };
-                if in_swarm {
+        // The swarm first: when it holds the key, it is faster and always complete. A key it
+        // does not hold may have torrent URLs (GETURLS is asked only then).
+        let swarm = match self.prepare(io).await {
+            Ok(swarm) => swarm,
+            Err(failure) => {
+                #[cfg(feature = "torrent")]
+                if direction == Direction::Retrieve
+                    && self.retrieve_from_torrent(key, path, io).await?
+                {
                     return Ok(());
                 }
-                return self
-                    .torrents
-                    .retrieve(key, &urls, path, io)
-                    .await
-                    .map_err(|why| Failure(describe(&why)));
+                return Err(failure);
             }
-        }
-        let swarm = self.prepare(io).await?;
+        };
         let progress = ProgressLines::new(io.sender());
         match direction {
             Direction::Store => {
                 swarm.put(path, Some(key.clone()), &progress).await?;
             }
             Direction::Retrieve => {
-                let report = swarm.get(key, path, &progress).await?;
+                let report = match swarm.get(key, path, &progress).await {
+                    Ok(report) => report,
+                    Err(absent @ EngineError::NotPresent { .. }) => {
+                        #[cfg(feature = "torrent")]
+                        if self.retrieve_from_torrent(key, path, io).await? {
+                            return Ok(());
+                        }
+                        return Err(absent.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let unused: Vec<String> = report
                     .stores
                     .iter()
@@ -509,27 +515,43 @@ impl Remote {
     /// Present only when restorable; unknown when the stores that could not be asked might
     /// hold what decides it.
     async fn check_present(&self, key: &Key, io: &mut JobIo) -> Result<Presence, Failure> {
-        #[cfg(feature = "torrent")]
-        {
-            let urls = self.torrent_urls(key, io).await?;
-            if !urls.is_empty() {
-                let swarm = self.prepare(io).await.ok();
-                if let Some(s) = swarm
-                    && matches!(s.presence(key).await, Ok(Presence::Present))
-                {
-                    return Ok(Presence::Present);
+        let presence = match self.prepare(io).await {
+            Ok(swarm) => match swarm.presence(key).await? {
+                Presence::Unknown(why) => Presence::Unknown(describe(&why)),
+                other => other,
+            },
+            Err(failure) => {
+                #[cfg(feature = "torrent")]
+                if !self.torrent_urls(key, io).await?.is_empty() {
+                    return Ok(Presence::Unknown(TORRENT_ONLY.into()));
                 }
-                // Like git-annex's own bittorrent remote: seeders come and go.
-                return Ok(Presence::Unknown(
-                    "in a torrent only: whether it has seeders cannot be known".into(),
-                ));
+                return Err(failure);
             }
+        };
+        #[cfg(feature = "torrent")]
+        if matches!(presence, Presence::Absent) && !self.torrent_urls(key, io).await?.is_empty() {
+            return Ok(Presence::Unknown(TORRENT_ONLY.into()));
         }
-        let swarm = self.prepare(io).await?;
-        Ok(match swarm.presence(key).await? {
-            Presence::Unknown(why) => Presence::Unknown(describe(&why)),
-            other => other,
-        })
+        Ok(presence)
+    }
+
+    /// Downloads `key` from its torrent URLs into `path`; false when it has none.
+    #[cfg(feature = "torrent")]
+    async fn retrieve_from_torrent(
+        &self,
+        key: &Key,
+        path: &Path,
+        io: &mut JobIo,
+    ) -> Result<bool, Failure> {
+        let urls = self.torrent_urls(key, io).await?;
+        if urls.is_empty() {
+            return Ok(false);
+        }
+        self.torrents
+            .retrieve(key, &urls, path, io)
+            .await
+            .map_err(|why| Failure(describe(&why)))?;
+        Ok(true)
     }
 
     /// The key's URLs that this remote takes as torrents (GETURLS).

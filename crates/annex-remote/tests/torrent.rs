@@ -75,10 +75,10 @@ impl Wire {
     /// `git_dir` is asked for once per process.
     fn retrieve(&mut self, key: &str, dest: &Path, url: &str, git_dir: Option<&Path>) {
         self.send(&format!("TRANSFER RETRIEVE {key} {}", dest.display()));
+        assert_eq!(self.recv(), "GETCONFIG swarmdefinition");
+        self.send("VALUE ");
         assert_eq!(self.recv(), format!("GETURLS {key} "));
         self.send(&format!("VALUE {url}"));
-        self.send("VALUE ");
-        assert_eq!(self.recv(), "GETCONFIG swarmdefinition");
         self.send("VALUE ");
         if let Some(dir) = git_dir {
             assert_eq!(self.recv(), "GETGITDIR");

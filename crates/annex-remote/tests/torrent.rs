@@ -3,7 +3,7 @@
 //! once a second, the key's hash checked), and real git-annex: Debian's with the `torrent:`
 //! prefix (`addurl`, multi-file torrents through CHECKURL-MULTI, `get -J4` of four files of one
 //! torrent in one remote process), the newest from PyPI with a plain magnet
-//! (`addurl --raw-except`).
+//! (`addurl --raw-except`) seeded by libtorrent.
 
 #![cfg(feature = "torrent")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use swarm_testservers::torrent::{FileServer, MULTI, MULTI_NAME, Rig, SINGLE};
+use swarm_testservers::torrent::{Client, FileServer, MULTI, MULTI_NAME, Rig, SINGLE};
 use tempfile::TempDir;
 
 const REMOTE: &str = env!("CARGO_BIN_EXE_git-annex-remote-swarm");
@@ -142,6 +142,32 @@ fn retrieve_reports_progress_every_second_and_checks_the_key() {
         "{reply}"
     );
     assert!(!dest2.exists());
+}
+
+/// An interrupted get leaves its pieces in `.git/annex/tmp/swarm-torrent/<infohash>/`; the
+/// next process checks them and needs no peer for what is there.
+#[test]
+fn a_get_resumes_from_the_staging_directory_of_an_earlier_process() {
+    let mut rig = Rig::start("127.0.0.16");
+    let work = tempfile::tempdir().unwrap();
+    let git_dir = work.path().join("git");
+    let staging = git_dir
+        .join("annex/tmp/swarm-torrent")
+        .join(&rig.single.info_hash);
+    std::fs::create_dir_all(&staging).unwrap();
+    let want = rig.expected(SINGLE.0);
+    std::fs::write(staging.join(SINGLE.0), &want).unwrap();
+    rig.seeder.stop();
+    // The .torrent itself still comes from the network (metadata is not kept).
+    let files = FileServer::start(rig.dir.path());
+    let url = format!("torrent:{}", files.url("single%2Etorrent"));
+    let mut wire = Wire::start(&[]);
+    let key = sha256e(&want, ".bin");
+    let dest = work.path().join("dest");
+    wire.retrieve(&key, &dest, &url, Some(&git_dir));
+    let (_, reply) = wire.progress_then_reply();
+    assert_eq!(reply, format!("TRANSFER-SUCCESS RETRIEVE {key}"));
+    assert_eq!(std::fs::read(&dest).unwrap(), want);
 }
 
 #[test]
@@ -359,7 +385,8 @@ fn newest_git_annex_takes_plain_magnets_with_raw_except() {
         Err(_) => PathBuf::from(std::env::var("HOME").unwrap_or_default())
             .join(".cache/annex-swarm/git-annex-venv/bin/git-annex"),
     };
-    let rig = Rig::start("127.0.0.15");
+    // Seeded by libtorrent (the Debian test above has aria2c).
+    let rig = Rig::start_with(Client::Libtorrent, "127.0.0.15");
     let r = Repo::new(&newest);
     // x.pe only: no tracker; the seeder is dialled from the magnet itself.
     let magnet = rig.magnet(&rig.single, false, true);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::bin;
 use serde_json::Value;
-use swarm_testservers::torrent::{MULTI, MULTI_NAME, Rig, SINGLE};
+use swarm_testservers::torrent::{Client, MULTI, MULTI_NAME, Rig, SINGLE};
 
 /// `torrent get SOURCE --out OUT ...` with DHT off and a loopback listener.
 fn get(source: &str, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -113,6 +113,26 @@ fn magnets_through_the_tracker_and_through_x_pe_alone() {
 }
 
 #[test]
+fn a_libtorrent_seeder_serves_torrent_files_and_x_pe_magnets() {
+    let rig = Rig::start_with(Client::Libtorrent, "127.0.0.8");
+    let out = tempfile::tempdir().unwrap();
+    get_json(rig.multi.path.to_str().unwrap(), out.path(), &[]);
+    for (path, _) in MULTI {
+        let rel = format!("{MULTI_NAME}/{path}");
+        assert_eq!(
+            std::fs::read(out.path().join(&rel)).unwrap(),
+            rig.expected(&rel)
+        );
+    }
+    let magnet = rig.magnet(&rig.single, false, true);
+    get_json(&magnet, out.path(), &[]);
+    assert_eq!(
+        std::fs::read(out.path().join(SINGLE.0)).unwrap(),
+        rig.expected(SINGLE.0)
+    );
+}
+
+#[test]
 fn an_interrupted_get_resumes_from_its_staging_directory() {
     let mut rig = Rig::start("127.0.0.4");
     let out = tempfile::tempdir().unwrap();
@@ -159,14 +179,22 @@ fn bad_sources_fail_clearly_and_leave_nothing() {
     let out = tempfile::tempdir().unwrap();
     let junk = out.path().join("junk.torrent");
     std::fs::write(&junk, b"d8:announce3:abc4:infoi3ee").unwrap();
+    // BEP 52 only: a file tree and no v1 `pieces`.
+    let v2 = out.path().join("v2.torrent");
+    std::fs::write(
+        &v2,
+        b"d4:infod9:file treed1:xd0:d6:lengthi5e11:pieces root32:0123456789abcdef0123456789abcdefeee12:meta versioni2e4:name1:x12:piece lengthi16384eee",
+    )
+    .unwrap();
     let cases = [
         ("magnet:?xt=urn:btih:123", "not a BitTorrent v1 info hash"),
         ("magnet:?dn=x", "no `xt=urn:btih:` info hash"),
         (
             "magnet:?xt=urn:btmh:1220caf1e1c30e81cb361b9ee167c4aa64228a7fa4fa9f6105232b28ad099f3a302e",
-            "only a BitTorrent v2 info hash",
+            "is BitTorrent v2 only",
         ),
         (junk.to_str().unwrap(), "is not a valid .torrent file"),
+        (v2.to_str().unwrap(), "is BitTorrent v2 only"),
         ("ftp:x", "not a torrent source"),
     ];
     for (source, says) in cases {
@@ -174,7 +202,7 @@ fn bad_sources_fail_clearly_and_leave_nothing() {
         assert!(!o.status.success(), "{source} succeeded");
         assert!(stderr(&o).contains(says), "{source}: {}", stderr(&o));
     }
-    assert_eq!(names(out.path()), ["junk.torrent"]);
+    assert_eq!(names(out.path()), ["junk.torrent", "v2.torrent"]);
 }
 
 #[test]

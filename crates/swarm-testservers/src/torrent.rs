@@ -1,7 +1,8 @@
 //! Real BitTorrent peers for the torrent tests, each on its own loopback address with DHT,
 //! LPD and PEX off: [`Tracker`] (Debian's opentracker, which whitelists info hashes),
-//! [`Aria2Seeder`] (aria2c seeding a directory), and [`make_torrent`] (mktorrent).
-//! Installed by `scripts/install-torrent-tools.sh`.
+//! [`Seeder`] (aria2c, or libtorrent from PyPI, seeding a directory), and [`make_torrent`]
+//! (mktorrent). Installed by `scripts/install-torrent-tools.sh` (libtorrent into a venv under
+//! `$ANNEX_SWARM_TEST_TOOLS`, default `~/.cache/annex-swarm-test-tools/torrent-venv`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,16 +175,79 @@ impl Tracker {
     }
 }
 
-/// aria2c seeding torrents whose content is in `dir`, bound to `ip` (127.0.0.x), announcing to
+/// A seeder of torrents whose content is in a directory, bound to one 127.0.0.x, announcing to
 /// their trackers; DHT, LPD and PEX off.
-pub struct Aria2Seeder {
+pub struct Seeder {
     _log: TempDir,
     pub addr: std::net::SocketAddr,
     proc: Proc,
 }
 
-impl Aria2Seeder {
-    pub fn start(ip: &str, dir: &Path, torrents: &[&Path]) -> Aria2Seeder {
+/// Which client seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Aria2c,
+    /// libtorrent 2.1 (PyPI), scripted by `lt_seeder.py`; uTP off.
+    Libtorrent,
+}
+
+/// The Python of the venv holding libtorrent.
+fn libtorrent_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ANNEX_SWARM_LIBTORRENT_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var_os("ANNEX_SWARM_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/annex-swarm-test-tools")
+        });
+    let p = tools.join("torrent-venv/bin/python");
+    if !p.is_file() {
+        fail(&format!("no libtorrent venv at {}; {INSTALL}", p.display()));
+    }
+    p
+}
+
+impl Seeder {
+    pub fn start(client: Client, ip: &str, dir: &Path, torrents: &[&Path]) -> Seeder {
+        match client {
+            Client::Aria2c => Seeder::aria2c(ip, dir, torrents),
+            Client::Libtorrent => Seeder::libtorrent(ip, dir, torrents),
+        }
+    }
+
+    pub fn libtorrent(ip: &str, dir: &Path, torrents: &[&Path]) -> Seeder {
+        let python = libtorrent_python();
+        let logdir = tempfile::Builder::new()
+            .prefix("annex-swarm-libtorrent.")
+            .tempdir()
+            .expect("tempdir");
+        let script = logdir.path().join("lt_seeder.py");
+        std::fs::write(&script, include_str!("lt_seeder.py")).expect("script");
+        let log = logdir.path().join("log");
+        let mut port = 0;
+        let mut proc = Proc::not_started(false);
+        with_retries("libtorrent seeder", || {
+            port = free_port();
+            let mut cmd = Command::new(&python);
+            cmd.arg(&script)
+                .args([ip, &port.to_string()])
+                .arg(dir)
+                .args(torrents);
+            proc = Proc::spawn(cmd, &log, false);
+            wait_for("libtorrent seeder", &log, Duration::from_secs(30), || {
+                std::fs::read_to_string(&log).is_ok_and(|t| t.contains("READY"))
+            })
+        });
+        Seeder {
+            _log: logdir,
+            addr: format!("{ip}:{port}").parse().expect("address"),
+            proc,
+        }
+    }
+
+    pub fn aria2c(ip: &str, dir: &Path, torrents: &[&Path]) -> Seeder {
         let bin = find_binary("aria2c", &[]);
         let logdir = tempfile::Builder::new()
             .prefix("annex-swarm-aria2.")
@@ -216,7 +280,7 @@ impl Aria2Seeder {
                 std::net::TcpStream::connect((ip, port)).is_ok()
             })
         });
-        Aria2Seeder {
+        Seeder {
             _log: logdir,
             addr: format!("{ip}:{port}").parse().expect("address"),
             proc,
@@ -252,17 +316,22 @@ pub const MULTI: [(&str, usize); 3] = [
 ];
 pub const PIECE_LOG2: u8 = 16;
 
-/// A tracker and an aria2c seeder (on `seeder_ip`) of the [`SINGLE`] and [`MULTI`] torrents.
+/// A tracker and a seeder (on `seeder_ip`) of the [`SINGLE`] and [`MULTI`] torrents.
 pub struct Rig {
     pub dir: TempDir,
     pub single: MadeTorrent,
     pub multi: MadeTorrent,
     pub tracker: Tracker,
-    pub seeder: Aria2Seeder,
+    pub seeder: Seeder,
 }
 
 impl Rig {
+    /// Seeded by aria2c.
     pub fn start(seeder_ip: &str) -> Rig {
+        Rig::start_with(Client::Aria2c, seeder_ip)
+    }
+
+    pub fn start_with(client: Client, seeder_ip: &str) -> Rig {
         let dir = tempfile::Builder::new()
             .prefix("annex-swarm-torrents.")
             .tempdir()
@@ -292,7 +361,7 @@ impl Rig {
             PIECE_LOG2,
         );
         let tracker = Tracker::start_on(port, &[&single.info_hash, &multi.info_hash]);
-        let seeder = Aria2Seeder::start(seeder_ip, &seed, &[&single.path, &multi.path]);
+        let seeder = Seeder::start(client, seeder_ip, &seed, &[&single.path, &multi.path]);
         // A client that asks the tracker before the seeder announced would wait out the
         // tracker's interval: ready once the tracker counts a seeder of each torrent.
         for t in [&single, &multi] {

@@ -156,7 +156,9 @@ impl Client {
                 upload_bps: options.upload_limit,
                 download_bps: options.download_limit,
             },
-            ipv4_only: options.listen.is_some_and(|a| a.is_ipv4()),
+            // An IPv4 listener says nothing of peers: IPv6 ones may still be dialled (and the
+            // DHT, when on, is dual-stack).
+            ipv4_only: false,
             ..Default::default()
         };
         let session = Session::new_with_opts(scratch.to_owned(), opts)

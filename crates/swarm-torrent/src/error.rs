@@ -8,7 +8,7 @@ pub enum TorrentError {
     #[error("`{source_text}` is not a torrent source: {why}")]
     BadSource { source_text: String, why: String },
     #[error(
-        "`{0}` names only a BitTorrent v2 info hash (urn:btmh); this client downloads v1 and hybrid torrents only"
+        "`{0}` is BitTorrent v2 only (BEP 52: a urn:btmh hash, no v1 pieces); this client downloads v1 and hybrid torrents"
     )]
     V2Only(String),
     #[error("{what} is not a valid .torrent file: {why}")]

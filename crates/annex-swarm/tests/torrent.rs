@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::bin;
 use serde_json::Value;
-use swarm_testservers::torrent::{Client, MULTI, MULTI_NAME, Rig, SINGLE};
+use swarm_testservers::torrent::{Client, MULTI, MULTI_NAME, Rig, SINGLE, Seeder};
 
 /// `torrent get SOURCE --out OUT ...` with DHT off and a loopback listener.
 fn get(source: &str, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -25,9 +25,11 @@ fn get(source: &str, out: &Path, extra: &[&str]) -> std::process::Output {
             "--metadata-timeout",
             "30",
         ])
-        .args(["--stall-timeout", "30"])
         .args(extra)
         .timeout(Duration::from_secs(120));
+    if !extra.contains(&"--stall-timeout") {
+        cmd.args(["--stall-timeout", "30"]);
+    }
     cmd.output().expect("run annex-swarm")
 }
 
@@ -126,6 +128,40 @@ fn a_libtorrent_seeder_serves_torrent_files_and_x_pe_magnets() {
     }
     let magnet = rig.magnet(&rig.single, false, true);
     get_json(&magnet, out.path(), &[]);
+    assert_eq!(
+        std::fs::read(out.path().join(SINGLE.0)).unwrap(),
+        rig.expected(SINGLE.0)
+    );
+}
+
+/// aria2c seeding unverified content sends what its file holds: here a byte flipped every
+/// 4 KiB. Every piece it sends fails its SHA-1 check and counts for nothing.
+#[test]
+fn a_seeder_sending_bad_pieces_is_not_believed() {
+    let rig = Rig::start("127.0.0.9");
+    let bad = tempfile::tempdir().unwrap();
+    let mut lie = rig.expected(SINGLE.0);
+    for b in lie.iter_mut().step_by(4096) {
+        *b ^= 0xff;
+    }
+    std::fs::write(bad.path().join(SINGLE.0), &lie).unwrap();
+    let liar = Seeder::aria2c("127.0.0.10", bad.path(), &[&rig.single.path]);
+    let out = tempfile::tempdir().unwrap();
+
+    // The liar alone (no tracker, only its x.pe): the get stalls and fails, nothing placed.
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&x.pe={}",
+        rig.single.info_hash, liar.addr
+    );
+    let o = get(&magnet, out.path(), &["--stall-timeout", "8"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no progress for 8s"), "{}", stderr(&o));
+    // librqbit's own warning: the liar's pieces were received, checked and refused.
+    assert!(stderr(&o).contains("did not validate"), "{}", stderr(&o));
+    assert!(!out.path().join(SINGLE.0).exists());
+
+    // With the honest seeder too (the tracker names both): the content is the seeded one.
+    get_json(rig.single.path.to_str().unwrap(), out.path(), &[]);
     assert_eq!(
         std::fs::read(out.path().join(SINGLE.0)).unwrap(),
         rig.expected(SINGLE.0)

@@ -361,8 +361,8 @@ fn debian_git_annex_adds_and_gets_torrents_through_the_prefix() {
     }
     r.assert_holds(&expected);
 
-    // Everything dropped and every torrent's staging gone: four files of two torrents, -J4,
-    // one remote process (git-annex's ASYNC), one session.
+    // Everything dropped and every torrent's staging gone: the four files of the multi-file
+    // torrent and the single one, -J4, one remote process (git-annex's ASYNC), one session.
     r.annex(&["drop", "--force", "."]);
     std::fs::remove_dir_all(r.repo().join(".git/annex/tmp/swarm-torrent")).unwrap();
     r.annex(&["get", "-J4", "."]);

@@ -71,6 +71,7 @@ fn torrent_files_single_and_multi_download_whole_and_equal() {
     let report = get_json(single, out.path(), &[]);
     assert_eq!(report["info_hash"], rig.single.info_hash.as_str());
     assert_eq!(report["bytes"], SINGLE.1);
+    assert!(report["peers_seen"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(
         std::fs::read(out.path().join(SINGLE.0)).unwrap(),
         rig.expected(SINGLE.0)
@@ -182,6 +183,7 @@ fn an_interrupted_get_resumes_from_its_staging_directory() {
     rig.seeder.stop();
     let report = get_json(rig.single.path.to_str().unwrap(), out.path(), &[]);
     assert_eq!(report["bytes"], SINGLE.1);
+    assert!(report["peers_seen"].as_u64().unwrap() >= 1, "{report}");
     assert_eq!(
         std::fs::read(out.path().join(SINGLE.0)).unwrap(),
         rig.expected(SINGLE.0)

@@ -305,14 +305,15 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The files every torrent test downloads: a single-file torrent and a multi-file one (a
-/// path with a space in a subdirectory, a file smaller than a piece), with 64 KiB pieces.
+/// The files every torrent test downloads: a single-file torrent and a multi-file one of four
+/// files (paths with a space in a subdirectory, a file smaller than a piece), 64 KiB pieces.
 pub const SINGLE: (&str, usize) = ("single.bin", 3_000_000);
 pub const MULTI_NAME: &str = "multi";
-pub const MULTI: [(&str, usize); 3] = [
+pub const MULTI: [(&str, usize); 4] = [
     ("a.bin", 1_000_000),
     ("sub dir/b.txt", 700_001),
     ("c.txt", 3),
+    ("sub dir/d.bin", 200_000),
 ];
 pub const PIECE_LOG2: u8 = 16;
 

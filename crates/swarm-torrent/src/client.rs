@@ -348,8 +348,11 @@ pub struct Progress {
     pub download_speed: u64,
     pub upload_speed: u64,
     pub uploaded: u64,
+    /// Peers connected now, and of those, seeders.
     pub peers: u32,
     pub seeders: u32,
+    /// Peer addresses learnt so far (trackers, x.pe, DHT), connected or not.
+    pub peers_seen: u32,
     pub eta: Option<Duration>,
     /// Still checking what was already on disk.
     pub checking: bool,
@@ -382,6 +385,7 @@ impl Transfer {
             p.upload_speed = bps(live.upload_speed.mbps);
             p.peers = live.snapshot.peer_stats.live;
             p.seeders = live.snapshot.peer_stats.live_seeders;
+            p.peers_seen = live.snapshot.peer_stats.seen;
             p.eta = total
                 .saturating_sub(done)
                 .checked_div(p.download_speed)

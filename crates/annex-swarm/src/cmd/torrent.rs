@@ -61,7 +61,9 @@ struct Report {
     files: Vec<FileReport>,
     bytes: u64,
     seconds: f64,
-    peers: u32,
+    /// The most peers connected at once, and how many were learnt of.
+    peers_max: u32,
+    peers_seen: u32,
 }
 
 #[derive(Serialize)]
@@ -129,10 +131,11 @@ async fn get_with(client: &Client, source: &Source, args: &TorrentGetArgs) -> Re
     let only: Vec<usize> = targets.iter().map(|(f, _)| f.index).collect();
     let transfer = client.download(&meta, &staging, &only).await?;
     let bar = bar(&meta.name, args.json);
-    let mut peers = 0;
+    let (mut peers_max, mut peers_seen) = (0, 0);
     let waited = transfer
         .wait(Duration::from_millis(250), |p| {
-            peers = peers.max(p.peers);
+            peers_max = peers_max.max(p.peers);
+            peers_seen = peers_seen.max(p.peers_seen);
             show(&bar, p);
         })
         .await;
@@ -163,7 +166,8 @@ async fn get_with(client: &Client, source: &Source, args: &TorrentGetArgs) -> Re
             })
             .collect(),
         seconds: started.elapsed().as_secs_f64(),
-        peers,
+        peers_max,
+        peers_seen,
     })
 }
 

@@ -18,6 +18,8 @@ fi
 . scripts/test-tools.sh
 # The store tests run against real S3 (SeaweedFS), WebDAV (nginx) and SFTP (openssh) servers.
 scripts/install-test-servers.sh
+# The torrent tests run against opentracker, aria2c seeders and mktorrent on loopback.
+scripts/install-torrent-tools.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -12,6 +12,8 @@ pub mod creds;
 pub mod protocol;
 pub mod remote;
 pub mod session;
+#[cfg(feature = "torrent")]
+pub mod torrent;
 
 pub use remote::Remote;
 pub use session::{Options, run};

@@ -72,6 +72,10 @@ pub enum Request {
     Whereis(Vec<u8>),
     GetInfo,
     GetOrdered,
+    /// `CLAIMURL <url>`: whether this remote handles the URL.
+    ClaimUrl(String),
+    /// `CHECKURL <url>`: what the URL holds (size and name, or several files).
+    CheckUrl(String),
     /// Any other request: answered `UNSUPPORTED-REQUEST`. Holds the request's first word
     /// (escaped, see [`Printable`]).
     Unsupported(String),
@@ -169,6 +173,16 @@ pub fn parse(line: &[u8]) -> Result<Incoming, ProtocolError> {
     let text = |what: &'static str| -> Result<&str, ProtocolError> {
         std::str::from_utf8(rest.unwrap_or_default()).map_err(|_| ProtocolError::NotUtf8(what))
     };
+    let url = |request: &'static str| -> Result<String, ProtocolError> {
+        let u = text(request)?;
+        if u.is_empty() {
+            return Err(ProtocolError::Missing {
+                request,
+                what: "a URL",
+            });
+        }
+        Ok(u.to_owned())
+    };
     let request = match word {
         b"VALUE" => return Ok(Incoming::Value(text("VALUE")?.to_owned())),
         // git-annex is giving up: its reason is only shown, and must not stop that.
@@ -230,6 +244,8 @@ pub fn parse(line: &[u8]) -> Result<Incoming, ProtocolError> {
         b"GETAVAILABILITY" => Request::GetAvailability,
         b"GETINFO" => Request::GetInfo,
         b"GETORDERED" => Request::GetOrdered,
+        b"CLAIMURL" => Request::ClaimUrl(url("CLAIMURL")?),
+        b"CHECKURL" => Request::CheckUrl(url("CHECKURL")?),
         other => Request::Unsupported(shown(other)),
     };
     Ok(Incoming::Request(request))
@@ -272,7 +288,18 @@ pub enum Message {
     ExportSupportedFailure,
     Unordered,
     UnsupportedRequest,
+    ClaimUrlSuccess,
+    ClaimUrlFailure,
+    /// `CHECKURL-CONTENTS <size|UNKNOWN> <file name>`.
+    CheckUrlContents(Option<u64>, String),
+    /// `CHECKURL-MULTI` with (url, size, file name) per file; none may contain spaces.
+    CheckUrlMulti(Vec<UrlFile>),
+    CheckUrlFailure(String),
     Progress(u64),
+    /// `GETURLS <key> <prefix>`: answered by VALUE lines, the last one empty.
+    GetUrls(Vec<u8>, String),
+    /// `GETGITDIR`: answered by VALUE.
+    GetGitDir,
     GetConfig(String),
     SetConfig(String, String),
     /// `GETCREDS <setting>`: answered by `CREDS`.
@@ -297,6 +324,8 @@ impl Message {
         !matches!(
             self,
             Message::Progress(_)
+                | Message::GetUrls(..)
+                | Message::GetGitDir
                 | Message::GetConfig(_)
                 | Message::SetConfig(..)
                 | Message::GetCreds(_)
@@ -352,6 +381,7 @@ impl Message {
             }
             RemoveSuccess(k) => return keyed(out, "REMOVE-SUCCESS", k, None),
             RemoveFailure(k, m) => return keyed(out, "REMOVE-FAILURE", k, Some(m)),
+            GetUrls(k, prefix) => return keyed(out, "GETURLS", k, Some(prefix)),
             Version(v) => format!("VERSION {v}"),
             Extensions(l) => l.iter().fold("EXTENSIONS".to_owned(), |mut line, e| {
                 line.push(' ');
@@ -379,6 +409,26 @@ impl Message {
             ExportSupportedFailure => "EXPORTSUPPORTED-FAILURE".into(),
             Unordered => "UNORDERED".into(),
             UnsupportedRequest => "UNSUPPORTED-REQUEST".into(),
+            ClaimUrlSuccess => "CLAIMURL-SUCCESS".into(),
+            ClaimUrlFailure => "CLAIMURL-FAILURE".into(),
+            CheckUrlContents(size, name) => {
+                format!("CHECKURL-CONTENTS {} {}", size_word(*size), t(name))
+            }
+            CheckUrlMulti(files) => {
+                files
+                    .iter()
+                    .fold("CHECKURL-MULTI".to_owned(), |mut line, f| {
+                        line.push_str(&format!(
+                            " {} {} {}",
+                            word(&f.url),
+                            size_word(f.size),
+                            word(&f.name)
+                        ));
+                        line
+                    })
+            }
+            CheckUrlFailure(m) => format!("CHECKURL-FAILURE {}", t(m)),
+            GetGitDir => "GETGITDIR".into(),
             Progress(n) => format!("PROGRESS {n}"),
             GetConfig(name) => format!("GETCONFIG {name}"),
             SetConfig(name, v) => format!("SETCONFIG {name} {}", t(v)),
@@ -405,6 +455,32 @@ impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Printable(&self.line(None)).fmt(f)
     }
+}
+
+/// One file of a `CHECKURL-MULTI` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFile {
+    pub url: String,
+    pub size: Option<u64>,
+    pub name: String,
+}
+
+fn size_word(size: Option<u64>) -> String {
+    size.map_or_else(|| "UNKNOWN".to_owned(), |n| n.to_string())
+}
+
+/// One word of a multi-word reply: spaces and control characters (which would split or end
+/// it) become `_`.
+fn word(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// A login and a password that `SETCREDS` can carry and `CREDS` give back unchanged: git-annex
@@ -495,6 +571,42 @@ mod tests {
     }
 
     #[test]
+    fn url_replies_keep_one_word_per_field() {
+        let line = |m: Message| String::from_utf8(m.line(Some(3))).unwrap();
+        assert_eq!(line(Message::ClaimUrlSuccess), "J 3 CLAIMURL-SUCCESS");
+        assert_eq!(
+            line(Message::CheckUrlContents(Some(5), "a b.txt".into())),
+            "J 3 CHECKURL-CONTENTS 5 a b.txt"
+        );
+        assert_eq!(
+            line(Message::CheckUrlContents(None, "x".into())),
+            "J 3 CHECKURL-CONTENTS UNKNOWN x"
+        );
+        assert_eq!(
+            line(Message::CheckUrlMulti(vec![
+                UrlFile {
+                    url: "torrent:u#a.bin".into(),
+                    size: Some(7),
+                    name: "t/a.bin".into()
+                },
+                UrlFile {
+                    url: "torrent:u#sub%20dir/b".into(),
+                    size: None,
+                    name: "t/sub dir/b".into()
+                },
+            ])),
+            "J 3 CHECKURL-MULTI torrent:u#a.bin 7 t/a.bin torrent:u#sub%20dir/b UNKNOWN t/sub_dir/b"
+        );
+        assert_eq!(
+            line(Message::GetUrls(b"SHA256E-s1--ab".to_vec(), String::new())),
+            "J 3 GETURLS SHA256E-s1--ab "
+        );
+        assert_eq!(line(Message::GetGitDir), "J 3 GETGITDIR");
+        assert!(!Message::GetUrls(vec![], String::new()).is_final());
+        assert!(!Message::GetGitDir.is_final());
+    }
+
+    #[test]
     fn parses_every_request_git_annex_sends() {
         assert_eq!(
             req("EXTENSIONS INFO GETGITREMOTENAME ASYNC"),
@@ -533,11 +645,17 @@ mod tests {
             ("GETAVAILABILITY", Request::GetAvailability),
             ("GETINFO", Request::GetInfo),
             ("GETORDERED", Request::GetOrdered),
-            ("CLAIMURL http://x", Request::Unsupported("CLAIMURL".into())),
+            ("CLAIMURL http://x", Request::ClaimUrl("http://x".into())),
+            (
+                "CHECKURL torrent:magnet:?xt=urn:btih:ab&dn=a b",
+                Request::CheckUrl("torrent:magnet:?xt=urn:btih:ab&dn=a b".into()),
+            ),
             ("FROBNICATE", Request::Unsupported("FROBNICATE".into())),
         ] {
             assert_eq!(req(line), r, "{line}");
         }
+        assert!(parse(b"CLAIMURL").is_err());
+        assert!(parse(b"CHECKURL ").is_err());
         assert_eq!(parse(b"VALUE a b").unwrap(), Incoming::Value("a b".into()));
         assert_eq!(parse(b"VALUE ").unwrap(), Incoming::Value(String::new()));
         assert_eq!(parse(b"VALUE").unwrap(), Incoming::Value(String::new()));

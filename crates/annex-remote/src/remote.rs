@@ -25,6 +25,11 @@ use crate::creds;
 use crate::protocol::{self, Availability, Direction, Message, Request, one_line};
 use crate::session::{JobIo, LineSender};
 
+/// CHECKPRESENT's answer for a key the swarm lacks and a torrent has: like git-annex's own
+/// bittorrent remote, never a counted copy, never reported lost.
+#[cfg(feature = "torrent")]
+const TORRENT_ONLY: &str = "in a torrent only: whether it has seeders cannot be known";
+
 /// git-annex's standard costs (`Config/Cost.hs`).
 pub const CHEAP_COST: u32 = 100;
 pub const EXPENSIVE_COST: u32 = 200;
@@ -62,6 +67,9 @@ pub struct Remote {
     peers: Mutex<Option<Arc<swarm_node::PeerKind>>>,
     /// Where credentials come from besides git-annex: the environment and the credentials file.
     credentials: Arc<dyn CredentialSource>,
+    /// The BitTorrent session and the torrents' metadata, shared by every job.
+    #[cfg(feature = "torrent")]
+    torrents: crate::torrent::Torrents,
 }
 
 impl Default for Remote {
@@ -91,11 +99,15 @@ impl Remote {
             swarm: tokio::sync::OnceCell::new(),
             peers: Mutex::default(),
             credentials,
+            #[cfg(feature = "torrent")]
+            torrents: crate::torrent::Torrents::default(),
         }
     }
 
     /// Ends the process's use of the swarm (releases its write lock).
     pub async fn close(&self) {
+        #[cfg(feature = "torrent")]
+        self.torrents.close().await;
         if let Some(swarm) = self.swarm.get() {
             swarm.close().await;
         }
@@ -138,6 +150,8 @@ impl Remote {
             Request::GetAvailability => Message::Availability(Availability::Global),
             Request::ExportSupported => Message::ExportSupportedFailure,
             Request::GetOrdered => Message::Unordered,
+            Request::ClaimUrl(_) => Message::ClaimUrlFailure,
+            Request::CheckUrl(_) => Message::CheckUrlFailure(why),
             Request::Extensions(_) | Request::Unsupported(_) => Message::Error(why),
         }
     }
@@ -243,6 +257,30 @@ impl Remote {
                     }
                 }
                 io.send(Message::InfoEnd);
+            }
+            Request::ClaimUrl(url) => {
+                #[cfg(feature = "torrent")]
+                if crate::torrent::Torrents::claims(&url) {
+                    io.send(Message::ClaimUrlSuccess);
+                    return;
+                }
+                let _ = url;
+                io.send(Message::ClaimUrlFailure);
+            }
+            Request::CheckUrl(url) => {
+                #[cfg(feature = "torrent")]
+                {
+                    let reply = match self.torrents.check_url(&url).await {
+                        Ok(reply) => reply,
+                        Err(why) => Message::CheckUrlFailure(describe(&why)),
+                    };
+                    io.send(reply);
+                }
+                #[cfg(not(feature = "torrent"))]
+                io.send(Message::CheckUrlFailure(format!(
+                    "{}: this build has no torrent support",
+                    describe(&url)
+                )));
             }
             Request::Unsupported(word) => {
                 tracing::debug!("unsupported request {word}");
@@ -419,16 +457,39 @@ impl Remote {
         file: &[u8],
         io: &mut JobIo,
     ) -> Result<(), Failure> {
-        let swarm = self.prepare(io).await?;
-        let progress = ProgressLines::new(io.sender());
         // The path's bytes as git-annex sent them: it holds the key, which need not be UTF-8.
         let path = Path::new(OsStr::from_bytes(file));
+        // The swarm first: when it holds the key, it is faster and always complete. A key it
+        // does not hold may have torrent URLs (GETURLS is asked only then).
+        let swarm = match self.prepare(io).await {
+            Ok(swarm) => swarm,
+            Err(failure) => {
+                #[cfg(feature = "torrent")]
+                if direction == Direction::Retrieve
+                    && self.retrieve_from_torrent(key, path, io).await?
+                {
+                    return Ok(());
+                }
+                return Err(failure);
+            }
+        };
+        let progress = ProgressLines::new(io.sender());
         match direction {
             Direction::Store => {
                 swarm.put(path, Some(key.clone()), &progress).await?;
             }
             Direction::Retrieve => {
-                let report = swarm.get(key, path, &progress).await?;
+                let report = match swarm.get(key, path, &progress).await {
+                    Ok(report) => report,
+                    Err(absent @ EngineError::NotPresent { .. }) => {
+                        #[cfg(feature = "torrent")]
+                        if self.retrieve_from_torrent(key, path, io).await? {
+                            return Ok(());
+                        }
+                        return Err(absent.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let unused: Vec<String> = report
                     .stores
                     .iter()
@@ -454,11 +515,55 @@ impl Remote {
     /// Present only when restorable; unknown when the stores that could not be asked might
     /// hold what decides it.
     async fn check_present(&self, key: &Key, io: &mut JobIo) -> Result<Presence, Failure> {
-        let swarm = self.prepare(io).await?;
-        Ok(match swarm.presence(key).await? {
-            Presence::Unknown(why) => Presence::Unknown(describe(&why)),
-            other => other,
-        })
+        let presence = match self.prepare(io).await {
+            Ok(swarm) => match swarm.presence(key).await? {
+                Presence::Unknown(why) => Presence::Unknown(describe(&why)),
+                other => other,
+            },
+            Err(failure) => {
+                #[cfg(feature = "torrent")]
+                if !self.torrent_urls(key, io).await?.is_empty() {
+                    return Ok(Presence::Unknown(TORRENT_ONLY.into()));
+                }
+                return Err(failure);
+            }
+        };
+        #[cfg(feature = "torrent")]
+        if matches!(presence, Presence::Absent) && !self.torrent_urls(key, io).await?.is_empty() {
+            return Ok(Presence::Unknown(TORRENT_ONLY.into()));
+        }
+        Ok(presence)
+    }
+
+    /// Downloads `key` from its torrent URLs into `path`; false when it has none.
+    #[cfg(feature = "torrent")]
+    async fn retrieve_from_torrent(
+        &self,
+        key: &Key,
+        path: &Path,
+        io: &mut JobIo,
+    ) -> Result<bool, Failure> {
+        let urls = self.torrent_urls(key, io).await?;
+        if urls.is_empty() {
+            return Ok(false);
+        }
+        self.torrents
+            .retrieve(key, &urls, path, io)
+            .await
+            .map_err(|why| Failure(describe(&why)))?;
+        Ok(true)
+    }
+
+    /// The key's URLs that this remote takes as torrents (GETURLS).
+    #[cfg(feature = "torrent")]
+    async fn torrent_urls(&self, key: &Key, io: &mut JobIo) -> Result<Vec<String>, Failure> {
+        let all = io
+            .ask_list(Message::GetUrls(key.as_bytes().to_vec(), String::new()))
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|u| crate::torrent::Torrents::claims(u))
+            .collect())
     }
 
     async fn remove(&self, key: &Key, io: &mut JobIo) -> Result<(), Failure> {

@@ -117,6 +117,34 @@ impl JobIo {
         }
     }
 
+    /// Sends a query answered by several `VALUE` lines, the last one empty (`GETURLS`).
+    pub async fn ask_list(&mut self, msg: Message) -> Result<Vec<String>, QueryError> {
+        let what = msg.to_string();
+        let mut values = Vec::new();
+        let mut next = self.query(msg).await?;
+        loop {
+            match next {
+                Incoming::Value(v) if v.is_empty() => return Ok(values),
+                Incoming::Value(v) => values.push(v),
+                other => {
+                    return Err(QueryError(format!(
+                        "git-annex answered `{what}` with {}, not VALUE",
+                        reply_word(&other)
+                    )));
+                }
+            }
+            next = match self.inbox.recv().await {
+                Some(Ok(incoming)) => incoming,
+                Some(Err(e)) => {
+                    return Err(QueryError(format!(
+                        "git-annex answered `{what}` with a malformed line: {e}"
+                    )));
+                }
+                None => return Err(QueryError("git-annex closed the connection".into())),
+            };
+        }
+    }
+
     /// Sends a query and waits for the job's next line.
     async fn query(&mut self, msg: Message) -> Result<Incoming, QueryError> {
         let what = msg.to_string();

@@ -190,6 +190,9 @@ async fn play(
                     .unwrap_or(""),
             };
             a.send(&format!("VALUE {value}")).await;
+        } else if line.starts_with("GETURLS ") {
+            // A key the swarm lacks: the remote looks for torrent URLs; there are none.
+            a.send("VALUE ").await;
         } else if let Some(setting) = line.strip_prefix("GETCREDS ") {
             let pair = kept
                 .iter()

@@ -51,6 +51,7 @@ async fn store_check_retrieve_remove_round_trip() {
     let key = sha256e(content, "hello.txt");
     let src = f.file("src", content);
     a.send(&format!("CHECKPRESENT {key}")).await;
+    a.no_urls("", key.as_bytes()).await;
     a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
     a.send(&format!("TRANSFER STORE {key} {}", path_str(&src)))
         .await;
@@ -84,6 +85,7 @@ async fn store_check_retrieve_remove_round_trip() {
     a.send(&format!("REMOVE {key}")).await;
     a.expect(&format!("REMOVE-SUCCESS {key}")).await;
     a.send(&format!("CHECKPRESENT {key}")).await;
+    a.no_urls("", key.as_bytes()).await;
     a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
     a.send(&format!("WHEREIS {key}")).await;
     a.expect("WHEREIS-FAILURE").await;
@@ -92,6 +94,7 @@ async fn store_check_retrieve_remove_round_trip() {
         path_str(&f.work("gone"))
     ))
     .await;
+    a.no_urls("", key.as_bytes()).await;
     let reply = a.recv().await;
     assert!(
         reply.starts_with(&format!(
@@ -171,6 +174,7 @@ async fn content_that_does_not_match_its_key_is_refused_and_not_claimed() {
         "{reply}"
     );
     a.send(&format!("CHECKPRESENT {key}")).await;
+    a.no_urls("", key.as_bytes()).await;
     a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
 
     let missing = f.work("no such file");
@@ -216,8 +220,8 @@ async fn malformed_lines_get_error_replies_and_the_session_goes_on() {
             "ERROR unexpected VALUE stray: no question was asked",
         ),
         ("FROBNICATE x y", "UNSUPPORTED-REQUEST"),
-        ("CLAIMURL http://example.com/", "UNSUPPORTED-REQUEST"),
-        ("CHECKURL http://example.com/", "UNSUPPORTED-REQUEST"),
+        // URLs that are not torrents: not this remote's.
+        ("CLAIMURL http://example.com/", "CLAIMURL-FAILURE"),
         ("GETORDERED", "UNORDERED"),
         ("GETCOST", "COST 100"),
         ("GETAVAILABILITY", "AVAILABILITY LOCAL"),
@@ -229,6 +233,7 @@ async fn malformed_lines_get_error_replies_and_the_session_goes_on() {
     // Still serving.
     let key = sha256e(b"x", "x");
     a.send(&format!("CHECKPRESENT {key}")).await;
+    a.no_urls("", key.as_bytes()).await;
     a.expect(&format!("CHECKPRESENT-FAILURE {key}")).await;
     a.close().await.unwrap();
 }
@@ -331,6 +336,7 @@ async fn checkpresent_with_stores_lost() {
         a.send(&format!("CHECKPRESENT {key}")).await;
         a.expect(&format!("CHECKPRESENT-SUCCESS {key}")).await;
         a.send(&format!("CHECKPRESENT {absent}")).await;
+        a.no_urls("", absent.as_bytes()).await;
         a.expect(&format!("CHECKPRESENT-FAILURE {absent}")).await;
         let dest = f.work("back");
         a.send(&format!("TRANSFER RETRIEVE {key} {}", path_str(&dest)))
@@ -546,6 +552,11 @@ async fn async_jobs_run_at_once_with_whole_tagged_lines() {
             progress_jobs.insert(job);
             continue;
         }
+        // The absent key's torrent URLs: none.
+        if job == 9 && body == format!("GETURLS {absent} ") {
+            a.send("J 9 VALUE ").await;
+            continue;
+        }
         assert!(
             finals.insert(job, body.to_owned()).is_none(),
             "two replies for job {job}"
@@ -641,6 +652,7 @@ async fn a_key_that_is_not_utf8_no_longer_ends_the_remote() {
         let reply = |job: u64, head: &str| [format!("J {job} {head} ").as_bytes(), &key].concat();
 
         a.send_bytes(&line(2, "CHECKPRESENT", &[&key])).await;
+        a.no_urls("J 2 ", &key).await;
         a.expect_bytes(&reply(2, "CHECKPRESENT-FAILURE")).await;
         // Stored while another job (UTF-8 key) stores too.
         let other = pattern(5_000 + size, seed + 10);
@@ -695,6 +707,7 @@ async fn a_key_that_is_not_utf8_no_longer_ends_the_remote() {
         a.send_bytes(&line(2, "REMOVE", &[&key])).await;
         a.expect_bytes(&reply(2, "REMOVE-SUCCESS")).await;
         a.send_bytes(&line(2, "CHECKPRESENT", &[&key])).await;
+        a.no_urls("J 2 ", &key).await;
         a.expect_bytes(&reply(2, "CHECKPRESENT-FAILURE")).await;
         // The content is checked against the key, byte of the extension and all.
         a.send_bytes(&line(
@@ -759,6 +772,7 @@ async fn hostile_lines_get_error_replies_and_the_session_goes_on() {
             a.send_bytes(&[tag.as_bytes(), &line].concat()).await;
             a.expect(&format!("{tag}{reply}")).await;
             a.send(&format!("{tag}CHECKPRESENT {key}")).await;
+            a.no_urls(tag, key.as_bytes()).await;
             a.expect(&format!("{tag}{absent}")).await;
         }
         // A reply that is not UTF-8 fails the request that asked, not the session.

@@ -42,8 +42,72 @@ pub enum Command {
         #[command(subcommand)]
         action: DefinitionCommand,
     },
+    /// BitTorrent: download magnets and .torrent files (no swarm definition needed).
+    #[cfg(feature = "torrent")]
+    Torrent {
+        #[command(subcommand)]
+        action: TorrentCommand,
+    },
     #[command(flatten)]
     OnSwarm(SwarmCommand),
+}
+
+#[cfg(feature = "torrent")]
+#[derive(Debug, Subcommand)]
+pub enum TorrentCommand {
+    /// Download a torrent (a magnet link, an http(s) URL of a .torrent file, or a .torrent
+    /// file) into --out: a single-file torrent as its file, a multi-file one as a directory
+    /// named after it. Pieces are checked (SHA-1) as they arrive; files appear under their
+    /// names only when complete. An interrupted get resumes from where it stopped.
+    Get(TorrentGetArgs),
+}
+
+#[cfg(feature = "torrent")]
+#[derive(Debug, clap::Args)]
+pub struct TorrentGetArgs {
+    /// `magnet:?xt=urn:btih:...`, `https://.../x.torrent`, `torrent:URL` or `FILE.torrent`.
+    pub source: String,
+    /// Directory to download into.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Only these files (paths inside the torrent, as `--json` lists them); repeatable.
+    #[arg(long, num_args = 1..)]
+    pub only: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub session: TorrentSessionArgs,
+}
+
+/// The BitTorrent session's switches, with the defaults a BitTorrent user expects.
+#[cfg(feature = "torrent")]
+#[derive(Debug, clap::Args)]
+pub struct TorrentSessionArgs {
+    /// Do not use the mainline DHT (which bootstraps from public routers): peers then come
+    /// only from trackers and the magnet's x.pe peers.
+    #[arg(long)]
+    pub no_dht: bool,
+    /// Address and port to accept peers on; `none` for no listener.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    pub listen: String,
+    /// Forward the listen port with UPnP.
+    #[arg(long)]
+    pub upnp: bool,
+    /// Local service discovery (LAN multicast).
+    #[arg(long)]
+    pub lsd: bool,
+    /// Upload rate limit, as `1MiB/s`.
+    #[arg(long)]
+    pub upload_limit: Option<swarm_core::units::Rate>,
+    /// Download rate limit, as `10MiB/s`.
+    #[arg(long)]
+    pub download_limit: Option<swarm_core::units::Rate>,
+    /// Seconds a magnet's metadata or a .torrent URL may take.
+    #[arg(long, default_value_t = 120)]
+    pub metadata_timeout: u64,
+    /// Seconds without progress before the download fails.
+    #[arg(long, default_value_t = 300)]
+    pub stall_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

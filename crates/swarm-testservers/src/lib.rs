@@ -23,6 +23,7 @@ use tempfile::TempDir;
 
 pub mod liar;
 pub mod recorder;
+pub mod torrent;
 
 pub const S3_ACCESS_KEY: &str = "testak";
 pub const S3_SECRET_KEY: &str = "testsecretkey1234";

@@ -207,6 +207,17 @@ impl Annex {
         }
     }
 
+    /// Answers, with none, the `GETURLS` the remote sends for a key the swarm lacks (it looks
+    /// for torrent URLs); `tag` is the job prefix (`J 2 `) or empty. Without the `torrent`
+    /// feature nothing is asked.
+    pub async fn no_urls(&mut self, tag: &str, key: &[u8]) {
+        if cfg!(feature = "torrent") {
+            self.expect_bytes(&[tag.as_bytes(), b"GETURLS ", key, b" "].concat())
+                .await;
+            self.send_bytes(&[tag.as_bytes(), b"VALUE "].concat()).await;
+        }
+    }
+
     pub async fn expect(&mut self, line: &str) {
         assert_eq!(self.recv().await, line);
     }

@@ -10,6 +10,8 @@ mod node_status;
 mod peers;
 mod push;
 mod report;
+#[cfg(feature = "torrent")]
+mod torrent;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => return init::run(&cli.swarm, args).await,
         Command::Authorize(args) => return authorize::run(args).await,
         Command::Node { action } => return node::run(&cli.swarm, action).await,
+        #[cfg(feature = "torrent")]
+        Command::Torrent { action } => return torrent::run(action).await,
         Command::Definition {
             action: crate::cli::DefinitionCommand::Push { to },
         } => return push::run(&cli.swarm, &to).await,

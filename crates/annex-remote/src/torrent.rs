@@ -14,7 +14,7 @@
 //! and `ANNEX_SWARM_TORRENT_STALL_TIMEOUT` (seconds).
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,7 +213,7 @@ impl Torrents {
     }
 }
 
-/// Copies the completed file to `dest` and checks the key's hash over the copy; on any
+/// Copies the completed file to `dest`, checking the key's hash over the bytes written; on any
 /// failure `dest` is removed.
 async fn deliver(key: &Key, from: &Path, dest: &Path) -> Result<(), String> {
     let (key, from, dest) = (key.clone(), from.to_owned(), dest.to_owned());
@@ -231,26 +231,32 @@ async fn deliver(key: &Key, from: &Path, dest: &Path) -> Result<(), String> {
     }
 }
 
+/// One pass: each block read from the download is hashed and written to `dest` (the bytes
+/// hashed are the bytes written, so the copy is never read back).
 fn copy_and_check(key: &Key, from: &Path, dest: &Path) -> Result<(), String> {
-    std::fs::copy(from, dest)
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), dest.display()))?;
-    let Some(mut hasher) = key.hasher() else {
-        return Ok(());
-    };
-    let mut file =
-        std::fs::File::open(dest).map_err(|e| format!("cannot read {}: {e}", dest.display()))?;
+    let mut src =
+        std::fs::File::open(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let mut out =
+        std::fs::File::create(dest).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    let mut hasher = key.hasher();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
+        let n = src
             .read(&mut buf)
-            .map_err(|e| format!("cannot read {}: {e}", dest.display()))?;
+            .map_err(|e| format!("cannot read {}: {e}", from.display()))?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        out.write_all(&buf[..n])
+            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
     }
-    let digest = hasher.finalize();
-    key.check_digest(&digest)
+    let Some(hasher) = hasher else {
+        return Ok(());
+    };
+    key.check_digest(&hasher.finalize())
         .map_err(|e| format!("the torrent's file does not match the key: {e}"))
 }
 

@@ -214,6 +214,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
                 download_rate: limits.download_rate,
                 sightings: Arc::clone(&sightings),
                 rounds: Arc::clone(&rounds),
+                usage: Arc::default(),
             };
             Some(crate::status::serve(at, source).await?)
         }

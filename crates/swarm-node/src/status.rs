@@ -99,6 +99,20 @@ pub struct StatusSource {
     pub download_rate: Option<Rate>,
     pub sightings: Arc<Sightings>,
     pub rounds: Arc<Rounds>,
+    /// The store's last listed usage, reused for [`USAGE_FRESH`]: a page refreshes every 2 s
+    /// and a node may hold millions of shards.
+    pub usage: Arc<Mutex<Option<(Instant, Usage)>>>,
+}
+
+/// How long a listed usage is shown before the store is listed again.
+pub const USAGE_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the store held when last listed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    shards: usize,
+    manifests: usize,
+    bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,7 +164,30 @@ pub struct ReplicationReport {
 }
 
 impl StatusSource {
-    /// The status now (lists the node's store).
+    /// The store's usage: listed again once the last listing is older than [`USAGE_FRESH`].
+    async fn usage(&self) -> Result<Usage, String> {
+        if let Ok(held) = self.usage.lock()
+            && let Some((at, u)) = *held
+            && at.elapsed() < USAGE_FRESH
+        {
+            return Ok(u);
+        }
+        let mut u = Usage::default();
+        for class in [Class::Shards, Class::Manifests] {
+            let l = self.store.list(class).await.map_err(|e| e.to_string())?;
+            u.bytes += l.objects.iter().map(|o| o.meta.size).sum::<u64>();
+            match class {
+                Class::Shards => u.shards = l.objects.len(),
+                _ => u.manifests = l.objects.len(),
+            }
+        }
+        if let Ok(mut held) = self.usage.lock() {
+            *held = Some((Instant::now(), u));
+        }
+        Ok(u)
+    }
+
+    /// The status now (the store's usage as last listed, at most [`USAGE_FRESH`] old).
     pub async fn report(&self) -> StatusReport {
         let def = self.keeper.definition();
         let (version, hash) = self.keeper.version();
@@ -169,18 +206,13 @@ impl StatusSource {
             download_rate: self.download_rate.map(|r| r.0),
             problem: None,
         };
-        for class in [Class::Shards, Class::Manifests] {
-            match self.store.list(class).await {
-                Ok(l) => {
-                    let n = l.objects.len();
-                    store.bytes += l.objects.iter().map(|o| o.meta.size).sum::<u64>();
-                    match class {
-                        Class::Shards => store.shards = n,
-                        _ => store.manifests = n,
-                    }
-                }
-                Err(e) => store.problem = Some(e.to_string()),
+        match self.usage().await {
+            Ok(u) => {
+                store.shards = u.shards;
+                store.manifests = u.manifests;
+                store.bytes = u.bytes;
             }
+            Err(e) => store.problem = Some(e),
         }
         let peers = def
             .nodes

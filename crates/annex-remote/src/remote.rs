@@ -299,9 +299,19 @@ impl Remote {
                 let stored = stored_credentials(&def, io).await?;
                 let chain = Chain(vec![Arc::new(stored), self.credentials.clone()]);
                 let kinds = self.kinds(&def).await?;
+                // A member signs the manifests it writes (nodes take no others).
+                let writer = self
+                    .peers
+                    .lock()
+                    .ok()
+                    .and_then(|p| p.as_ref().map(|p| p.manifest_writer()));
                 let swarm = Swarm::builder(def)
                     .credentials(Arc::new(chain))
                     .kinds(kinds)
+                    .manifests(swarm_engine::swarm::ManifestPolicy {
+                        writer,
+                        writers_only: false,
+                    })
                     .open()
                     .await?;
                 let down = down_stores(&swarm);

@@ -251,6 +251,11 @@ pub enum SwarmCommand {
         /// Keys are bytes, as git-annex's are: an argument need not be UTF-8.
         #[arg(long)]
         key: Option<OsString>,
+        /// Write every shard, even where the swarm's nodes would make the parity themselves
+        /// (with `full_copies`, a put sends only the data shards to nodes and leaves; this waits
+        /// until the key is fully redundant, sending (k + m) / k times its size).
+        #[arg(long)]
+        all_shards: bool,
         #[arg(long)]
         json: bool,
     },

@@ -6,26 +6,11 @@
 mod common;
 mod node_rig;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use node_rig::*;
-
-/// `GET path` on `addr` over plain HTTP/1.1: the body.
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
-}
 
 /// The page as Chromium renders it, scripts run.
 fn rendered(url: &str, profile: &std::path::Path) -> String {
@@ -122,6 +107,8 @@ fn the_status_page_shows_the_node_its_store_and_its_peers_in_a_browser() {
         "{status}"
     );
     assert_eq!(status["store"]["id"], "n0");
+    assert!(status["traffic"]["received"].is_u64(), "{status}");
+    assert!(status["traffic"]["sent"].is_u64(), "{status}");
 
     // The page, as a browser renders it: filled in by its script from the JSON.
     let dom = rendered(&url, &rig.path("chromium-profile"));
@@ -139,6 +126,18 @@ fn the_status_page_shows_the_node_its_store_and_its_peers_in_a_browser() {
         .find(|r| r.contains(&format!("data-node=\"{}\"", rig.ids[2])))
         .unwrap_or_else(|| panic!("no row for n2: {dom}"));
     assert!(down.contains("class=\"down\""), "{down}");
+    // The traffic table, with its speeds (known from the second refresh on).
+    let traffic = dom
+        .split("<table id=\"traffic\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("no traffic table: {dom}"));
+    assert!(traffic.contains("<th>received</th><td>"), "{traffic}");
+    assert!(
+        traffic.contains("<th>pushed by this node</th>"),
+        "{traffic}"
+    );
+    assert!(traffic.contains("B/s</td>"), "no speed: {traffic}");
     // The static page has none of it: the script did the work.
     let raw = http_get(&addr, "/");
     assert!(!raw.contains("node n0") && !raw.contains(&rig.ids[1]));

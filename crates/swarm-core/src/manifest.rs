@@ -9,8 +9,11 @@
 use bytes::Bytes;
 
 use crate::chunking::{ChunkerError, ChunkerParams, Grouping};
+use crate::definition::{Role, SwarmDefinition};
 use crate::erasure::{Coding, ErasureError};
-use crate::ids::Hash32;
+use crate::ids::{Hash32, SwarmId};
+use crate::node_id::NodeId;
+use ed25519_dalek::Signer;
 
 pub const MAGIC: &[u8; 4] = b"ASWM";
 /// The version of a manifest whose key is UTF-8: every key of a UTF-8 file name, so every
@@ -20,6 +23,12 @@ pub const VERSION: u8 = 1;
 /// otherwise the same as version 1. Readers that know only version 1 refuse it by its version
 /// rather than take it for corrupt.
 pub const VERSION_BYTE_KEY: u8 = 2;
+/// A manifest signed by the member that wrote it: the writer's ed25519 key and signature follow
+/// the version byte; otherwise version 1's fields, any key bytes (`docs/spec/manifest-v1.md`,
+/// "Version 3").
+pub const VERSION_SIGNED: u8 = 3;
+/// What a version 3 signature signs before the swarm id and the manifest's fields.
+const SIGNING_CONTEXT: &[u8] = b"annex-swarm manifest v3\0";
 const KIND_INLINE: u8 = 0;
 const KIND_CHUNKED: u8 = 1;
 const CHUNKER_FASTCDC_2020: u8 = 1;
@@ -62,9 +71,17 @@ pub enum ManifestError {
     #[error("not an annex-swarm manifest (bad magic)")]
     BadMagic,
     #[error(
-        "manifest version {0} is not supported (this build reads versions {VERSION} and {VERSION_BYTE_KEY})"
+        "manifest version {0} is not supported (this build reads versions {VERSION} to {VERSION_SIGNED})"
     )]
     UnsupportedVersion(u8),
+    #[error("manifest signature does not verify: {0}")]
+    BadSignature(String),
+    #[error(
+        "unsigned manifest: this swarm's nodes take only manifests signed by a member with write rights (version 3)"
+    )]
+    Unsigned,
+    #[error("manifest signed by {0}, who may not write in this swarm")]
+    NotAWriter(String),
     #[error("manifest truncated while reading {0}")]
     Truncated(&'static str),
     #[error("manifest checksum mismatch: the manifest is corrupt")]
@@ -135,6 +152,64 @@ impl Manifest {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.extend_from_slice(MAGIC);
         out.push(self.version());
+        self.encode_fields(&mut out)?;
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        Ok(out)
+    }
+
+    /// Version 3 bytes: the manifest signed by `writer` for swarm `swarm` (ed25519 signatures
+    /// are deterministic: one encoding per manifest and writer).
+    pub fn encode_signed(
+        &self,
+        swarm: &SwarmId,
+        writer: &Writer,
+    ) -> Result<Vec<u8>, ManifestError> {
+        let mut fields = Vec::with_capacity(self.encoded_len());
+        self.encode_fields(&mut fields)?;
+        let writer = &writer.0;
+        let signature = writer.sign(&signed_message(swarm, &fields));
+        let mut out = Vec::with_capacity(fields.len() + 4 + 1 + 32 + 64 + 32);
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION_SIGNED);
+        out.extend_from_slice(writer.verifying_key().as_bytes());
+        out.extend_from_slice(&signature.to_bytes());
+        out.extend_from_slice(&fields);
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        Ok(out)
+    }
+
+    /// The writer and signature of a version 3 manifest, `None` for versions 1 and 2. Checks
+    /// the checksum, not the signature ([`WriterSignature::verify`]) nor the fields
+    /// ([`Manifest::decode`]).
+    pub fn writer_signature(bytes: &[u8]) -> Result<Option<WriterSignature>, ManifestError> {
+        if bytes.len() < 5 || &bytes[..4] != MAGIC {
+            return Err(ManifestError::BadMagic);
+        }
+        if bytes[4] != VERSION_SIGNED {
+            return Ok(None);
+        }
+        if bytes.len() < 5 + 32 + 64 + 32 {
+            return Err(ManifestError::Truncated("signature"));
+        }
+        let (content, sum) = bytes.split_at(bytes.len() - 32);
+        if blake3::hash(content).as_bytes() != sum {
+            return Err(ManifestError::Checksum);
+        }
+        let mut writer = [0u8; 32];
+        writer.copy_from_slice(&content[5..37]);
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&content[37..101]);
+        Ok(Some(WriterSignature {
+            writer,
+            signature,
+            fields: content[101..].to_vec(),
+        }))
+    }
+
+    /// Every field after the version byte(s), before the checksum.
+    fn encode_fields(&self, out: &mut Vec<u8>) -> Result<(), ManifestError> {
         out.push(match self.body {
             Body::Inline(_) => KIND_INLINE,
             Body::Chunked { .. } => KIND_CHUNKED,
@@ -179,9 +254,7 @@ impl Manifest {
                 }
             }
         }
-        let sum = blake3::hash(&out);
-        out.extend_from_slice(sum.as_bytes());
-        Ok(out)
+        Ok(())
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
@@ -192,21 +265,26 @@ impl Manifest {
             return Err(ManifestError::Truncated("version"));
         }
         let version = bytes[4];
-        if version != VERSION && version != VERSION_BYTE_KEY {
+        if !(VERSION..=VERSION_SIGNED).contains(&version) {
             return Err(ManifestError::UnsupportedVersion(version));
         }
-        if bytes.len() < 5 + 1 + 32 {
+        // The writer and signature of version 3 come before the fields.
+        let head = if version == VERSION_SIGNED { 5 + 96 } else { 5 };
+        if bytes.len() < head + 1 + 32 {
             return Err(ManifestError::Truncated("header"));
         }
         let (content, sum) = bytes.split_at(bytes.len() - 32);
         if blake3::hash(content).as_bytes() != sum {
             return Err(ManifestError::Checksum);
         }
-        let mut r = Reader { buf: &content[5..] };
+        let mut r = Reader {
+            buf: &content[head..],
+        };
         let kind = r.u8("kind")?;
         let klen = usize::from(r.u16("key length")?);
         let key = r.take(klen, "key")?.to_vec();
-        // One encoding per manifest: the version says whether the key is UTF-8.
+        // One encoding per manifest: versions 1 and 2 say whether the key is UTF-8; version 3
+        // takes any key.
         match (version, std::str::from_utf8(&key).is_ok()) {
             (VERSION, false) => return Err(ManifestError::KeyNotUtf8),
             (VERSION_BYTE_KEY, true) => return Err(ManifestError::Utf8KeyInVersion2),
@@ -231,6 +309,85 @@ impl Manifest {
             return Err(ManifestError::Trailing(r.buf.len()));
         }
         Ok(Manifest { key, size, body })
+    }
+}
+
+/// A member's key, signing the manifests it writes (version 3).
+#[derive(Clone)]
+pub struct Writer(ed25519_dalek::SigningKey);
+
+impl Writer {
+    /// From the member's ed25519 secret (its key file's seed).
+    pub fn from_secret(secret: &[u8; 32]) -> Self {
+        Writer(ed25519_dalek::SigningKey::from_bytes(secret))
+    }
+
+    /// The public key manifests name as their writer.
+    pub fn public(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Writer({})", hex::encode(self.public()))
+    }
+}
+
+/// What a version 3 manifest's writer signed: the context, the swarm id, then every field after
+/// the signature (so a manifest signed for one swarm is not valid in another).
+fn signed_message(swarm: &SwarmId, fields: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SIGNING_CONTEXT.len() + 16 + fields.len());
+    m.extend_from_slice(SIGNING_CONTEXT);
+    m.extend_from_slice(&swarm.0);
+    m.extend_from_slice(fields);
+    m
+}
+
+/// The writer of a version 3 manifest and its signature, as read (not yet checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterSignature {
+    /// The writer's ed25519 public key: a member of the swarm's definition.
+    pub writer: [u8; 32],
+    pub signature: [u8; 64],
+    /// The signed fields (after the signature, before the checksum).
+    fields: Vec<u8>,
+}
+
+impl WriterSignature {
+    /// Whether the writer signed these fields for swarm `swarm`.
+    pub fn verify(&self, swarm: &SwarmId) -> Result<(), ManifestError> {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.writer)
+            .map_err(|e| ManifestError::BadSignature(format!("the writer's key: {e}")))?;
+        let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
+        key.verify_strict(&signed_message(swarm, &self.fields), &signature)
+            .map_err(|_| {
+                ManifestError::BadSignature(format!(
+                    "not signed by {} for swarm {swarm}",
+                    hex::encode(self.writer)
+                ))
+            })
+    }
+}
+
+/// Whether the manifest `bytes` was written by a member of `def` with write rights: a
+/// version 3 manifest whose signature verifies for `def`'s swarm, by a `[[client]]` with role
+/// write or admin or by a `[[node]]` with role write or more. The writer's name on success.
+pub fn check_writer(bytes: &[u8], def: &SwarmDefinition) -> Result<String, ManifestError> {
+    let sig = Manifest::writer_signature(bytes)?.ok_or(ManifestError::Unsigned)?;
+    sig.verify(&def.swarm)?;
+    let id = NodeId::from_bytes(sig.writer)
+        .map_err(|e| ManifestError::BadSignature(format!("the writer's key: {e}")))?;
+    match def.member(&id) {
+        Some(m) if m.role >= Role::Write => Ok(m.name.to_owned()),
+        Some(m) => Err(ManifestError::NotAWriter(format!(
+            "member {} (role {})",
+            m.name, m.role
+        ))),
+        None => Err(ManifestError::NotAWriter(format!(
+            "{}, not a member",
+            id.short()
+        ))),
     }
 }
 
@@ -438,6 +595,75 @@ mod tests {
         }
     }
 
+    fn writer(seed: u8) -> Writer {
+        Writer::from_secret(&[seed; 32])
+    }
+
+    #[test]
+    fn signed_golden_vector_in_spec() {
+        let inline = Manifest {
+            key: "WORM-s5-m1--hello".into(),
+            size: 5,
+            body: Body::Inline(Bytes::from_static(b"hello")),
+        };
+        let swarm = SwarmId([0x11; 16]);
+        let enc = inline.encode_signed(&swarm, &writer(7)).unwrap();
+        assert_eq!(
+            hex::encode(&enc),
+            hex::encode(spec_vector("signed")),
+            "encoding differs from docs/spec/manifest-v1.md"
+        );
+        assert_eq!(Manifest::decode(&enc).unwrap(), inline);
+        let sig = Manifest::writer_signature(&enc).unwrap().unwrap();
+        assert_eq!(sig.writer, writer(7).public());
+        sig.verify(&swarm).unwrap();
+    }
+
+    #[test]
+    fn a_signature_holds_only_for_its_swarm_and_its_fields() {
+        let m = sample_chunked();
+        let swarm = SwarmId([1; 16]);
+        let enc = m.encode_signed(&swarm, &writer(3)).unwrap();
+        assert_eq!(Manifest::decode(&enc).unwrap(), m);
+        let sig = Manifest::writer_signature(&enc).unwrap().unwrap();
+        sig.verify(&swarm).unwrap();
+        // Another swarm.
+        let err = sig.verify(&SwarmId([2; 16])).unwrap_err();
+        assert!(err.to_string().contains("not signed by"), "{err}");
+        // Any field changed, the checksum made anew (a forger who knows the format): the
+        // manifest still decodes, its signature does not verify.
+        for at in [101, 120, enc.len() - 40] {
+            let mut forged = enc[..enc.len() - 32].to_vec();
+            forged[at] ^= 1;
+            let sum = blake3::hash(&forged);
+            forged.extend_from_slice(sum.as_bytes());
+            if let Ok(Some(sig)) = Manifest::writer_signature(&forged) {
+                assert!(sig.verify(&swarm).is_err(), "a change at {at} verified");
+            }
+        }
+        // Another key's name in the writer field: no longer that writer's signature.
+        let mut forged = enc[..enc.len() - 32].to_vec();
+        forged[5..37].copy_from_slice(&writer(4).public());
+        let sum = blake3::hash(&forged);
+        forged.extend_from_slice(sum.as_bytes());
+        let sig = Manifest::writer_signature(&forged).unwrap().unwrap();
+        assert!(sig.verify(&swarm).is_err());
+        // Versions 1 and 2 carry none.
+        assert_eq!(
+            Manifest::writer_signature(&m.encode().unwrap()).unwrap(),
+            None
+        );
+        // Truncated or flipped signed bytes never decode.
+        for n in 0..enc.len() {
+            assert!(Manifest::decode(&enc[..n]).is_err(), "truncated at {n}");
+        }
+        for i in 0..enc.len() {
+            let mut bad = enc.clone();
+            bad[i] ^= 0x40;
+            assert!(Manifest::decode(&bad).is_err(), "flip at {i}");
+        }
+    }
+
     #[test]
     fn every_truncation_and_flip_is_rejected() {
         let enc = sample_chunked().encode().unwrap();
@@ -479,7 +705,7 @@ mod tests {
         // A reader that knows only version 1 says so by the version, not "corrupt".
         assert_eq!(
             ManifestError::UnsupportedVersion(2).to_string(),
-            "manifest version 2 is not supported (this build reads versions 1 and 2)"
+            "manifest version 2 is not supported (this build reads versions 1 to 3)"
         );
         // One encoding per manifest: the other version with the same key is refused.
         let reversion = |mut enc: Vec<u8>, v: u8| {
@@ -497,7 +723,7 @@ mod tests {
             reversion(sample_chunked().encode().unwrap(), 2),
             "invalid manifest: key is UTF-8 in a version 2 manifest (only other keys take version 2)"
         );
-        for v in [0u8, 3, 255] {
+        for v in [0u8, 4, 255] {
             let mut enc = sample_chunked().encode().unwrap();
             enc[4] = v;
             assert_eq!(

@@ -1,6 +1,7 @@
 //! The one place manifests are read and written. A copy is judged the same way everywhere
-//! ([`judge`]): it must decode (the manifest carries its own BLAKE3) and be the manifest of the
-//! key its name says. Copies go to the first m + 1 stores of the key's ranking that are up,
+//! (`Members::judge`): it must decode (the manifest carries its own BLAKE3), be the manifest of
+//! the key its name says and, in a node, be signed by a member with write rights. A process
+//! with a member key signs the manifests it writes (version 3). Copies go to the first m + 1 stores of the key's ranking that are up,
 //! after every shard they name is stored.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use futures::future::join_all;
 use swarm_core::key::Printable;
-use swarm_core::manifest::Manifest;
+use swarm_core::manifest::{self, Manifest};
 use swarm_store::{Class, Listing, ManifestName, Object};
 
 use crate::EngineError;
@@ -86,16 +87,38 @@ impl Copies {
     }
 }
 
-/// A copy of the manifest of `key` read from a store: valid, or why not.
-fn judge(bytes: &[u8], key: &[u8]) -> Result<Manifest, String> {
-    match Manifest::decode(bytes) {
-        Ok(m) if m.key == key => Ok(m),
-        Ok(m) => Err(format!("it is the manifest of {}", Printable(&m.key))),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 impl Members {
+    /// A manifest's bytes as read from a store: the manifest, if it decodes and (for a process
+    /// that takes only writers' manifests) a member with write rights signed it.
+    pub(crate) fn trusted(&self, bytes: &[u8]) -> Result<Manifest, String> {
+        let m = Manifest::decode(bytes).map_err(|e| e.to_string())?;
+        if self.manifests.writers_only {
+            manifest::check_writer(bytes, self.definition()).map_err(|e| e.to_string())?;
+        }
+        Ok(m)
+    }
+
+    /// A copy of the manifest of `key` read from a store: valid, or why not.
+    fn judge(&self, bytes: &[u8], key: &[u8]) -> Result<Manifest, String> {
+        match self.trusted(bytes) {
+            Ok(m) if m.key == key => Ok(m),
+            Ok(m) => Err(format!("it is the manifest of {}", Printable(&m.key))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A manifest's bytes to store: signed by this process's member key when it has one
+    /// (version 3), else versions 1 and 2.
+    pub(crate) fn encode_manifest(&self, manifest: &Manifest) -> Result<Bytes, EngineError> {
+        let bytes = match &self.manifests.writer {
+            Some(w) => manifest.encode_signed(&self.definition().swarm, w),
+            None => manifest.encode(),
+        };
+        bytes
+            .map(Bytes::from)
+            .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))
+    }
+
     /// Reads the first valid copy of `key`'s manifest, in ranking order.
     pub(crate) async fn read_manifest(&self, key: &[u8]) -> Result<Manifest, EngineError> {
         let object = Object::manifest_of(key);
@@ -106,7 +129,7 @@ impl Members {
                 continue;
             }
             match self.store(i).read(&object, MAX_MANIFEST).await {
-                Ok(bytes) => match judge(&bytes, key) {
+                Ok(bytes) => match self.judge(&bytes, key) {
                     Ok(m) => return Ok(m),
                     Err(e) => {
                         let key = Printable(key);
@@ -150,7 +173,8 @@ impl Members {
                 let i = batch_ref[n];
                 match self.store(i).read(object, MAX_MANIFEST).await {
                     Ok(b) => Some(
-                        judge(&b, key).map_err(|e| format!("manifest on {}: {e}", self.name(i))),
+                        self.judge(&b, key)
+                            .map_err(|e| format!("manifest on {}: {e}", self.name(i))),
                     ),
                     Err(e) if e.is_not_found() => None,
                     Err(e) => Some(Err(format!("manifest on {}: {e}", self.name(i)))),
@@ -171,6 +195,51 @@ impl Members {
         copies
     }
 
+    /// With `full_copies`, gives a copy of the manifest to each of the key's holders (the
+    /// first `full_copies` nodes of its ranking) that the m + 1 copies missed: a node starts its
+    /// round as soon as a manifest arrives, so the copies, and the parity a super-seeded put
+    /// left to the nodes, begin at once. Best effort: a holder that misses it starts at its
+    /// next round. The copies written.
+    pub(crate) async fn tell_holders(&self, manifest: &Manifest) -> usize {
+        let holders = self.holder_stores(&manifest.key);
+        if holders.is_empty() {
+            return 0;
+        }
+        let want = self.copies_wanted();
+        let ranking = self.manifest_ranking(&manifest.key);
+        let has_copy: Vec<usize> = ranking
+            .iter()
+            .copied()
+            .filter(|&i| self.up(i))
+            .take(want)
+            .collect();
+        let missed: Vec<usize> = holders
+            .into_iter()
+            .filter(|i| self.up(*i) && !has_copy.contains(i))
+            .collect();
+        if missed.is_empty() {
+            return 0;
+        }
+        let Ok(bytes) = self.encode_manifest(manifest) else {
+            return 0;
+        };
+        let object = Object::manifest_of(&manifest.key);
+        let results = join_all(
+            missed
+                .iter()
+                .map(|&i| self.store(i).write(&object, bytes.clone())),
+        )
+        .await;
+        let mut told = 0;
+        for (i, r) in missed.into_iter().zip(results) {
+            match r {
+                Ok(()) => told += 1,
+                Err(e) => tracing::debug!(store = %self.name(i), "holder not told: {e}"),
+            }
+        }
+        told
+    }
+
     /// Writes copies of a manifest until m + 1 stores hold one (counting `have`, which already
     /// do), walking down the key's ranking past stores that are down, full or refuse. When a
     /// new manifest (`have` empty) cannot get m + 1 copies, the copies written are removed.
@@ -179,11 +248,7 @@ impl Members {
         manifest: &Manifest,
         have: &[usize],
     ) -> Result<usize, EngineError> {
-        let bytes = Bytes::from(
-            manifest
-                .encode()
-                .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))?,
-        );
+        let bytes = self.encode_manifest(manifest)?;
         let object = Object::manifest_of(&manifest.key);
         let want = self.copies_wanted();
         let mut order = self
@@ -274,7 +339,7 @@ impl Members {
             let mut got: Option<(Manifest, usize)> = None;
             for i in stores {
                 match self.store(i).read(&object, MAX_MANIFEST).await {
-                    Ok(b) => match Manifest::decode(&b) {
+                    Ok(b) => match self.trusted(&b) {
                         Ok(m) if ManifestName::of_key(&m.key) == name => match &got {
                             None => {
                                 got = Some((m, i));

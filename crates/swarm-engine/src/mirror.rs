@@ -130,7 +130,17 @@ impl Swarm {
             let mut short = Vec::new();
             for c in chunks {
                 let has = |h: &Hash32| held.contains(h) || planned.contains(h);
-                if let Some(s) = shortfall(*coding, c, has) {
+                // The shard the coded spread places on this store comes first: written here,
+                // no one else has to send it (a super-seeded put leaves parity to the nodes).
+                let own: Vec<usize> = members
+                    .chunk_places(&c.id, c.shards.len())
+                    .preferred
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s == Some(target))
+                    .map(|(i, _)| i)
+                    .collect();
+                if let Some(s) = shortfall(*coding, c, &own, has) {
                     planned.extend(s.want.iter().map(|&i| c.shards[i]));
                     short.push(s);
                 }
@@ -243,31 +253,36 @@ impl Swarm {
     }
 }
 
-/// The shards a store holding what `held` says lacks for a whole copy of this chunk: enough that k of
-/// the chunk's shard indexes are covered (a stored object covers every index with its hash:
-/// shards of a chunk of zeros are equal), data shards first; `None` when it has them.
+/// The shards a store holding what `held` says lacks for a whole copy of this chunk: the
+/// indexes `first` (the store's own slots in the coded spread, which no one else makes), then
+/// data shards until k of the chunk's indexes are covered (a stored object covers every index
+/// with its hash: shards of a chunk of zeros are equal); `None` when it has them all.
 fn shortfall(
     coding: Coding,
     record: &ChunkRecord,
+    first: &[usize],
     held: impl Fn(&Hash32) -> bool,
 ) -> Option<Short> {
     let k = usize::from(coding.k());
     let mut have: HashSet<Hash32> = record.shards.iter().filter(|h| held(h)).copied().collect();
     let covered =
         |have: &HashSet<Hash32>| record.shards.iter().filter(|h| have.contains(*h)).count();
-    if covered(&have) >= k {
-        return None;
-    }
-    let mut want = Vec::new();
-    for (i, h) in record.shards.iter().enumerate() {
-        if covered(&have) >= k {
-            break;
-        }
-        if have.insert(*h) {
+    // The store's own slots always (no one else makes them), then data shards up to k.
+    let mut want: Vec<usize> = Vec::new();
+    for &i in first.iter().filter(|&&i| i < record.shards.len()) {
+        if have.insert(record.shards[i]) {
             want.push(i);
         }
     }
-    Some(Short {
+    for i in 0..record.shards.len() {
+        if covered(&have) >= k {
+            break;
+        }
+        if have.insert(record.shards[i]) {
+            want.push(i);
+        }
+    }
+    (!want.is_empty()).then(|| Short {
         record: record.clone(),
         want,
     })
@@ -287,10 +302,9 @@ async fn write_manifest_to(
         return Ok(false);
     }
     swarm.take_lock(lock).await?;
-    let bytes = manifest
-        .encode()
-        .map_err(|e| EngineError::Internal(format!("manifest encoding: {e}")))?;
-    store.write(&object, Bytes::from(bytes)).await?;
+    store
+        .write(&object, members.encode_manifest(manifest)?)
+        .await?;
     Ok(true)
 }
 
@@ -313,13 +327,49 @@ mod tests {
         let r = record(&[1, 2, 3, 4, 5]);
         let held: HashSet<Hash32> = [Hash32([4; 32])].into();
         assert_eq!(
-            shortfall(coding, &r, |h| held.contains(h)).unwrap().want,
+            shortfall(coding, &r, &[], |h| held.contains(h))
+                .unwrap()
+                .want,
             vec![0, 1]
         );
         let held: HashSet<Hash32> = [1, 2, 5].iter().map(|&b| Hash32([b; 32])).collect();
-        assert!(shortfall(coding, &r, |h| held.contains(h)).is_none());
+        assert!(shortfall(coding, &r, &[], |h| held.contains(h)).is_none());
         assert_eq!(
-            shortfall(coding, &r, |_| false).unwrap().want,
+            shortfall(coding, &r, &[], |_| false).unwrap().want,
+            vec![0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn the_stores_own_slot_comes_first() {
+        // The coded spread puts parity shard 4 on this store: it is written here rather than
+        // sent by another node, and the rest are data shards.
+        let coding = Coding::new(3, 2).unwrap();
+        let r = record(&[1, 2, 3, 4, 5]);
+        assert_eq!(
+            shortfall(coding, &r, &[4], |_| false).unwrap().want,
+            vec![4, 0, 1]
+        );
+        let held: HashSet<Hash32> = [Hash32([5; 32])].into();
+        assert_eq!(
+            shortfall(coding, &r, &[4], |h| held.contains(h))
+                .unwrap()
+                .want,
+            vec![0, 1]
+        );
+        // Whole already (k shards held) but not its own slot: the slot still.
+        let held: HashSet<Hash32> = [1, 2, 3].iter().map(|&b| Hash32([b; 32])).collect();
+        assert_eq!(
+            shortfall(coding, &r, &[4], |h| held.contains(h))
+                .unwrap()
+                .want,
+            vec![4]
+        );
+        let held: HashSet<Hash32> = [1, 2, 3, 5].iter().map(|&b| Hash32([b; 32])).collect();
+        assert!(shortfall(coding, &r, &[4], |h| held.contains(h)).is_none());
+        // An index past the record (another coding's placement) is ignored.
+        assert_eq!(
+            shortfall(coding, &r, &[9], |_| false).unwrap().want,
             vec![0, 1, 2]
         );
     }
@@ -329,18 +379,18 @@ mod tests {
         // A chunk of zeros has equal shards: one object covers them all.
         let coding = Coding::new(2, 1).unwrap();
         let held: HashSet<Hash32> = [Hash32([7; 32])].into();
-        assert!(shortfall(coding, &record(&[7, 7, 7]), |h| held.contains(h)).is_none());
+        assert!(shortfall(coding, &record(&[7, 7, 7]), &[], |h| held.contains(h)).is_none());
         assert_eq!(
-            shortfall(coding, &record(&[7, 7, 7]), |_| false)
+            shortfall(coding, &record(&[7, 7, 7]), &[], |_| false)
                 .unwrap()
                 .want,
             vec![0]
         );
         // Two equal data shards held, one index short of... none: 2 of 3 covered.
-        assert!(shortfall(coding, &record(&[7, 7, 9]), |h| held.contains(h)).is_none());
+        assert!(shortfall(coding, &record(&[7, 7, 9]), &[], |h| held.contains(h)).is_none());
         let held: HashSet<Hash32> = [Hash32([9; 32])].into();
         assert_eq!(
-            shortfall(coding, &record(&[7, 7, 9]), |h| held.contains(h))
+            shortfall(coding, &record(&[7, 7, 9]), &[], |h| held.contains(h))
                 .unwrap()
                 .want,
             vec![0]

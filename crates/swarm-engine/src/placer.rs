@@ -27,6 +27,8 @@ pub(crate) struct Placed {
     /// Shards already there (only touched, so `gc` spares them).
     pub reused: usize,
     pub bytes: u64,
+    /// Shards a put left for the nodes to make (super-seeding).
+    pub left: usize,
 }
 
 enum Outcome {

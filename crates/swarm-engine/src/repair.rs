@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use futures::StreamExt;
 use serde::Serialize;
 use swarm_core::erasure::Coding;
-use swarm_core::ids::Hash32;
+use swarm_core::ids::{Hash32, StoreId};
 use swarm_core::key::{Key, Printable};
 use swarm_core::manifest::{Body, ChunkRecord};
 use swarm_store::{Class, Object};
@@ -70,13 +70,15 @@ impl Listed {
 
     /// A chunk's survey from the listings: each shard found on its preferred store, else
     /// elsewhere, one shard a store (as a read survey counts them); nothing is corrupt, since
-    /// nothing is read.
+    /// nothing is read. A shard whose preferred store is one of `leave` counts as there: that
+    /// store's owner makes it (a node holding the key whole fills its own slot).
     fn survey(
         &self,
         members: &Members,
         coding: Coding,
         n: usize,
         record: &ChunkRecord,
+        leave: &[usize],
     ) -> ChunkSurvey {
         let places = members.chunk_places(&record.id, coding.total());
         let holds = |s: usize, h: &Hash32| self.0.get(s).is_some_and(|set| set.contains(h));
@@ -92,7 +94,7 @@ impl Listed {
                     .get(i)
                     .copied()
                     .flatten()
-                    .filter(|&s| holds(s, h))
+                    .filter(|&s| leave.contains(&s) || holds(s, h))
             })
             .collect();
         let mut problems = Vec::new();
@@ -159,16 +161,16 @@ impl Swarm {
         Ok(out)
     }
 
-    /// Repairs one key; with `listed`, its shards are surveyed from the stores' listings
-    /// (present or not) instead of read.
     /// Repairs, among all keys, those `wanted` picks whose shards the stores' listings show
     /// missing: one listing of each store, then for each damaged chunk k shards read (through
     /// the scheduler) and the missing ones written. No shard is read to check it: a node runs
     /// this every round, and reads only for what was lost. Keys whose shards are all listed are
-    /// not reported.
+    /// not reported. Shards whose preferred store is one of `left_to(key)` are not made: that
+    /// store's owner makes them (a node holding the key whole fills its own slot).
     pub async fn repair_missing(
         &self,
         wanted: impl Fn(&[u8]) -> bool,
+        left_to: impl Fn(&[u8]) -> Vec<StoreId>,
     ) -> Result<Vec<RepairReport>, EngineError> {
         let members = self.members();
         let (mut keys, _) = members.keys_or_all(&[]).await?;
@@ -184,18 +186,27 @@ impl Swarm {
             let Ok(manifest) = members.read_manifest(&key).await else {
                 continue;
             };
+            let leave: Vec<usize> = left_to(&key)
+                .iter()
+                .filter_map(|id| members.stores().iter().position(|m| m.id() == id))
+                .collect();
             let damaged = match &manifest.body {
-                Body::Chunked { coding, chunks, .. } => chunks
-                    .iter()
-                    .enumerate()
-                    .any(|(n, c)| !listed.survey(&members, *coding, n, c).missing().is_empty()),
+                Body::Chunked { coding, chunks, .. } => chunks.iter().enumerate().any(|(n, c)| {
+                    !listed
+                        .survey(&members, *coding, n, c, &leave)
+                        .missing()
+                        .is_empty()
+                }),
                 Body::Inline(_) => false,
             };
             if damaged {
                 if lock.is_none() {
                     lock = Some(self.writing("repair").await?);
                 }
-                out.push(self.repair_key(&members, &key, Some(&listed)).await);
+                out.push(
+                    self.repair_key(&members, &key, Some((&listed, &leave)))
+                        .await,
+                );
             }
         }
         Ok(out)
@@ -205,7 +216,7 @@ impl Swarm {
         &self,
         members: &Members,
         key: &[u8],
-        listed: Option<&Listed>,
+        listed: Option<(&Listed, &[usize])>,
     ) -> RepairReport {
         let name = Printable(key).to_string();
         let failed = |e: EngineError| RepairReport {
@@ -290,7 +301,7 @@ impl Swarm {
         coding: Coding,
         chunks: &[ChunkRecord],
         tuning: Tuning,
-        listed: Option<&Listed>,
+        listed: Option<(&Listed, &[usize])>,
     ) -> (Vec<ChunkSurvey>, usize, Vec<String>) {
         let k = usize::from(coding.k());
         // Unbounded (items are a chunk's record, the manifest is in memory anyway), so the
@@ -315,7 +326,7 @@ impl Swarm {
                     .map(|n| async move {
                         let record = &chunks[n];
                         let survey = match listed {
-                            Some(l) => l.survey(members, coding, n, record),
+                            Some((l, leave)) => l.survey(members, coding, n, record, leave),
                             None => members.survey_chunk(coding, n, record, true).await,
                         };
                         (n, record, survey)

@@ -68,7 +68,13 @@ async fn repair_from_listings_reads_k_times_what_was_lost() {
     let key = put(&swarm, &data).await;
 
     let swarm = rig.open().await;
-    assert!(swarm.repair_missing(|_| true).await.unwrap().is_empty());
+    assert!(
+        swarm
+            .repair_missing(|_| true, |_| Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let healthy = bytes_read(&swarm);
 
     let lost_shards = rig.shard_count(2).await;
@@ -81,7 +87,10 @@ async fn repair_from_listings_reads_k_times_what_was_lost() {
         .map(|l| l.meta.size)
         .sum();
     rig.wipe_shards(2).await;
-    let reports = swarm.repair_missing(|_| true).await.unwrap();
+    let reports = swarm
+        .repair_missing(|_| true, |_| Vec::new())
+        .await
+        .unwrap();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].error.is_none(), "{reports:?}");
     assert!(reports[0].after.as_ref().unwrap().spare >= 2, "{reports:?}");
@@ -97,7 +106,13 @@ async fn repair_from_listings_reads_k_times_what_was_lost() {
     );
     // Only what the wanted filter picks.
     rig.wipe_shards(2).await;
-    assert!(swarm.repair_missing(|_| false).await.unwrap().is_empty());
+    assert!(
+        swarm
+            .repair_missing(|_| false, |_| Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(rig.shard_count(2).await, 0);
     let (got, _) = get(&swarm, &key).await;
     assert!(got == data);

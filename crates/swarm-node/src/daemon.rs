@@ -32,6 +32,7 @@ use crate::replicate::Replicator;
 use crate::serve::{Node, NodeConfig};
 use crate::spread::Keeper;
 use crate::status::{Rounds, Sightings, StatusSource};
+use crate::traffic::Traffic;
 
 /// Why a node cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +199,12 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     node_config.download = entry
         .download_rate
         .map(|r| Arc::new(Link::new(r.bytes_per_sec())));
+    // One pair of links for everything the node sends and takes, served or its own.
+    node_config.traffic = Arc::new(Traffic::with_rates(
+        node_config.upload.clone(),
+        node_config.download.clone(),
+    ));
+    let traffic = Arc::clone(&node_config.traffic);
     let node = Node::serve(endpoint.clone(), store, members, node_config);
     let sightings = Arc::new(Sightings::default());
     let rounds = Arc::new(Rounds::default());
@@ -214,6 +221,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
                 download_rate: limits.download_rate,
                 sightings: Arc::clone(&sightings),
                 rounds: Arc::clone(&rounds),
+                traffic: Arc::clone(&traffic),
                 usage: Arc::default(),
             };
             Some(crate::status::serve(at, source).await?)
@@ -229,6 +237,8 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
             store_id: store_id.clone(),
             every: config.replicate_every,
             rounds,
+            traffic,
+            writer: config.secret.manifest_writer(),
         }
         .run(Arc::clone(&keeper)),
     );

@@ -29,6 +29,11 @@ impl NodeSecret {
     pub(crate) fn to_iroh(&self) -> SecretKey {
         self.0.clone()
     }
+
+    /// The same key signing the manifests this member writes (version 3).
+    pub fn manifest_writer(&self) -> swarm_core::manifest::Writer {
+        swarm_core::manifest::Writer::from_secret(&self.0.to_bytes())
+    }
 }
 
 impl fmt::Debug for NodeSecret {

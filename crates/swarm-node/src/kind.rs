@@ -19,6 +19,7 @@ use crate::dht::Finder;
 use crate::identity::NodeId;
 use crate::link::PeerAddr;
 use crate::peer::PeerStore;
+use crate::traffic::Traffic;
 
 /// Opens peer stores on one endpoint (a process has one, shared by every peer store).
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub struct PeerKind {
     dht: Option<Finder>,
     /// In a node: its own id and store, opened as is rather than dialled.
     own: Option<(NodeId, Arc<dyn Store>)>,
+    /// In a node: where the bytes moved through peer stores are counted.
+    traffic: Option<Arc<Traffic>>,
 }
 
 /// The peer kind of a process, bound to its endpoint.
@@ -44,6 +47,7 @@ pub fn peer_kind_with_dht(endpoint: Endpoint, dht: Option<Finder>) -> Arc<PeerKi
         book: RwLock::new(HashMap::new()),
         dht,
         own: None,
+        traffic: None,
     })
 }
 
@@ -54,12 +58,14 @@ pub fn peer_kind_for_node(
     dht: Option<Finder>,
     me: NodeId,
     store: Arc<dyn Store>,
+    traffic: Arc<Traffic>,
 ) -> Arc<PeerKind> {
     Arc::new(PeerKind {
         endpoint,
         book: RwLock::new(HashMap::new()),
         dht,
         own: Some((me, store)),
+        traffic: Some(traffic),
     })
 }
 
@@ -110,6 +116,11 @@ impl PeerKind {
         &self.endpoint
     }
 
+    /// The process's member key, signing the manifests it writes (version 3).
+    pub fn manifest_writer(&self) -> swarm_core::manifest::Writer {
+        swarm_core::manifest::Writer::from_secret(&self.endpoint.secret_key().to_bytes())
+    }
+
     /// The DHT nodes are found in, if the definition enables it.
     pub fn dht(&self) -> Option<&Finder> {
         self.dht.as_ref()
@@ -151,12 +162,15 @@ impl StoreKind for PeerKind {
                 }
             }
         }
-        Ok(Arc::new(PeerStore::client(
-            self.endpoint.clone(),
-            PeerAddr { node, addrs },
-            t.entry.id.clone(),
-            t.swarm,
-        )))
+        Ok(Arc::new(
+            PeerStore::client(
+                self.endpoint.clone(),
+                PeerAddr { node, addrs },
+                t.entry.id.clone(),
+                t.swarm,
+            )
+            .with_traffic(self.traffic.clone()),
+        ))
     }
 }
 

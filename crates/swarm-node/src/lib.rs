@@ -13,6 +13,7 @@
 //! - [`spread`]: the definition a node holds, adopted and passed on without a tracker.
 //! - [`replicate`]: a node makes its store hold whole the keys it is a `full_copies` holder of.
 //! - [`status`]: the node's status as JSON and as a page, over HTTP on loopback.
+//! - [`traffic`]: the bytes a node moved, as a server and as a client.
 //! - [`daemon`]: a node started from its key and a definition (`annex-swarm node run`).
 //!
 //! Nothing here prints; what a peer does wrong is logged (`tracing`) and answered as the spec
@@ -33,6 +34,7 @@ pub mod serve;
 pub mod spread;
 pub mod status;
 mod stream;
+pub mod traffic;
 
 pub use daemon::{Daemon, DaemonConfig, StartError};
 pub use endpoint::{EndpointConfig, bind};

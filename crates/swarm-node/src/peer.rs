@@ -6,6 +6,7 @@
 //! the store layer's as the spec's failure table says, so the decorators (retry, circuit
 //! breaker, limits) treat a peer like any store.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::convert::{from_wire, meta_from_wire, store_error, to_wire};
 use crate::identity::NodeId;
 use crate::link::{Link, LinkError, PeerAddr};
 use crate::stream::StreamError;
+use crate::traffic::Traffic;
 
 /// Most pages a listing may take (a node that hands out cursors forever is cut off).
 const MAX_PAGES: usize = 1_000_000;
@@ -36,6 +38,8 @@ pub struct PeerStore {
     link: Link,
     /// Shards the node sent that did not hash to their names.
     lies: AtomicU64,
+    /// In a node: where the bytes its rounds move are counted.
+    traffic: Option<Arc<Traffic>>,
 }
 
 impl PeerStore {
@@ -46,7 +50,14 @@ impl PeerStore {
             id,
             link: Link::new(endpoint, peer, hello),
             lies: AtomicU64::new(0),
+            traffic: None,
         }
+    }
+
+    /// Counts the bytes read and written through this store in `traffic`.
+    pub fn with_traffic(mut self, traffic: Option<Arc<Traffic>>) -> Self {
+        self.traffic = traffic;
+        self
     }
 
     /// A client of swarm `swarm` that holds no definition yet (version 0).
@@ -117,6 +128,19 @@ impl PeerStore {
 
     async fn read_bytes(&self, object: &Object, request: Request) -> Result<Bytes, StoreError> {
         let error = |e| self.error("read", object, e);
+        // In a node, a shard's bytes take their turn on its download link before they are
+        // asked for (a shard read names its exact length); anything else once it arrived.
+        let paced = match (&self.traffic, object, &request) {
+            (Some(t), Object::Shard(_), Request::Read { max, .. }) => {
+                t.pace_in(*max).await;
+                true
+            }
+            (Some(t), _, Request::ReadRange { len, .. }) => {
+                t.pace_in(*len).await;
+                true
+            }
+            _ => false,
+        };
         let mut call = self.link.call(&request).await.map_err(error)?;
         call.finish_sending();
         let Response::Data { len } = call.response().await.map_err(error)? else {
@@ -158,6 +182,12 @@ impl PeerStore {
                 });
             }
         }
+        if let Some(t) = &self.traffic {
+            t.fetched(bytes.len() as u64);
+            if !paced {
+                t.pace_in(bytes.len() as u64).await;
+            }
+        }
         Ok(bytes)
     }
 
@@ -167,6 +197,10 @@ impl PeerStore {
             object: self.wire(object)?,
             len: data.len() as u64,
         };
+        let len = data.len() as u64;
+        if let Some(t) = &self.traffic {
+            t.pace_out(len).await;
+        }
         let mut call = self.link.call(&request).await.map_err(error)?;
         match crate::stream::send_data(call.send_stream(), data, None).await {
             Ok(()) => call.finish_sending(),
@@ -176,6 +210,9 @@ impl PeerStore {
         }
         call.response().await.map_err(error)?;
         call.done();
+        if let Some(t) = &self.traffic {
+            t.pushed(len);
+        }
         Ok(())
     }
 

@@ -10,6 +10,10 @@
 //! ranking whose store is up, repairs it: each round, shards the stores' listings lack are
 //! rebuilt from k others, with no client running.
 //!
+//! A round runs every `every`, and at once (after [`SETTLE`]) when a peer writes a manifest to
+//! this node: a super-seeded put leaves parity to the nodes, which start on it as soon as the
+//! key exists.
+//!
 //! The node reads the swarm as a client would, through an engine over the held definition on
 //! its own endpoint, except that its own `peer://` store is its local store, never dialled.
 
@@ -19,8 +23,10 @@ use std::time::Duration;
 use iroh::Endpoint;
 use swarm_core::definition::SwarmDefinition;
 use swarm_core::ids::StoreId;
+use swarm_core::manifest::Writer;
 use swarm_core::placement::{Candidate, Item, rank};
 use swarm_engine::Swarm;
+use swarm_engine::swarm::ManifestPolicy;
 use swarm_store::{Kinds, Store};
 
 use crate::dht::Finder;
@@ -28,6 +34,7 @@ use crate::identity::NodeId;
 use crate::kind::peer_kind_for_node;
 use crate::spread::Keeper;
 use crate::status::Rounds;
+use crate::traffic::Traffic;
 
 /// How often a node looks for keys it should hold whole by default (each round lists the
 /// swarm's manifests on every store).
@@ -66,6 +73,15 @@ pub fn holders(def: &SwarmDefinition, key: &[u8]) -> Vec<NodeId> {
         .collect()
 }
 
+/// The stores of `key`'s holders (see [`holders`]).
+fn holder_stores(def: &SwarmDefinition, key: &[u8]) -> Vec<StoreId> {
+    ranked_nodes(def, key)
+        .into_iter()
+        .take(usize::from(def.coding.full_copies))
+        .map(|(_, s)| s)
+        .collect()
+}
+
 /// The node that repairs `key`: the first of its ranking among the nodes with a peer store
 /// whose store `up` says is up (as the asking node sees it; two nodes that disagree both
 /// repair, which writes the same shards twice and loses nothing).
@@ -88,7 +104,16 @@ pub struct Replicator {
     pub every: Duration,
     /// Where the rounds are told (the status page).
     pub rounds: Arc<Rounds>,
+    /// Where the bytes the rounds move are counted; it also tells of manifests peers wrote
+    /// here, which start a round at once.
+    pub traffic: Arc<Traffic>,
+    /// The node's key, signing the manifest copies it writes.
+    pub writer: Writer,
 }
+
+/// How long a round started by a manifest's arrival waits for more (a put writes its m + 1
+/// manifest copies at once, and several puts often come together).
+pub const SETTLE: Duration = Duration::from_millis(300);
 
 impl Replicator {
     /// Every `every`, mirrors the keys this node is a holder of under the definition held
@@ -96,7 +121,10 @@ impl Replicator {
     pub async fn run(self, keeper: Arc<Keeper>) {
         let mut engine: Option<(u64, Swarm)> = None;
         loop {
-            tokio::time::sleep(self.every).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.every) => {}
+                () = self.traffic.manifest_wait() => tokio::time::sleep(SETTLE).await,
+            }
             let def = keeper.definition();
             let (version, _) = keeper.version();
             let swarm = match &engine {
@@ -112,7 +140,9 @@ impl Replicator {
                     }
                 },
             };
-            let (repaired, mut error) = self.repair(&swarm, &def).await;
+            // Copies first: a holder that is also the steward then repairs from its own
+            // store, and writes the shard the spread places on it itself rather than be sent it.
+            let mut error = None;
             let (mut whole, mut copied) = (0, (0, 0));
             if def.coding.full_copies > 0 {
                 let me = self.me;
@@ -142,7 +172,9 @@ impl Replicator {
                     }
                 }
             }
-            self.rounds.ended(whole, copied, repaired, error);
+            let (repaired, repair_error) = self.repair(&swarm, &def).await;
+            self.rounds
+                .ended(whole, copied, repaired, repair_error.or(error));
         }
     }
 
@@ -158,8 +190,15 @@ impl Replicator {
         };
         let me = self.me;
         let mine = |key: &[u8]| steward(def, key, up) == Some(me);
+        // A holder that is up makes its own slot of the spread (it mirrors first): the steward
+        // leaves those, so no shard is sent to a node that would make it anyway.
+        let left_to = |key: &[u8]| {
+            let mut stores = holder_stores(def, key);
+            stores.retain(|s| up(s));
+            stores
+        };
         let (mut repaired, mut error) = (0, None);
-        match swarm.repair_missing(mine).await {
+        match swarm.repair_missing(mine, left_to).await {
             Ok(reports) => {
                 for r in reports {
                     repaired += r.shards_rewritten as u64;
@@ -194,9 +233,19 @@ impl Replicator {
             self.dht.clone(),
             self.me,
             Arc::clone(&self.store),
+            Arc::clone(&self.traffic),
         );
         peers.learn(def);
         kinds.register(peers);
-        Swarm::builder(def.clone()).kinds(kinds).open().await
+        // Only manifests a member with write rights signed are copied or repaired from.
+        let policy = ManifestPolicy {
+            writer: Some(self.writer.clone()),
+            writers_only: true,
+        };
+        Swarm::builder(def.clone())
+            .kinds(kinds)
+            .manifests(policy)
+            .open()
+            .await
     }
 }

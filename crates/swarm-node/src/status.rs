@@ -99,6 +99,7 @@ pub struct StatusSource {
     pub download_rate: Option<Rate>,
     pub sightings: Arc<Sightings>,
     pub rounds: Arc<Rounds>,
+    pub traffic: Arc<crate::traffic::Traffic>,
     /// The store's last listed usage, reused for [`USAGE_FRESH`]: a page refreshes every 2 s
     /// and a node may hold millions of shards.
     pub usage: Arc<Mutex<Option<(Instant, Usage)>>>,
@@ -126,6 +127,8 @@ pub struct StatusReport {
     pub store: StoreReport,
     pub peers: Vec<PeerReport>,
     pub replication: ReplicationReport,
+    /// Bytes moved since the node started (the page shows their speed between refreshes).
+    pub traffic: crate::traffic::TrafficReport,
 }
 
 #[derive(Debug, Serialize)]
@@ -254,6 +257,7 @@ impl StatusSource {
                 shards_repaired: r.shards_repaired,
                 last_error: r.last_error,
             },
+            traffic: self.traffic.report(),
         }
     }
 }

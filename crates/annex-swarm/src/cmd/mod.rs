@@ -41,7 +41,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }) => return check::run(&cli.swarm, &target, id.as_deref(), json).await,
         Command::OnSwarm(command) => command,
     };
-    let (swarm, peers) = open(&cli.swarm).await?;
+    let all_shards = matches!(
+        command,
+        SwarmCommand::Put {
+            all_shards: true,
+            ..
+        }
+    );
+    let (swarm, peers) = open(&cli.swarm, all_shards).await?;
     let outcome = on_swarm(&swarm, command).await;
     // Lets a gc elsewhere run at once rather than when our write lock would have lingered.
     swarm.close().await;
@@ -60,7 +67,9 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
     match command {
-        SwarmCommand::Put { file, key, json } => {
+        SwarmCommand::Put {
+            file, key, json, ..
+        } => {
             let key = key.map(|k| parse_key(&k)).transpose()?;
             let r = swarm.put(&file, key, &Bar::new()).await?;
             if json {
@@ -198,15 +207,29 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
     }
 }
 
+/// Opens the swarm; with `all_shards`, puts write every shard rather than leave parity to the
+/// nodes.
 async fn open(
     path: &std::path::Path,
+    all_shards: bool,
 ) -> Result<(Swarm, Option<std::sync::Arc<swarm_node::PeerKind>>)> {
     let text = tokio::fs::read_to_string(path)
         .await
         .with_context(|| format!("cannot read swarm definition {} (create one with `annex-swarm init`, or pass --swarm / ANNEX_SWARM)", path.display()))?;
     let def = SwarmDefinition::parse(&text).with_context(|| path.display().to_string())?;
     let (kinds, peers) = peers::kinds_for(&def).await?;
-    Ok((Swarm::builder(def).kinds(kinds).open().await?, peers))
+    // A member signs the manifests it writes (nodes take no others).
+    let policy = swarm_engine::swarm::ManifestPolicy {
+        writer: peers.as_ref().map(|p| p.manifest_writer()),
+        writers_only: false,
+    };
+    let swarm = Swarm::builder(def)
+        .kinds(kinds)
+        .all_shards(all_shards)
+        .manifests(policy)
+        .open()
+        .await?;
+    Ok((swarm, peers))
 }
 
 /// A key from an argument's bytes (a key need not be UTF-8).

@@ -278,6 +278,61 @@ pub fn start_from(rig: &Rig, i: usize, port: u16) -> NodeProcess {
     }
 }
 
+/// Node `i` as [`start_from`], replicating every `every` (a round also starts when a manifest
+/// arrives), with its status page on 127.0.0.1: the process and the page's address.
+pub fn start_with_status(rig: &Rig, i: usize, port: u16, every: &str) -> (NodeProcess, String) {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(rig.path(&format!("node{i}.log")))
+        .unwrap();
+    let mut child = bin()
+        .arg("--swarm")
+        .arg(rig.path(&format!("node{i}.toml")))
+        .args(["-v", "node", "run", "--status", "127.0.0.1:0"])
+        .args(["--replicate-every", every, "--key"])
+        .arg(rig.path(&format!("node{i}.key")))
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first:?}");
+    let second = lines.next().unwrap().unwrap();
+    let status = second
+        .strip_prefix("status page on http://")
+        .unwrap_or_else(|| panic!("{second:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let node = NodeProcess {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    (node, status)
+}
+
+/// `GET path` on `addr` over plain HTTP/1.1: the body.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// A node's `/status.json`.
+pub fn status_of(addr: &str) -> serde_json::Value {
+    serde_json::from_str(&http_get(addr, "/status.json")).unwrap()
+}
+
 /// The version node `i` holds, from the file it keeps its definition in.
 pub fn held_version(rig: &Rig, i: usize) -> u64 {
     let text = std::fs::read_to_string(rig.path(&format!("node{i}.toml"))).unwrap();

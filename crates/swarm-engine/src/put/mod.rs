@@ -37,6 +37,9 @@ pub struct PutReport {
     pub shards_written: usize,
     /// Shards that were already in the swarm (an unchanged chunk, or a rerun).
     pub shards_reused: usize,
+    /// Parity shards left for the nodes to make (super-seeding: the definition has
+    /// `full_copies`, and their stores are nodes').
+    pub shards_left_to_nodes: usize,
     pub bytes_written: u64,
     pub manifest_copies: usize,
 }
@@ -190,7 +193,8 @@ impl Swarm {
             size,
             body: Body::Inline(data),
         };
-        let copies = members.write_manifest(&manifest, &[]).await?;
+        let copies =
+            members.write_manifest(&manifest, &[]).await? + members.tell_holders(&manifest).await;
         obs.event(Event::Advanced(size));
         Ok(PutReport {
             key: key.to_string(),
@@ -250,13 +254,14 @@ impl Swarm {
         let mut stats = Placed::default();
         let mut in_flight = FuturesOrdered::new();
         let mut input_open = true;
+        let seed = !self.all_shards();
         while input_open || !in_flight.is_empty() {
             tokio::select! {
                 chunk = rx.recv(), if input_open && in_flight.len() < CHUNKS_IN_FLIGHT => {
                     match chunk {
                         Some(Ok(c)) => {
                             key_hash.feed(c.clone()).await;
-                            in_flight.push_back(store_chunk(members, c));
+                            in_flight.push_back(store_chunk(members, c, seed));
                         }
                         Some(Err(e)) => return Err(read_err(e)),
                         None => input_open = false,
@@ -268,6 +273,7 @@ impl Swarm {
                     stats.written += placed.written;
                     stats.reused += placed.reused;
                     stats.bytes += placed.bytes;
+                    stats.left += placed.left;
                     chunks.push(record);
                 }
             }
@@ -295,7 +301,8 @@ impl Swarm {
                 chunks,
             },
         };
-        let copies = members.write_manifest(&manifest, &[]).await?;
+        let copies =
+            members.write_manifest(&manifest, &[]).await? + members.tell_holders(&manifest).await;
         let chunks = match &manifest.body {
             Body::Chunked { chunks, .. } => chunks.len(),
             Body::Inline(_) => 0,
@@ -306,16 +313,18 @@ impl Swarm {
             chunks,
             shards_written: stats.written,
             shards_reused: stats.reused,
+            shards_left_to_nodes: stats.left,
             bytes_written: stats.bytes,
             manifest_copies: copies,
         })
     }
 }
 
-/// Encodes one chunk and places its shards.
+/// Encodes one chunk and places its shards; with `seed`, not those the nodes will make.
 async fn store_chunk(
     members: &Members,
     chunk: Bytes,
+    seed: bool,
 ) -> Result<(ChunkRecord, Placed), EngineError> {
     let coding = members.coding();
     let len = chunk.len();
@@ -332,15 +341,17 @@ async fn store_chunk(
         Ok((id, shards, hashes))
     })
     .await?;
-    let to_place: Vec<ShardToPlace> = shards
+    let places = members.chunk_places(&id, coding.total());
+    let (to_place, left): (Vec<ShardToPlace>, Vec<ShardToPlace>) = shards
         .into_iter()
         .zip(&hashes)
         .enumerate()
         .map(|(index, (data, &hash))| ShardToPlace { index, data, hash })
-        .collect();
-    let placed = members
+        .partition(|s| !(seed && members.left_to_nodes(&places, s.index)));
+    let mut placed = members
         .place(&id, len, coding.total(), &to_place, &[], true)
         .await?;
+    placed.left = left.len();
     let len = u32::try_from(len)
         .map_err(|_| EngineError::Internal(format!("a chunk of {len} bytes (over 4 GiB)")))?;
     Ok((

@@ -9,6 +9,7 @@ use swarm_core::chunking::ChunkerParams;
 use swarm_core::definition::{StoreEntry, SwarmDefinition};
 use swarm_core::erasure::Coding;
 use swarm_core::ids::{Hash32, StoreId};
+use swarm_core::manifest::Writer;
 use swarm_core::placement::{self, Candidate, Item};
 use swarm_store::{Health, Object, Store, StoreError};
 
@@ -53,6 +54,19 @@ pub struct Members {
     chunker: ChunkerParams,
     stores: Vec<Member>,
     candidates: Vec<Candidate>,
+    /// Which stores are nodes' `peer://` stores (the nodes rebuild what their stores lack).
+    node_store: Vec<bool>,
+    pub(crate) manifests: ManifestPolicy,
+}
+
+/// How this process writes and trusts manifests.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestPolicy {
+    /// The member key manifests are signed with (version 3); none: versions 1 and 2.
+    pub writer: Option<Writer>,
+    /// Take only manifests signed by a member of the definition with write rights (a node
+    /// does: a forged or unsigned manifest is neither copied nor repaired from).
+    pub writers_only: bool,
 }
 
 impl Members {
@@ -60,6 +74,7 @@ impl Members {
     pub(crate) fn new(
         def: SwarmDefinition,
         stores: Vec<Arc<dyn Store>>,
+        manifests: ManifestPolicy,
     ) -> Result<Self, EngineError> {
         def.validate()?;
         let coding = def.coding()?;
@@ -71,6 +86,12 @@ impl Members {
                 id: e.id.clone(),
                 weight: e.weight,
             })
+            .collect();
+        let nodes = def.full_copy_nodes();
+        let node_store = def
+            .stores
+            .iter()
+            .map(|e| nodes.iter().any(|(_, id)| *id == e.id))
             .collect();
         let stores = stores
             .into_iter()
@@ -86,6 +107,8 @@ impl Members {
             chunker,
             stores,
             candidates,
+            node_store,
+            manifests,
         })
     }
 
@@ -134,6 +157,32 @@ impl Members {
             preferred,
             spares: ranking[split..].to_vec(),
         }
+    }
+
+    /// Whether a put may leave shard `index` of a chunk to the nodes (super-seeding): the
+    /// definition asks nodes to hold full copies (`full_copies > 0`), so they replicate and
+    /// repair on their own, the shard is a parity shard (the data shards, sent once, keep the
+    /// chunk restorable), and its preferred store is a node's, which rebuilds it from the data
+    /// shards (`docs/spec/replication-v1.md`).
+    pub(crate) fn left_to_nodes(&self, places: &ChunkPlaces, index: usize) -> bool {
+        self.def.coding.full_copies > 0
+            && index >= usize::from(self.coding.k())
+            && places
+                .preferred
+                .get(index)
+                .copied()
+                .flatten()
+                .is_some_and(|s| self.node_store[s])
+    }
+
+    /// The stores of `key`'s `full_copies` holders: the first `full_copies` node stores of its
+    /// manifest ranking (`docs/spec/replication-v1.md`; the nodes compute the same).
+    pub(crate) fn holder_stores(&self, key: &[u8]) -> Vec<usize> {
+        self.manifest_ranking(key)
+            .into_iter()
+            .filter(|&i| self.node_store[i])
+            .take(usize::from(self.def.coding.full_copies))
+            .collect()
     }
 
     pub(crate) fn manifest_ranking(&self, key: &[u8]) -> Vec<usize> {

@@ -19,7 +19,7 @@ use swarm_store::{Kinds, Store, StoreError, Unavailable, decorate};
 use crate::EngineError;
 
 pub use health::HealthOptions;
-pub use members::{FaultKind, Member, Members, ShardFault};
+pub use members::{FaultKind, ManifestPolicy, Member, Members, ShardFault};
 
 /// Longest a store's marker check may take before the store is taken as silent.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,6 +39,10 @@ struct Shared {
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// This process's shared lock against gc (`locks.rs`).
     writer_locks: crate::locks::WriterLocks,
+    /// Puts write every shard themselves, never leaving parity to the nodes.
+    all_shards: bool,
+    /// How manifests are signed and trusted; kept across reloads.
+    manifests: ManifestPolicy,
 }
 
 impl Drop for Shared {
@@ -58,6 +62,8 @@ pub struct SwarmBuilder {
     kinds: Option<Kinds>,
     stores: Option<Vec<Arc<dyn Store>>>,
     health: HealthOptions,
+    all_shards: bool,
+    manifests: ManifestPolicy,
 }
 
 impl SwarmBuilder {
@@ -82,6 +88,20 @@ impl SwarmBuilder {
 
     pub fn health(mut self, health: HealthOptions) -> Self {
         self.health = health;
+        self
+    }
+
+    /// Puts write every shard, even where the definition lets them leave parity to the nodes
+    /// (super-seeding, [`Members`]' `left_to_nodes`): the key is fully redundant when the put
+    /// returns, at the cost of sending (k + m) / k times its size.
+    pub fn all_shards(mut self, all: bool) -> Self {
+        self.all_shards = all;
+        self
+    }
+
+    /// How manifests are signed and which are trusted (default: unsigned, all trusted).
+    pub fn manifests(mut self, policy: ManifestPolicy) -> Self {
+        self.manifests = policy;
         self
     }
 
@@ -115,7 +135,7 @@ impl SwarmBuilder {
             .map(|(s, e)| decorate::standard(s, e))
             .collect();
         join_all((0..stores.len()).map(|i| check(stores[i].as_ref()))).await;
-        let members = Members::new(self.def, stores)?;
+        let members = Members::new(self.def, stores, self.manifests.clone())?;
         let shared = Arc::new(Shared {
             members: RwLock::new(Arc::new(members)),
             generation: AtomicU64::new(0),
@@ -123,6 +143,8 @@ impl SwarmBuilder {
             creds,
             monitor: Mutex::new(None),
             writer_locks: Default::default(),
+            all_shards: self.all_shards,
+            manifests: self.manifests,
         });
         let monitor = health::spawn(Arc::downgrade(&shared), self.health);
         if let Ok(mut m) = shared.monitor.lock() {
@@ -169,6 +191,8 @@ impl Swarm {
             kinds: None,
             stores: None,
             health: HealthOptions::default(),
+            all_shards: false,
+            manifests: ManifestPolicy::default(),
         }
     }
 
@@ -201,6 +225,11 @@ impl Swarm {
             Ok(m) => Arc::clone(&m),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// Whether puts write every shard themselves (see [`SwarmBuilder::all_shards`]).
+    pub(crate) fn all_shards(&self) -> bool {
+        self.shared.all_shards
     }
 
     pub(crate) fn writer_locks(&self) -> &crate::locks::WriterLocks {
@@ -279,7 +308,7 @@ impl Swarm {
             .map(|e| e.id.clone())
             .collect();
         join_all((0..fresh.len()).map(|i| check(fresh[i].as_ref()))).await;
-        let members = Arc::new(Members::new(def, stores)?);
+        let members = Arc::new(Members::new(def, stores, self.shared.manifests.clone())?);
         match self.shared.members.write() {
             Ok(mut m) => *m = members,
             Err(poisoned) => *poisoned.into_inner() = members,

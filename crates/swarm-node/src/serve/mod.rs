@@ -65,6 +65,8 @@ pub struct NodeConfig {
     pub upload: Option<Arc<Link>>,
     /// The same on the bytes of writes it receives.
     pub download: Option<Arc<Link>>,
+    /// Where the bytes served are counted, and manifest writes told.
+    pub traffic: Arc<crate::traffic::Traffic>,
 }
 
 impl NodeConfig {
@@ -80,6 +82,7 @@ impl NodeConfig {
             streams_per_connection: STREAMS_PER_CONNECTION,
             upload: None,
             download: None,
+            traffic: Arc::default(),
         }
     }
 }

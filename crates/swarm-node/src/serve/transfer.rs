@@ -36,6 +36,7 @@ impl Shared {
                 send_message(send, &Response::Data { len }).await?;
                 send_data(send, bytes, self.config.upload.as_deref()).await?;
                 send.finish().map_err(|_| StreamError::Closed)?;
+                self.config.traffic.served_out(len);
             }
             Err(e) => answer(send, &Response::Failed(failure_of(&e))).await?,
         }
@@ -80,6 +81,7 @@ impl Shared {
                     if let Some(link) = &self.config.download {
                         link.pass(data.len() as u64).await;
                     }
+                    self.config.traffic.served_in(data.len() as u64);
                     if let Some(h) = hasher.as_mut() {
                         h.update(&data);
                     }
@@ -100,9 +102,20 @@ impl Shared {
                 return Ok(answer(send, &Response::Failed(Failure::bad_request(&what))).await?);
             }
         }
-        let response = done(self.store.write(&o, buf.freeze()).await, |e| {
-            Response::Failed(failure_of(e))
-        });
+        // A manifest is taken only from a member with write rights who signed it (version 3),
+        // so a forged or corrupt one never spreads from here.
+        if let (Object::Manifest(_), Some(keeper)) = (&o, &self.config.keeper)
+            && let Err(e) = swarm_core::manifest::check_writer(&buf, &keeper.definition())
+        {
+            let what = format!("{o} not stored: {e}");
+            tracing::warn!("refused a write: {what}");
+            return Ok(answer(send, &Response::Failed(Failure::refused(&what))).await?);
+        }
+        let stored = self.store.write(&o, buf.freeze()).await;
+        if stored.is_ok() && matches!(o, Object::Manifest(_)) {
+            self.config.traffic.manifest_arrived();
+        }
+        let response = done(stored, |e| Response::Failed(failure_of(e)));
         Ok(answer(send, &response).await?)
     }
 

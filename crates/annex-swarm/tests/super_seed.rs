@@ -1,0 +1,175 @@
+//! Issue 13: super-seeding puts. With `full_copies`, a client sends each chunk's data shards
+//! once and leaves; the nodes make the parity and their full copies among themselves, starting
+//! as soon as the manifest reaches them (their timed rounds are far off here), and no node
+//! receives much more than the file's size.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod node_rig;
+
+use std::time::{Duration, Instant};
+
+use common::pseudo_random;
+use node_rig::*;
+
+#[test]
+fn a_client_sends_the_file_once_and_the_nodes_make_four_copies() {
+    let rig = Rig::new(4);
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let text = spread_definition(&rig, 4, &ports, 1).replace(
+        "m = 1\n",
+        "m = 2\nfull_copies = 4\nshard_size = \"64KiB\"\n",
+    );
+    for i in 0..4 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
+    }
+    // Rounds every 10 minutes: what happens here is started by the manifest's arrival.
+    let nodes: Vec<(NodeProcess, String)> = (0..4)
+        .map(|i| start_with_status(&rig, i, ports[i], "600s"))
+        .collect();
+    let client_def = rig.path("swarm.toml");
+    std::fs::write(&client_def, &text).unwrap();
+
+    let size = 8u64 << 20;
+    let data = pseudo_random(size as usize, 21);
+    let file = rig.path("f.bin");
+    std::fs::write(&file, &data).unwrap();
+    let put_at = Instant::now();
+    let out = rig.ok(&client_def, &["put", "--json", file.to_str().unwrap()]);
+    let put: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = put["key"].as_str().unwrap().to_owned();
+    let sent = put["bytes_written"].as_u64().unwrap();
+    // Data shards only (k = 2 of 4): the client sent the file's bytes once.
+    assert!(
+        sent as f64 <= 1.1 * size as f64,
+        "the client sent {sent} bytes for {size}: {put}"
+    );
+    assert!(put["shards_left_to_nodes"].as_u64().unwrap() > 0, "{put}");
+    eprintln!("put: {put}");
+
+    // The client is gone. Every node comes to hold the key whole, and every shard of the
+    // coded spread is made, with no client and no timed round.
+    let whole = |s: &serde_json::Value| s["replication"]["full_copies_held"].as_u64() == Some(1);
+    loop {
+        let statuses: Vec<serde_json::Value> = nodes.iter().map(|(_, a)| status_of(a)).collect();
+        if statuses.iter().all(whole) {
+            break;
+        }
+        assert!(
+            put_at.elapsed() < Duration::from_secs(60),
+            "not every node holds the key whole a minute after the put: {statuses:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "four full copies {:?} after the put began",
+        put_at.elapsed()
+    );
+    let fsck = |rig: &Rig| -> (u64, u64) {
+        let out = rig.cli(&client_def, &rig.client_key, &["fsck", "--json", &key]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let k = v.as_array().map_or(&v, |a| &a[0]);
+        (
+            k["shards_healthy"].as_u64().unwrap(),
+            k["shards_expected"].as_u64().unwrap(),
+        )
+    };
+    let started = Instant::now();
+    loop {
+        let (healthy, expected) = fsck(&rig);
+        if healthy == expected {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{healthy} of {expected} shards healthy"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Each node received about the file once: what the client sent it, and what it lacked
+    // of a whole copy from the others (shards it was sent and also fetched would show here).
+    for (i, (_, addr)) in nodes.iter().enumerate() {
+        let t = &status_of(addr)["traffic"];
+        let received = t["received"].as_u64().unwrap();
+        eprintln!("node {i}: {t}");
+        assert!(
+            received as f64 <= 1.15 * size as f64,
+            "node {i} received {received} bytes for a file of {size}: {t}"
+        );
+    }
+
+    // Any one node alone restores the file.
+    let mut nodes: Vec<Option<NodeProcess>> = nodes.into_iter().map(|(n, _)| Some(n)).collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != 3 {
+            *n = None;
+        }
+    }
+    rig.get_same(&client_def, &key, "from-n3.bin", &data);
+}
+
+/// A node's download rate holds for all it receives: the writes it serves and the shards its
+/// own rounds fetch for its copy. Sampled every 100 ms: no 2 s window passes 1.05x the rate
+/// (plus one shard, which may go as soon as its turn begins).
+#[test]
+fn a_node_making_its_copy_keeps_to_its_download_rate() {
+    let rig = Rig::new(3);
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let rate = 2u64 << 20;
+    let store2 = format!("{}\"\n", rig.path("node2-store").display());
+    let text = spread_definition(&rig, 3, &ports, 1)
+        .replace(
+            "m = 1\n",
+            "m = 1\nfull_copies = 3\nshard_size = \"64KiB\"\n",
+        )
+        .replace(&store2, &format!("{store2}download_rate = \"2MiB\"\n"));
+    assert!(text.contains("download_rate"), "{text}");
+    for i in 0..3 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
+    }
+    let nodes: Vec<(NodeProcess, String)> = (0..3)
+        .map(|i| start_with_status(&rig, i, ports[i], "600s"))
+        .collect();
+    let client_def = rig.path("swarm.toml");
+    std::fs::write(&client_def, &text).unwrap();
+    let size = 6u64 << 20;
+    let data = pseudo_random(size as usize, 23);
+    rig.put(&client_def, "f.bin", &data);
+
+    let addr = &nodes[2].1;
+    let started = Instant::now();
+    let mut samples: Vec<(Instant, u64)> = Vec::new();
+    loop {
+        let s = status_of(addr);
+        samples.push((Instant::now(), s["traffic"]["received"].as_u64().unwrap()));
+        if s["replication"]["full_copies_held"].as_u64() == Some(1) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node 2 not whole after a minute: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let received = samples.last().unwrap().1;
+    assert!(received >= size / 2, "node 2 received only {received}");
+    let window = Duration::from_secs(2);
+    let allowed = 1.05 * rate as f64 * window.as_secs_f64() + (64 << 10) as f64;
+    for (i, &(t0, b0)) in samples.iter().enumerate() {
+        if let Some(&(t1, b1)) = samples[i..].iter().find(|(t, _)| *t - t0 >= window) {
+            let per = (b1 - b0) as f64 * window.as_secs_f64() / (t1 - t0).as_secs_f64();
+            assert!(
+                per <= allowed,
+                "node 2 received {} bytes in {:?} (rate {rate}/s)",
+                b1 - b0,
+                t1 - t0
+            );
+        }
+    }
+    eprintln!(
+        "node 2 received {received} bytes in {:?} at {rate} bytes/s",
+        started.elapsed()
+    );
+}

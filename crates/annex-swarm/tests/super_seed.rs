@@ -173,3 +173,91 @@ fn a_node_making_its_copy_keeps_to_its_download_rate() {
         started.elapsed()
     );
 }
+
+/// The sum of `field` of every node's traffic.
+fn total(addrs: &[String], field: &str) -> u64 {
+    addrs
+        .iter()
+        .map(|a| status_of(a)["traffic"][field].as_u64().unwrap())
+        .sum()
+}
+
+/// Waits until every node holds `keys` keys whole.
+fn until_whole(addrs: &[String], keys: u64, since: Instant) {
+    loop {
+        let held: Vec<u64> = addrs
+            .iter()
+            .map(|a| {
+                status_of(a)["replication"]["full_copies_held"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        if held.iter().all(|&h| h >= keys) {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "not every node holds {keys} keys whole: {held:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Deltas: a new version of a file (1 MiB of it rewritten) moves as its new chunks only. The
+/// client sends the new chunks' data shards, and the nodes pass one another only what each
+/// lacks of the new version: no more than the edit and two chunks per copy.
+#[test]
+fn an_edited_file_moves_between_nodes_as_its_new_chunks() {
+    let rig = Rig::new(4);
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let text = spread_definition(&rig, 4, &ports, 1).replace(
+        "m = 1\n",
+        "m = 2\nfull_copies = 4\nshard_size = \"64KiB\"\n",
+    );
+    for i in 0..4 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
+    }
+    let nodes: Vec<(NodeProcess, String)> = (0..4)
+        .map(|i| start_with_status(&rig, i, ports[i], "600s"))
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|(_, a)| a.clone()).collect();
+    let client_def = rig.path("swarm.toml");
+    std::fs::write(&client_def, &text).unwrap();
+
+    let size = 16usize << 20;
+    let mut data = pseudo_random(size, 31);
+    let file = rig.path("v.bin");
+    std::fs::write(&file, &data).unwrap();
+    let put_at = Instant::now();
+    let v1: serde_json::Value =
+        serde_json::from_str(&rig.ok(&client_def, &["put", "--json", file.to_str().unwrap()]))
+            .unwrap();
+    until_whole(&addrs, 1, put_at);
+    let avg_chunk = size as u64 / v1["chunks"].as_u64().unwrap();
+
+    // Version 2: 1 MiB in the middle rewritten.
+    let edit = 1usize << 20;
+    data[8 << 20..(8 << 20) + edit].copy_from_slice(&pseudo_random(edit, 99));
+    std::fs::write(&file, &data).unwrap();
+    let moved_before = total(&addrs, "fetched") + total(&addrs, "pushed");
+    let put_at = Instant::now();
+    let v2: serde_json::Value =
+        serde_json::from_str(&rig.ok(&client_def, &["put", "--json", file.to_str().unwrap()]))
+            .unwrap();
+    until_whole(&addrs, 2, put_at);
+    let moved = total(&addrs, "fetched") + total(&addrs, "pushed") - moved_before;
+    let sent = v2["bytes_written"].as_u64().unwrap();
+    let per_copy = edit as u64 + 2 * avg_chunk;
+    eprintln!(
+        "version 2: client sent {sent}, nodes moved {moved} among themselves (edit {edit}, chunks of {avg_chunk} on average, {} reused)",
+        v2["shards_reused"]
+    );
+    assert!(sent <= per_copy, "the client sent {sent}: {v2}");
+    assert!(
+        moved <= 4 * per_copy,
+        "the nodes moved {moved} bytes for a {edit}-byte edit (bound {})",
+        4 * per_copy
+    );
+    rig.get_same(&client_def, v2["key"].as_str().unwrap(), "v2.bin", &data);
+}

@@ -246,3 +246,129 @@ fn a_holder_killed_mid_copy_resumes_where_it_was() {
     rig.get_same(&client_def, &key, "from-n2.bin", &data);
     drop(n2);
 }
+
+/// A definition of the rig's nodes `members` (at their ports), k = 2, m = 1, 64 KiB shards,
+/// `full_copies` = 2, version `version`.
+fn members_definition(rig: &Rig, members: &[usize], ports: &[u16], version: u64) -> String {
+    let mut t = format!(
+        "format = 2\nswarm = \"00112233445566778899aabbccddeeff\"\nversion = {version}\n\n[coding]\nk = 2\nm = 1\nfull_copies = 2\nshard_size = \"64KiB\"\n"
+    );
+    for &i in members {
+        t.push_str(&format!(
+            "\n[[node]]\nname = \"n{i}\"\nkey = \"{}\"\naddrs = [\"127.0.0.1:{}\"]\nstore = \"{}\"\n",
+            rig.ids[i],
+            ports[i],
+            rig.path(&format!("node{i}-store")).display()
+        ));
+    }
+    t.push_str(&format!(
+        "\n[[client]]\nname = \"me\"\nkey = \"{}\"\nrole = \"admin\"\n",
+        rig.client_id
+    ));
+    for &i in members {
+        t.push_str(&format!(
+            "\n[[store]]\nid = \"n{i}\"\nurl = \"peer://{}\"\n",
+            rig.ids[i]
+        ));
+    }
+    t
+}
+
+/// Rebalance: definition v2 removes node 3 and adds node 4. Pushed to one node, it spreads;
+/// the nodes then make what v2 lacks (the shards only node 3 held, node 4's share, the new
+/// holders' copies) with no client, and node 3 can go: fsck under v2 is healthy and the file
+/// restores without it. Nothing was deleted on the way (nodes never delete a shard).
+#[test]
+fn a_new_definition_moves_the_swarm_toward_it() {
+    let rig = Rig::new(5);
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let v1 = members_definition(&rig, &[0, 1, 2, 3], &ports, 1);
+    for i in 0..4 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &v1).unwrap();
+    }
+    let mut nodes: Vec<Option<NodeProcess>> = (0..4)
+        .map(|i| Some(start_from(&rig, i, ports[i])))
+        .collect();
+    let v1_path = rig.path("v1.toml");
+    std::fs::write(&v1_path, &v1).unwrap();
+    let data = pseudo_random(4 << 20, 51);
+    let key = rig.put(&v1_path, "f.bin", &data);
+    let n3_shards = || count_files(&rig.path("node3-store/shards"));
+    let fsck = |def: &std::path::Path| -> (u64, u64) {
+        let out = rig.cli(def, &rig.client_key, &["fsck", "--json", &key]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let k = v.as_array().map_or(&v, |a| &a[0]);
+        (
+            k["shards_healthy"].as_u64().unwrap(),
+            k["shards_expected"].as_u64().unwrap(),
+        )
+    };
+    let started = Instant::now();
+    while fsck(&v1_path).0 != fsck(&v1_path).1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "v1 never healthy"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let held_by_n3 = n3_shards();
+    assert!(held_by_n3 > 0);
+
+    // v2: n3 out, n4 in, signed by the admin, pushed to n0; n4 starts from it.
+    let v2_path = rig.path("v2.toml");
+    std::fs::write(&v2_path, members_definition(&rig, &[0, 1, 2, 4], &ports, 2)).unwrap();
+    ssh_sign(&rig.client_key, &v2_path);
+    std::fs::copy(&v2_path, rig.path("node4.toml")).unwrap();
+    std::fs::copy(rig.path("v2.toml.sig"), rig.path("node4.toml.sig")).unwrap();
+    nodes.push(Some(start_from(&rig, 4, ports[4])));
+    let pushed = rig.ok(&v2_path, &["definition", "push", "--to", "n0"]);
+    assert!(pushed.contains("n0: adopted version 2"), "{pushed}");
+    until_held(&rig, &[0, 1, 2, 4], 2, Duration::from_secs(10));
+
+    // The swarm under v2 becomes healthy with n3 still up (nothing of it is needed any more).
+    let moved = Instant::now();
+    loop {
+        let (healthy, expected) = fsck(&v2_path);
+        if healthy == expected {
+            break;
+        }
+        assert!(
+            moved.elapsed() < Duration::from_secs(60),
+            "{healthy} of {expected} shards healthy under v2"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!("healthy under v2 {:?} after its push", moved.elapsed());
+    assert!(
+        count_files(&rig.path("node4-store/shards")) > 0,
+        "n4 holds nothing"
+    );
+    // Nothing was deleted from the node that left.
+    assert_eq!(n3_shards(), held_by_n3);
+
+    // n3 gone for good: the file restores from v2's nodes, and each holder under v2 alone.
+    nodes[3] = None;
+    rig.get_same(&v2_path, &key, "after.bin", &data);
+    let def2 =
+        swarm_core::definition::SwarmDefinition::parse(&std::fs::read_to_string(&v2_path).unwrap())
+            .unwrap();
+    for holder in swarm_node::replicate::holders(&def2, key.as_bytes()) {
+        let h = rig
+            .ids
+            .iter()
+            .position(|id| *id == holder.to_string())
+            .unwrap();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if i != h {
+                *n = None;
+            }
+        }
+        // Only the holder is up now.
+        rig.get_same(&v2_path, &key, &format!("from-n{h}.bin"), &data);
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if n.is_none() && i != 3 {
+                *n = Some(start_from(&rig, i, ports[i]));
+            }
+        }
+    }
+}

@@ -7,42 +7,10 @@ mod common;
 mod node_rig;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use node_rig::*;
-
-/// The page as Chromium renders it, scripts run.
-fn rendered(url: &str, profile: &std::path::Path) -> String {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-default-apps",
-            "--disable-extensions",
-            "--disable-sync",
-            "--metrics-recording-only",
-            // Nothing but loopback leaves: everything else goes to a proxy that is not there.
-            "--proxy-server=http://127.0.0.1:9",
-            "--proxy-bypass-list=127.0.0.1",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .output()
-        .expect("chromium (Debian's package) is installed by scripts/test.sh");
-    assert!(
-        out.status.success(),
-        "chromium: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn the_status_page_shows_the_node_its_store_and_its_peers_in_a_browser() {
@@ -127,6 +95,8 @@ fn the_status_page_shows_the_node_its_store_and_its_peers_in_a_browser() {
         .unwrap_or_else(|| panic!("no row for n2: {dom}"));
     assert!(down.contains("class=\"down\""), "{down}");
     // The traffic table, with its speeds (known from the second refresh on).
+    // The keys table: none yet (nothing was put).
+    assert!(dom.contains("no key held or repaired here"), "{dom}");
     let traffic = dom
         .split("<table id=\"traffic\">")
         .nth(1)

@@ -88,6 +88,29 @@ fn a_client_sends_the_file_once_and_the_nodes_make_four_copies() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    // Each node's status lists the key, held whole.
+    for (i, (_, addr)) in nodes.iter().enumerate() {
+        let s = status_of(addr);
+        let keys = s["replication"]["keys"].as_array().unwrap();
+        let k = keys
+            .iter()
+            .find(|k| k["key"] == key.as_str())
+            .unwrap_or_else(|| panic!("node {i} does not list {key}: {s}"));
+        assert_eq!(k["holder"], true, "{k}");
+        assert_eq!(k["whole"], true, "{k}");
+    }
+
+    // And its page, as a browser renders it, shows the key whole.
+    let dom = rendered(
+        &format!("http://{}/", nodes[0].1),
+        &rig.path("chromium-profile"),
+    );
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains(&format!("data-key=\"{key}\"")))
+        .unwrap_or_else(|| panic!("no row for the key: {dom}"));
+    assert!(row.contains("<td class=\"up\">whole</td>"), "{row}");
+
     // Each node received about the file once: what the client sent it, and what it lacked
     // of a whole copy from the others (shards it was sent and also fetched would show here).
     for (i, (_, addr)) in nodes.iter().enumerate() {

@@ -33,7 +33,7 @@ use crate::dht::Finder;
 use crate::identity::NodeId;
 use crate::kind::peer_kind_for_node;
 use crate::spread::Keeper;
-use crate::status::Rounds;
+use crate::status::{RoundOutcome, Rounds};
 use crate::traffic::Traffic;
 
 /// How often a node looks for keys it should hold whole by default (each round lists the
@@ -142,45 +142,53 @@ impl Replicator {
             };
             // Copies first: a holder that is also the steward then repairs from its own
             // store, and writes the shard the spread places on it itself rather than be sent it.
-            let mut error = None;
-            let (mut whole, mut copied) = (0, (0, 0));
+            let mut round = RoundOutcome::default();
             if def.coding.full_copies > 0 {
-                let me = self.me;
-                let mine = |key: &[u8]| holders(&def, key).contains(&me);
-                match swarm.mirror_where(&[], &self.store_id, mine).await {
-                    Ok(reports) => {
-                        for r in reports {
-                            copied.0 += r.shards_written as u64;
-                            copied.1 += r.bytes_written;
-                            if let Some(e) = &r.error {
-                                tracing::warn!(key = %r.key, "replication: {e}");
-                                error = Some(format!("{}: {e}", r.key));
-                            } else if r.shards_written > 0 || r.manifest_written {
-                                tracing::info!(
-                                    key = %r.key,
-                                    shards = r.shards_written,
-                                    bytes = r.bytes_written,
-                                    "now holds a full copy"
-                                );
-                            }
-                            whole += usize::from(r.whole);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!("replication: {e}");
-                        error = Some(e.to_string());
-                    }
-                }
+                self.copy(&swarm, &def, &mut round).await;
             }
-            let (repaired, repair_error) = self.repair(&swarm, &def).await;
-            self.rounds
-                .ended(whole, copied, repaired, repair_error.or(error));
+            self.repair(&swarm, &def, &mut round).await;
+            self.rounds.ended(round);
+        }
+    }
+
+    /// Mirrors the keys this node is a holder of.
+    async fn copy(&self, swarm: &Swarm, def: &SwarmDefinition, round: &mut RoundOutcome) {
+        let me = self.me;
+        let mine = |key: &[u8]| holders(def, key).contains(&me);
+        let reports = match swarm.mirror_where(&[], &self.store_id, mine).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("replication: {e}");
+                round.error = Some(e.to_string());
+                return;
+            }
+        };
+        for r in reports {
+            round.shards_copied += r.shards_written as u64;
+            round.bytes_copied += r.bytes_written;
+            if let Some(e) = &r.error {
+                tracing::warn!(key = %r.key, "replication: {e}");
+                round.error = Some(format!("{}: {e}", r.key));
+            } else if r.shards_written > 0 || r.manifest_written {
+                tracing::info!(
+                    key = %r.key,
+                    shards = r.shards_written,
+                    bytes = r.bytes_written,
+                    "now holds a full copy"
+                );
+            }
+            round.whole += usize::from(r.whole);
+            let k = round.key(&r.key);
+            k.holder = true;
+            k.whole = Some(r.whole);
+            k.shards_copied = r.shards_written as u64;
+            k.error = r.error.clone();
         }
     }
 
     /// Repairs the keys this node is the steward of whose shards the stores' listings show
     /// missing (a store or node lost, a disk replaced): k shards read for each lost one.
-    async fn repair(&self, swarm: &Swarm, def: &SwarmDefinition) -> (u64, Option<String>) {
+    async fn repair(&self, swarm: &Swarm, def: &SwarmDefinition, round: &mut RoundOutcome) {
         let members = swarm.members();
         let up = |id: &StoreId| {
             members
@@ -197,31 +205,35 @@ impl Replicator {
             stores.retain(|s| up(s));
             stores
         };
-        let (mut repaired, mut error) = (0, None);
-        match swarm.repair_missing(mine, left_to).await {
-            Ok(reports) => {
-                for r in reports {
-                    repaired += r.shards_rewritten as u64;
-                    match &r.error {
-                        Some(e) => {
-                            tracing::warn!(key = %r.key, "repair: {e}");
-                            error = Some(format!("{}: {e}", r.key));
-                        }
-                        None => tracing::info!(
-                            key = %r.key,
-                            shards = r.shards_rewritten,
-                            manifests = r.manifests_rewritten,
-                            "repaired"
-                        ),
-                    }
-                }
-            }
+        let reports = match swarm.repair_missing(mine, left_to).await {
+            Ok(r) => r,
             Err(e) => {
                 tracing::warn!("repair: {e}");
-                error = Some(e.to_string());
+                round.error = Some(e.to_string());
+                return;
+            }
+        };
+        for r in reports {
+            round.shards_repaired += r.shards_rewritten as u64;
+            match &r.error {
+                Some(e) => {
+                    tracing::warn!(key = %r.key, "repair: {e}");
+                    round.error = Some(format!("{}: {e}", r.key));
+                }
+                None => tracing::info!(
+                    key = %r.key,
+                    shards = r.shards_rewritten,
+                    manifests = r.manifests_rewritten,
+                    "repaired"
+                ),
+            }
+            let k = round.key(&r.key);
+            k.steward = true;
+            k.shards_repaired = r.shards_rewritten as u64;
+            if r.error.is_some() {
+                k.error = r.error.clone();
             }
         }
-        (repaired, error)
     }
 
     /// An engine over `def` as this node sees it: peers through its endpoint, its own store

@@ -65,19 +65,70 @@ struct RoundState {
     bytes_copied: u64,
     shards_repaired: u64,
     last_error: Option<String>,
+    /// The keys the last round looked at (as a holder or steward), by key.
+    keys: Vec<KeyHealth>,
+}
+
+/// Most keys listed on the status page (a node may hold millions; the JSON says how many more).
+pub const KEYS_SHOWN: usize = 500;
+
+/// What one round did.
+#[derive(Debug, Default, Clone)]
+pub struct RoundOutcome {
+    /// Keys this node holds whole.
+    pub whole: usize,
+    pub shards_copied: u64,
+    pub bytes_copied: u64,
+    pub shards_repaired: u64,
+    pub error: Option<String>,
+    /// Every key the round looked at: those this node is a holder of, and those it repaired.
+    pub keys: Vec<KeyHealth>,
+}
+
+impl RoundOutcome {
+    /// The entry of `key`, added if new.
+    pub fn key(&mut self, key: &str) -> &mut KeyHealth {
+        let at = match self.keys.iter().position(|k| k.key == key) {
+            Some(at) => at,
+            None => {
+                self.keys.push(KeyHealth {
+                    key: key.to_owned(),
+                    ..KeyHealth::default()
+                });
+                self.keys.len() - 1
+            }
+        };
+        &mut self.keys[at]
+    }
+}
+
+/// One key as this node's last round saw it.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct KeyHealth {
+    pub key: String,
+    /// This node is one of the key's `full_copies` holders.
+    pub holder: bool,
+    /// This node repaired it (it is the key's steward and shards were missing).
+    pub steward: bool,
+    /// As a holder: whether its copy is whole.
+    pub whole: Option<bool>,
+    pub shards_copied: u64,
+    pub shards_repaired: u64,
+    pub error: Option<String>,
 }
 
 impl Rounds {
-    /// A round ended: the keys this node holds whole, what it copied and repaired, its error.
-    pub fn ended(&self, whole: usize, copied: (u64, u64), repaired: u64, error: Option<String>) {
+    /// A round ended.
+    pub fn ended(&self, round: RoundOutcome) {
         if let Ok(mut s) = self.0.lock() {
             s.last = Some(Instant::now());
             s.rounds += 1;
-            s.full_copies_held = whole;
-            s.shards_copied += copied.0;
-            s.bytes_copied += copied.1;
-            s.shards_repaired += repaired;
-            s.last_error = error;
+            s.full_copies_held = round.whole;
+            s.shards_copied += round.shards_copied;
+            s.bytes_copied += round.bytes_copied;
+            s.shards_repaired += round.shards_repaired;
+            s.last_error = round.error;
+            s.keys = round.keys;
         }
     }
 
@@ -164,6 +215,9 @@ pub struct ReplicationReport {
     pub bytes_copied: u64,
     pub shards_repaired: u64,
     pub last_error: Option<String>,
+    /// The keys the last round looked at (the first [`KEYS_SHOWN`]), and how many in all.
+    pub keys: Vec<KeyHealth>,
+    pub keys_total: usize,
 }
 
 impl StatusSource {
@@ -256,6 +310,8 @@ impl StatusSource {
                 bytes_copied: r.bytes_copied,
                 shards_repaired: r.shards_repaired,
                 last_error: r.last_error,
+                keys_total: r.keys.len(),
+                keys: r.keys.into_iter().take(KEYS_SHOWN).collect(),
             },
             traffic: self.traffic.report(),
         }

@@ -328,6 +328,38 @@ pub fn http_get(addr: &str, path: &str) -> String {
     body.to_owned()
 }
 
+/// The page as Chromium renders it, scripts run.
+pub fn rendered(url: &str, profile: &std::path::Path) -> String {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--disable-sync",
+            "--metrics-recording-only",
+            // Nothing but loopback leaves: everything else goes to a proxy that is not there.
+            "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=127.0.0.1",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .expect("chromium (Debian's package) is installed by scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A node's `/status.json`.
 pub fn status_of(addr: &str) -> serde_json::Value {
     serde_json::from_str(&http_get(addr, "/status.json")).unwrap()

@@ -128,7 +128,7 @@ whole 0 1 2 3
 stop_all
 for i in 0 1 2 3; do start "$i" "$W/five.toml"; done
 
-T=() RATIO=()
+T=() RATIO=() RSS=()
 SH0=() SH1=() SH2=() SH3=()
 SUM=$(( CAP[0] + CAP[1] + CAP[2] + CAP[3] ))
 for r in $(seq 1 "$RUNS"); do
@@ -139,6 +139,7 @@ for r in $(seq 1 "$RUNS"); do
     start 4 "$W/five.toml"
     whole 4
     t=$(elapsed "$t0")
+    RSS+=("$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/${PID[4]}/status")")
     stop 4
     after=()
     for i in 0 1 2 3; do after+=("$(served "$i")"); done
@@ -153,13 +154,14 @@ for r in $(seq 1 "$RUNS"); do
         eval "SH$i+=(\"$share\")"
         line+=" n$i ${share}x"
     done
-    log "$line (of its cap's share)"
+    log "$line (of its cap's share); peak RSS ${RSS[-1]} MiB"
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 printf '\n## fill: a new node pulls %d MiB from holders capped at %s MiB/s (sum %d), median of %d (load %s -> %s)\n\n' \
     "$SIZE_MIB" "${CAP[*]}" "$SUM" "$RUNS" "$LOAD_START" "$LOAD_END"
-printf '| fill time (s) | MiB/s | of the sum | n0 share / cap share | n1 | n2 | n3 |\n|---|---|---|---|---|---|---|\n'
+printf '| fill time (s) | MiB/s | of the sum | n0 share / cap share | n1 | n2 | n3 | new node peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n'
 M=$(median "${T[@]}")
-printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$M" "$(awk -v s="$SIZE_MIB" -v t="$M" 'BEGIN { printf "%.1f", s / t }')" \
-    "$(median "${RATIO[@]}")" "$(median "${SH0[@]}")" "$(median "${SH1[@]}")" "$(median "${SH2[@]}")" "$(median "${SH3[@]}")"
+printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$M" "$(awk -v s="$SIZE_MIB" -v t="$M" 'BEGIN { printf "%.1f", s / t }')" \
+    "$(median "${RATIO[@]}")" "$(median "${SH0[@]}")" "$(median "${SH1[@]}")" "$(median "${SH2[@]}")" "$(median "${SH3[@]}")" \
+    "$(printf '%s\n' "${RSS[@]}" | sort -g | tail -1)"

@@ -48,7 +48,7 @@ stop_nodes() {
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     PIDS=()
 }
-cleanup() { stop_nodes; rm -rf "$W"; }
+cleanup() { stop_nodes; [ "${KEEP:-0}" = 1 ] || rm -rf "$W"; }
 trap cleanup EXIT
 LOG=$W/log
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -91,7 +91,7 @@ start_nodes() {
     for i in $(seq 0 $((NODES - 1))); do
         rm -rf "$W/node$i-store"
         cp "$W/swarm.toml" "$W/node$i.toml"
-        "$BIN" --swarm "$W/node$i.toml" node run --key "$W/node$i.key" \
+        "$BIN" --swarm "$W/node$i.toml" ${NODE_ARGS:-} node run --key "$W/node$i.key" \
             --status 127.0.0.1:0 --replicate-every 600s >"$W/node$i.out" 2>>"$LOG" &
         PIDS+=($!)
     done
@@ -162,7 +162,7 @@ P_seed=() H_seed=() F_seed=() S_seed=() R_seed=()
 P_all=() H_all=() F_all=() S_all=() R_all=()
 for r in $(seq 1 "$RUNS"); do
     log "run $r of $RUNS"
-    one seed
+    [ "${SKIP_SEED:-0}" = 1 ] || one seed
     one all --all-shards
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)

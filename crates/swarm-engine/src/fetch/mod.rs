@@ -218,7 +218,10 @@ impl Swarm {
             {
                 break Err(EngineError::Unrestorable {
                     key: key.to_owned(),
-                    detail: format!("chunk {next_out}: no store left to ask"),
+                    detail: format!(
+                        "chunk {next_out}: no store left to ask ({})",
+                        plan.describe(tokio::time::Instant::now().into_std())
+                    ),
                 });
             }
             tokio::select! {

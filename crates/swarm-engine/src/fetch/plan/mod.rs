@@ -262,7 +262,7 @@ impl Plan {
             let k = c.spec.k;
             let usable = |x: StoreIx| self.stores[x].usable();
             let fast = |x: StoreIx| usable(x) && !slow[x];
-            if !c.done && c.need(k) > 0 && !(slow[s] && c.coverable_without(s, k, fast)) {
+            if !c.done && c.need(k) > 0 && !(slow[s] && c.coverable_without(s, k, usable, fast)) {
                 if let Some(i) = c.askable(s, 0..k.min(c.shards.len()), true, usable) {
                     return Some((pos, i));
                 }
@@ -333,6 +333,14 @@ impl Plan {
     /// Requests to send now: fills every usable store's free slots. Stores first take the data
     /// shards they hold; slots still free then take parity, and last race late requests.
     pub fn next_requests(&mut self, now: Instant) -> Vec<Request> {
+        // A stalled store stays benched until it answers; but once every request is answered
+        // or cancelled (its overdue ones raced away) none will, and with every store benched
+        // the fetch would end with stores left to ask. Nothing live: no one is benched.
+        if self.live.is_empty() {
+            for st in &mut self.stores {
+                st.stalled = false;
+            }
+        }
         let mut out = Vec::new();
         let n = self.stores.len();
         let slow = self.slow_stores(now);
@@ -597,6 +605,49 @@ impl Plan {
     }
 
     /// The first chunk that can no longer gather k shards, with what was tried.
+    /// The state a fetch ended in when nothing was left to ask, for its error: each store
+    /// (in use, benched, requests live of its slots) and the front chunk (shards in hand, being
+    /// fetched, stores tried for each).
+    pub fn describe(&self, now: Instant) -> String {
+        let slow = self.slow_stores(now);
+        let stores: Vec<String> = self
+            .stores
+            .iter()
+            .enumerate()
+            .map(|(s, st)| {
+                format!(
+                    "{}: {}{}{}{}/{}",
+                    self.store_label(s),
+                    if st.usable() { "" } else { "dropped " },
+                    if st.stalled { "benched " } else { "" },
+                    if slow[s] { "slow " } else { "" },
+                    st.live,
+                    self.slots(s, now)
+                )
+            })
+            .collect();
+        let front = self.window.iter().find(|c| !c.done).map(|c| {
+            let shards: Vec<String> = (0..c.shards.len())
+                .map(|i| {
+                    format!(
+                        "{i}:{}{}t{:?}c{:?}",
+                        if c.shards[i].is_some() { "have " } else { "" },
+                        if c.asking[i] > 0 { "asking " } else { "" },
+                        c.tried[i],
+                        c.spec.candidates[i]
+                    )
+                })
+                .collect();
+            format!("chunk {} ({})", c.index, shards.join(" "))
+        });
+        format!(
+            "stores {}; {}; {} chunks queued",
+            stores.join(", "),
+            front.unwrap_or_else(|| "no chunk in the window".into()),
+            self.specs.len()
+        )
+    }
+
     pub fn stuck(&self) -> Option<(usize, String)> {
         for c in &self.window {
             if c.done {

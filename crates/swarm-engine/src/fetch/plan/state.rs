@@ -221,11 +221,15 @@ impl ChunkState {
     }
 
     /// Whether the chunk can be completed without store `s`: shards in hand or being fetched,
-    /// and shards a `fast` store other than `s` could still be asked for, reach k.
+    /// and shards whose next place to look is a `fast` store other than `s`, reach k. (A
+    /// shard whose next place is `s` is not reachable without it: a later candidate is only
+    /// asked once `s` was; counting it let a slow store be skipped for a shard no one else
+    /// would ask, and a fetch with nothing live ended with stores left to ask.)
     pub(super) fn coverable_without(
         &self,
         s: StoreIx,
         k: usize,
+        usable: impl Fn(StoreIx) -> bool,
         fast: impl Fn(StoreIx) -> bool,
     ) -> bool {
         let reachable = (0..self.shards.len())
@@ -234,7 +238,8 @@ impl ChunkState {
                     && (self.asking[i] > 0
                         || self.spec.candidates[i]
                             .iter()
-                            .any(|&x| x != s && fast(x) && !self.tried[i].contains(&x)))
+                            .find(|&&x| !self.tried[i].contains(&x) && usable(x))
+                            .is_some_and(|&x| x != s && fast(x)))
             })
             .count();
         self.have + reachable >= k
@@ -275,4 +280,45 @@ pub(crate) struct Step {
     pub ready: Option<usize>,
     /// Requests to abandon.
     pub cancel: Vec<ReqId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(candidates: Vec<Vec<StoreIx>>) -> ChunkState {
+        let n = candidates.len();
+        ChunkState {
+            index: 0,
+            spec: ChunkSpec {
+                k: 2,
+                len: 8,
+                shard_len: 4,
+                candidates,
+            },
+            shards: vec![None; n],
+            have: 0,
+            asking: vec![0; n],
+            tried: vec![Vec::new(); n],
+            live: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// A node mirroring a key: its own store (2, fast) holds shard 2 and is listed after the
+    /// peers (0 and 1, slow) for shards 0 and 1. A slow peer is the only one that will be
+    /// asked for its shard: the chunk is not coverable without it.
+    #[test]
+    fn a_shard_whose_next_place_is_a_slow_store_needs_that_store() {
+        let c = chunk(vec![vec![0, 2, 1], vec![1, 2, 0], vec![2, 0, 1]]);
+        let usable = |_| true;
+        let fast = |x: StoreIx| x == 2;
+        // Without peer 0: shard 2 (next place: the fast store) and shard 1 (next place: peer
+        // 1, slow) -- one reachable, k = 2.
+        assert!(!c.coverable_without(0, 2, usable, fast));
+        // Once peer 1 was asked for shard 1 and failed, its next place is the fast store.
+        let mut c = c;
+        c.tried[1].push(1);
+        assert!(c.coverable_without(0, 2, usable, fast));
+    }
 }

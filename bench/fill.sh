@@ -29,9 +29,8 @@ NODES=5
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/target/release/annex-swarm
-
-log() { printf '[fill] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH=fill
+. "$ROOT/bench/common.sh"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building annex-swarm (release)"
@@ -49,9 +48,6 @@ LOG=$W/log
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "scratch directory $W"
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 export ANNEX_SWARM_KEY=$W/client.key
 CLIENT=$("$BIN" node init --key "$ANNEX_SWARM_KEY")
@@ -59,12 +55,7 @@ IDS=()
 for i in $(seq 0 $((NODES - 1))); do
     IDS+=("$("$BIN" node init --key "$W/node$i.key")")
 done
-mapfile -t PORTS < <(python3 -c '
-import socket
-socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range('"$NODES"')]
-for s in socks: s.bind(("127.0.0.1", 0))
-for s in socks: print(s.getsockname()[1])
-')
+mapfile -t PORTS < <(free_ports "$NODES")
 SWARM_ID=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 # definition N CAPPED: the first N nodes, all holders; CAPPED=1 gives the first four their caps.

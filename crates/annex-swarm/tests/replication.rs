@@ -186,12 +186,7 @@ fn a_holder_killed_mid_copy_resumes_where_it_was() {
             "m = 1\nfull_copies = 3\nshard_size = \"64KiB\"\n",
         )
         .replace(&store2, &format!("{store2}download_rate = \"4MiB\"\n"));
-    for i in 0..3 {
-        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
-    }
-    let mut nodes: Vec<(NodeProcess, String)> = (0..3)
-        .map(|i| start_with_status(&rig, i, ports[i], "1s"))
-        .collect();
+    let mut nodes = start_all_with_status(&rig, &text, &ports, "1s");
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();
     let size = 16u64 << 20;

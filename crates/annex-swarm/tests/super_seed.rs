@@ -21,13 +21,8 @@ fn a_client_sends_the_file_once_and_the_nodes_make_four_copies() {
         "m = 1\n",
         "m = 2\nfull_copies = 4\nshard_size = \"64KiB\"\n",
     );
-    for i in 0..4 {
-        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
-    }
     // Rounds every 10 minutes: what happens here is started by the manifest's arrival.
-    let nodes: Vec<(NodeProcess, String)> = (0..4)
-        .map(|i| start_with_status(&rig, i, ports[i], "600s"))
-        .collect();
+    let nodes = start_all_with_status(&rig, &text, &ports, "600s");
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();
 
@@ -149,12 +144,7 @@ fn a_node_making_its_copy_keeps_to_its_download_rate() {
         )
         .replace(&store2, &format!("{store2}download_rate = \"2MiB\"\n"));
     assert!(text.contains("download_rate"), "{text}");
-    for i in 0..3 {
-        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
-    }
-    let nodes: Vec<(NodeProcess, String)> = (0..3)
-        .map(|i| start_with_status(&rig, i, ports[i], "600s"))
-        .collect();
+    let nodes = start_all_with_status(&rig, &text, &ports, "600s");
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();
     let size = 6u64 << 20;
@@ -238,12 +228,7 @@ fn an_edited_file_moves_between_nodes_as_its_new_chunks() {
         "m = 1\n",
         "m = 2\nfull_copies = 4\nshard_size = \"64KiB\"\n",
     );
-    for i in 0..4 {
-        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
-    }
-    let nodes: Vec<(NodeProcess, String)> = (0..4)
-        .map(|i| start_with_status(&rig, i, ports[i], "600s"))
-        .collect();
+    let nodes = start_all_with_status(&rig, &text, &ports, "600s");
     let addrs: Vec<String> = nodes.iter().map(|(_, a)| a.clone()).collect();
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();

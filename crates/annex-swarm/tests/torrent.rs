@@ -183,7 +183,8 @@ fn an_interrupted_get_resumes_from_its_staging_directory() {
     rig.seeder.stop();
     let report = get_json(rig.single.path.to_str().unwrap(), out.path(), &[]);
     assert_eq!(report["bytes"], SINGLE.1);
-    assert!(report["peers_seen"].as_u64().unwrap() >= 1, "{report}");
+    // Whether a peer was seen depends on how fast the staged pieces check against the
+    // tracker's answer (the stopped seeder may still be listed): not asserted.
     assert_eq!(
         std::fs::read(out.path().join(SINGLE.0)).unwrap(),
         rig.expected(SINGLE.0)

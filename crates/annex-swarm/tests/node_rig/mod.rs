@@ -253,34 +253,20 @@ pub fn ssh_sign(key: &Path, file: &Path) {
 /// Node `i` started from its own copy of a definition, listening at its port, logging (-v) to
 /// `node{i}.log`.
 pub fn start_from(rig: &Rig, i: usize, port: u16) -> NodeProcess {
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(rig.path(&format!("node{i}.log")))
-        .unwrap();
-    let mut child = bin()
-        .arg("--swarm")
-        .arg(rig.path(&format!("node{i}.toml")))
-        .args(["-v", "node", "run", "--replicate-every", "1s", "--key"])
-        .arg(rig.path(&format!("node{i}.key")))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line:?}");
-    NodeProcess {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    }
+    spawn_node(rig, i, port, &["--replicate-every", "1s"]).0
 }
 
-/// Node `i` as [`start_from`], replicating every `every` (a round also starts when a manifest
-/// arrives), with its status page on 127.0.0.1: the process and the page's address.
-pub fn start_with_status(rig: &Rig, i: usize, port: u16, every: &str) -> (NodeProcess, String) {
+/// `node run` of node `i` from `node{i}.toml` with `args`, logging (-v) to `node{i}.log`, once
+/// it says it listens on `port`: the process and its further stdout lines.
+fn spawn_node(
+    rig: &Rig,
+    i: usize,
+    port: u16,
+    args: &[&str],
+) -> (
+    NodeProcess,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
     let log = std::fs::File::options()
         .create(true)
         .append(true)
@@ -289,8 +275,9 @@ pub fn start_with_status(rig: &Rig, i: usize, port: u16, every: &str) -> (NodePr
     let mut child = bin()
         .arg("--swarm")
         .arg(rig.path(&format!("node{i}.toml")))
-        .args(["-v", "node", "run", "--status", "127.0.0.1:0"])
-        .args(["--replicate-every", every, "--key"])
+        .args(["-v", "node", "run"])
+        .args(args)
+        .arg("--key")
         .arg(rig.path(&format!("node{i}.key")))
         .stdout(Stdio::piped())
         .stderr(log)
@@ -299,17 +286,45 @@ pub fn start_with_status(rig: &Rig, i: usize, port: u16, every: &str) -> (NodePr
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains(&format!("127.0.0.1:{port}")), "{first:?}");
+    let node = NodeProcess {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    (node, lines)
+}
+
+/// Node `i` as [`start_from`], replicating every `every` (a round also starts when a manifest
+/// arrives), with its status page on 127.0.0.1: the process and the page's address.
+pub fn start_with_status(rig: &Rig, i: usize, port: u16, every: &str) -> (NodeProcess, String) {
+    let (node, mut lines) = spawn_node(
+        rig,
+        i,
+        port,
+        &["--status", "127.0.0.1:0", "--replicate-every", every],
+    );
     let second = lines.next().unwrap().unwrap();
     let status = second
         .strip_prefix("status page on http://")
         .unwrap_or_else(|| panic!("{second:?}"))
         .trim_end_matches('/')
         .to_owned();
-    let node = NodeProcess {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    };
     (node, status)
+}
+
+/// Writes `text` as every one of the first `n` nodes' definition and starts them with their
+/// status pages, replicating every `every`.
+pub fn start_all_with_status(
+    rig: &Rig,
+    text: &str,
+    ports: &[u16],
+    every: &str,
+) -> Vec<(NodeProcess, String)> {
+    for i in 0..ports.len() {
+        std::fs::write(rig.path(&format!("node{i}.toml")), text).unwrap();
+    }
+    (0..ports.len())
+        .map(|i| start_with_status(rig, i, ports[i], every))
+        .collect()
 }
 
 /// `GET path` on `addr` over plain HTTP/1.1: the body.

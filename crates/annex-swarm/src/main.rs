@@ -3,6 +3,8 @@
 mod cli;
 mod cmd;
 mod progress;
+#[cfg(feature = "torrent")]
+mod swarm_content;
 
 use std::process::ExitCode;
 
@@ -27,7 +29,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let own_signals = cli.command.handles_signals();
     let outcome = runtime.block_on(async {
+        if own_signals {
+            return Some(cmd::run(cli).await);
+        }
         tokio::select! {
             r = cmd::run(cli) => Some(r),
             () = interrupted() => None,
@@ -53,7 +59,7 @@ fn main() -> ExitCode {
 
 /// Resolves on Ctrl-C (SIGINT), SIGTERM or SIGHUP: the command's future is then dropped, which
 /// removes what it was building (a get's part file). Signals that cannot be watched are not.
-async fn interrupted() {
+pub async fn interrupted() {
     use tokio::signal::unix::{SignalKind, signal};
     let watch = |kind: SignalKind| async move {
         match signal(kind) {

@@ -4,8 +4,11 @@
 //! Peers ask for 16 KiB blocks, pieces in an order of their choosing; the engine restores
 //! whole chunks (each checked against its BLAKE3). So decoded chunks are kept in a small LRU
 //! cache (a byte budget, at least two chunks), a chunk asked for by several peers at once is
-//! restored once, and the chunk after the one just read is restored ahead (peers ask for a
-//! piece's blocks in order, and pieces often run on into the next chunk).
+//! restored once, and the next chunk is restored ahead when a read comes near the end of one
+//! (peers ask for a piece's blocks in order, and pieces often run on into the next chunk).
+//!
+//! Peers choose the order of pieces (rarest first, ties at random): with a cache smaller than
+//! the object and chunks bigger than pieces, a chunk may be restored more than once.
 //!
 //! Every byte restored from the stores is counted ([`SwarmContent::restored`]), so a seeder
 //! can report how much it read for what it uploaded.
@@ -25,6 +28,11 @@ use tokio::sync::OnceCell;
 /// bounded memory.
 const HASH_WINDOW: u64 = 16 << 20;
 
+/// A read ending this close to the end of its chunk has the next chunk restored ahead: a
+/// piece's later blocks will need it. Further back, peers asking for pieces in random order
+/// would make read-ahead a waste of store reads and cache room.
+const READ_AHEAD_WITHIN: u64 = 1 << 20;
+
 /// One object of the swarm, readable at any offset.
 #[derive(Clone)]
 pub struct SwarmContent {
@@ -36,9 +44,10 @@ struct Inner {
     runtime: Handle,
     /// Chunk `i` is `starts[i]..starts[i + 1]`; an inline object is one chunk.
     starts: Vec<u64>,
+    /// Most recent first.
     cache: Mutex<VecDeque<(usize, Arc<OnceCell<Bytes>>)>>,
-    /// How many chunks the cache keeps.
-    capacity: usize,
+    /// Bytes of chunks the cache keeps (two chunks whatever it is).
+    budget: u64,
     /// Bytes of chunks restored from the stores for peers, and how many chunks.
     restored: AtomicU64,
     restores: AtomicU64,
@@ -57,15 +66,13 @@ impl SwarmContent {
         } else {
             starts.push(reader.size());
         }
-        let largest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(1);
-        let capacity = (cache / largest.max(1)).max(2) as usize;
         SwarmContent {
             inner: Arc::new(Inner {
                 reader,
                 runtime,
                 starts,
                 cache: Mutex::new(VecDeque::new()),
-                capacity,
+                budget: cache,
                 restored: AtomicU64::new(0),
                 restores: AtomicU64::new(0),
             }),
@@ -130,8 +137,12 @@ impl Inner {
         Ok(bytes.clone())
     }
 
+    fn chunk_len(&self, n: usize) -> u64 {
+        self.starts[n + 1] - self.starts[n]
+    }
+
     /// The cache's cell for chunk `n`, made the most recent (made if missing, evicting the
-    /// least recent beyond capacity: a reader still holding an evicted cell finishes with it).
+    /// least recent beyond the budget: a reader still holding an evicted cell finishes with it).
     fn cell(&self, n: usize) -> Arc<OnceCell<Bytes>> {
         let mut cache = match self.cache.lock() {
             Ok(c) => c,
@@ -143,7 +154,16 @@ impl Inner {
         }
         .unwrap_or_default();
         cache.push_front((n, cell.clone()));
-        cache.truncate(self.capacity);
+        let mut kept = 0u64;
+        let mut keep = 0usize;
+        for (i, _) in cache.iter() {
+            kept += self.chunk_len(*i);
+            if keep >= 2 && kept > self.budget {
+                break;
+            }
+            keep += 1;
+        }
+        cache.truncate(keep);
         cell
     }
 
@@ -184,7 +204,8 @@ impl Inner {
             )));
         }
         let ahead = n + 1;
-        if ahead < self.chunks() && !self.cached(ahead) {
+        let near_end = end + READ_AHEAD_WITHIN >= self.starts[n + 1];
+        if near_end && ahead < self.chunks() && !self.cached(ahead) {
             let me = self.clone();
             self.runtime.spawn(async move {
                 // A failed read-ahead is retried by the read that needs the chunk.

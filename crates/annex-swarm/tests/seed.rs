@@ -165,6 +165,14 @@ fn aria2c_and_libtorrent_download_swarm_content_equal_byte_for_byte() {
     let listen: std::net::SocketAddr = started["listen"].as_str().unwrap().parse().unwrap();
     assert!(magnet.contains(&format!("&x.pe={listen}")), "{magnet}");
     assert!(magnet.contains("&tr=http%3A%2F%2F127.0.0.1"), "{magnet}");
+    // Adding the torrent did not hash the object through the stores again: librqbit checked
+    // a sample of the 12 pieces (about four) against its fastresume bitfield. A full check
+    // would have read all of it before any peer came.
+    let before_peers = seeder.next("status", Duration::from_secs(10));
+    let sampled = before_peers["torrents"][0]["swarm_read"].as_u64().unwrap();
+    assert!(sampled > 0, "{before_peers}");
+    assert!(sampled < SIZE as u64 * 3 / 4, "{before_peers}");
+    assert_eq!(before_peers["torrents"][0]["uploaded"], 0);
     tracker.wait_for_seeder(&reference.info_hash);
 
     // aria2c: the .torrent we wrote, the seeder found through the tracker.

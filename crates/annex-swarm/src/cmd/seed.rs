@@ -208,6 +208,9 @@ async fn serve(
     }
 
     let every = (args.status_every > 0).then(|| Duration::from_secs(args.status_every));
+    // Watched once for the whole run: a signal between two ticks is not missed.
+    let stop = crate::interrupted();
+    tokio::pin!(stop);
     let failed = loop {
         let tick = async {
             match every {
@@ -216,7 +219,7 @@ async fn serve(
             }
         };
         tokio::select! {
-            () = crate::interrupted() => break None,
+            () = &mut stop => break None,
             () = tick => {
                 if args.json {
                     line(&Event::Status { torrents: status(&seeded) })?;

@@ -85,8 +85,9 @@ pub struct SeedArgs {
     /// Where KEY.torrent files are written.
     #[arg(long, default_value = ".")]
     pub torrent_out: PathBuf,
-    /// Memory for decoded chunks kept for peers asking for pieces in other orders, as
-    /// `128MiB` (two chunks at least). An object that fits is restored from the stores once.
+    /// Memory for data read from the stores (data shards, or chunks restored whole when a
+    /// shard is missing) kept for peers asking for nearby pieces later, as `128MiB`. An object
+    /// that fits is read from the stores once.
     #[arg(long, default_value = "128MiB")]
     pub cache: swarm_core::units::ByteSize,
     /// With --json: a status line every this many seconds (0: only at start and exit).

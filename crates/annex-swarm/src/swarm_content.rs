@@ -1,17 +1,22 @@
 //! An object of the swarm as BitTorrent content ([`swarm_torrent::Content`]): the glue between
 //! the engine's ranged reads and librqbit's storage. Never writes a copy of the object.
 //!
-//! Peers ask for 16 KiB blocks, pieces in an order of their choosing; the engine restores
-//! whole chunks (each checked against its BLAKE3). So decoded chunks are kept in a small LRU
-//! cache (a byte budget, at least two chunks), a chunk asked for by several peers at once is
-//! restored once, and the next chunk is restored ahead when a read comes near the end of one
-//! (peers ask for a piece's blocks in order, and pieces often run on into the next chunk).
+//! Peers ask for 16 KiB blocks, pieces in an order of their choosing (rarest first, ties at
+//! random). What is read from the stores is a **data shard**: the coding is systematic, so data
+//! shard `i` of a chunk is the chunk's bytes `i * s .. (i + 1) * s`, checked against its
+//! BLAKE3, with no decoding; a chunk is k of them. Reading a quarter of a 4 + 2 chunk for a
+//! piece inside it, rather than all of it, is what keeps store reads close to the bytes
+//! uploaded when peers jump around. A data shard that no store that is up holds gets its whole
+//! chunk restored (any k of k + m shards) instead.
 //!
-//! Peers choose the order of pieces (rarest first, ties at random): with a cache smaller than
-//! the object and chunks bigger than pieces, a chunk may be restored more than once.
+//! Read shards are kept in an LRU cache (`--cache` bytes, at least two units), a unit wanted
+//! by several peers at once is read once, and when the piece a block belongs to runs on into
+//! the next unit, that unit is read ahead (peers ask for a piece's blocks in order; reading
+//! ahead regardless would waste store reads on peers that jump to another piece). Every byte
+//! read from the stores for peers is counted ([`SwarmContent::restored`]).
 //!
-//! Every byte restored from the stores is counted ([`SwarmContent::restored`]), so a seeder
-//! can report how much it read for what it uploaded.
+//! With a cache smaller than the object and units bigger than pieces, a peer taking pieces in
+//! random order makes some units be read more than once (`BENCHMARKS.md` §9 has figures).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,59 +33,99 @@ use tokio::sync::OnceCell;
 /// bounded memory.
 const HASH_WINDOW: u64 = 16 << 20;
 
-/// A read ending this close to the end of its chunk has the next chunk restored ahead: a
-/// piece's later blocks will need it. Further back, peers asking for pieces in random order
-/// would make read-ahead a waste of store reads and cache room.
-const READ_AHEAD_WITHIN: u64 = 1 << 20;
-
 /// One object of the swarm, readable at any offset.
 #[derive(Clone)]
 pub struct SwarmContent {
     inner: Arc<Inner>,
 }
 
+/// What is read from the stores in one go: a data shard's bytes of a chunk, or (inline
+/// objects) the whole object.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    /// Where it starts in the object, and its length (a last data shard's padding left out).
+    start: u64,
+    len: u64,
+    chunk: usize,
+    /// Its data shard, `None` for an inline object.
+    shard: Option<usize>,
+    /// Where its chunk starts, and the chunk's length.
+    chunk_start: u64,
+    chunk_len: u64,
+}
+
 struct Inner {
     reader: ObjectReader,
     runtime: Handle,
-    /// Chunk `i` is `starts[i]..starts[i + 1]`; an inline object is one chunk.
-    starts: Vec<u64>,
+    /// In object order, covering it without gaps.
+    units: Vec<Unit>,
     /// Most recent first.
     cache: Mutex<VecDeque<(usize, Arc<OnceCell<Bytes>>)>>,
-    /// Bytes of chunks the cache keeps (two chunks whatever it is).
+    /// Bytes of units the cache keeps (two units whatever it is).
     budget: u64,
-    /// Bytes of chunks restored from the stores for peers, and how many chunks.
+    /// The torrent's piece length: a block's piece says whether the next unit is needed soon.
+    piece_length: u64,
+    /// Bytes read from the stores for peers, and in how many reads.
     restored: AtomicU64,
     restores: AtomicU64,
 }
 
 impl SwarmContent {
-    /// `cache`: bytes of decoded chunks to keep (at least two chunks are kept whatever it is).
-    pub fn new(reader: ObjectReader, cache: u64, runtime: Handle) -> SwarmContent {
-        let mut starts = vec![0u64];
-        if let Body::Chunked { chunks, .. } = &reader.manifest().body {
-            let mut at = 0u64;
-            for c in chunks {
-                at += u64::from(c.len);
-                starts.push(at);
+    /// `cache`: bytes of read units to keep; `piece_length`: the torrent's.
+    pub fn new(
+        reader: ObjectReader,
+        cache: u64,
+        piece_length: u32,
+        runtime: Handle,
+    ) -> SwarmContent {
+        let mut units = Vec::new();
+        match &reader.manifest().body {
+            Body::Chunked { coding, chunks, .. } => {
+                let mut chunk_start = 0u64;
+                for (n, c) in chunks.iter().enumerate() {
+                    let chunk_len = u64::from(c.len);
+                    let s = coding.shard_len(c.len as usize) as u64;
+                    for i in 0..usize::from(coding.k()) {
+                        let from = (i as u64 * s).min(chunk_len);
+                        let to = ((i as u64 + 1) * s).min(chunk_len);
+                        if to > from {
+                            units.push(Unit {
+                                start: chunk_start + from,
+                                len: to - from,
+                                chunk: n,
+                                shard: Some(i),
+                                chunk_start,
+                                chunk_len,
+                            });
+                        }
+                    }
+                    chunk_start += chunk_len;
+                }
             }
-        } else {
-            starts.push(reader.size());
+            Body::Inline(_) => units.push(Unit {
+                start: 0,
+                len: reader.size(),
+                chunk: 0,
+                shard: None,
+                chunk_start: 0,
+                chunk_len: reader.size(),
+            }),
         }
         SwarmContent {
             inner: Arc::new(Inner {
                 reader,
                 runtime,
-                starts,
+                units,
                 cache: Mutex::new(VecDeque::new()),
                 budget: cache,
+                piece_length: u64::from(piece_length.max(1)),
                 restored: AtomicU64::new(0),
                 restores: AtomicU64::new(0),
             }),
         }
     }
 
-    /// Bytes restored from the stores to serve reads (hashing not counted), and in how many
-    /// chunk restores.
+    /// Bytes read from the stores to serve reads (hashing not counted), and in how many reads.
     pub fn restored(&self) -> (u64, u64) {
         (
             self.inner.restored.load(Ordering::Relaxed),
@@ -90,9 +135,9 @@ impl SwarmContent {
 
     /// Makes the torrent: streams the whole object once, in order, hashing pieces as the bytes
     /// arrive (the next window is restored while this one is hashed). Goes around the cache.
-    pub async fn hash(&self, name: &str, piece_length: u32) -> anyhow::Result<TorrentV1> {
+    pub async fn hash(&self, name: &str) -> anyhow::Result<TorrentV1> {
         let size = self.inner.reader.size();
-        let mut hasher = PieceHasher::new(piece_length)?;
+        let mut hasher = PieceHasher::new(self.inner.piece_length as u32)?;
         let inner = self.inner.clone();
         let read = move |at: u64| {
             let inner = inner.clone();
@@ -118,46 +163,55 @@ impl SwarmContent {
 }
 
 impl Inner {
-    fn chunks(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    /// Chunk `n`, from the cache or restored (once, however many ask at the same time).
-    async fn chunk(self: &Arc<Self>, n: usize) -> Result<Bytes, EngineError> {
-        let cell = self.cell(n);
-        let bytes = cell
-            .get_or_try_init(|| async {
-                let (from, to) = (self.starts[n], self.starts[n + 1]);
-                let b = self.reader.read(from, to - from).await?;
-                self.restored.fetch_add(b.len() as u64, Ordering::Relaxed);
-                self.restores.fetch_add(1, Ordering::Relaxed);
-                Ok::<_, EngineError>(b)
-            })
-            .await?;
+    /// Unit `u`'s bytes, from the cache or the stores (once, however many ask at the same time).
+    async fn unit(self: &Arc<Self>, u: usize) -> Result<Bytes, EngineError> {
+        let cell = self.cell(u);
+        let bytes = cell.get_or_try_init(|| self.read_unit(u)).await?;
         Ok(bytes.clone())
     }
 
-    fn chunk_len(&self, n: usize) -> u64 {
-        self.starts[n + 1] - self.starts[n]
+    async fn read_unit(self: &Arc<Self>, u: usize) -> Result<Bytes, EngineError> {
+        let unit = self.units[u];
+        let count = |n: u64| {
+            self.restored.fetch_add(n, Ordering::Relaxed);
+            self.restores.fetch_add(1, Ordering::Relaxed);
+        };
+        if let Some(i) = unit.shard
+            && let Ok(shard) = self.reader.data_shard(unit.chunk, i).await
+        {
+            count(shard.len() as u64);
+            return Ok(shard.slice(0..(unit.len as usize).min(shard.len())));
+        }
+        // Inline, or the data shard is nowhere to be had: the whole chunk, decoded.
+        let chunk = self.reader.read(unit.chunk_start, unit.chunk_len).await?;
+        count(chunk.len() as u64);
+        let from = (unit.start - unit.chunk_start) as usize;
+        let to = from + unit.len as usize;
+        chunk
+            .get(from..to)
+            .map(|_| chunk.slice(from..to))
+            .ok_or_else(|| {
+                EngineError::Internal(format!("chunk {} is shorter than its record", unit.chunk))
+            })
     }
 
-    /// The cache's cell for chunk `n`, made the most recent (made if missing, evicting the
+    /// The cache's cell for unit `u`, made the most recent (made if missing, evicting the
     /// least recent beyond the budget: a reader still holding an evicted cell finishes with it).
-    fn cell(&self, n: usize) -> Arc<OnceCell<Bytes>> {
+    fn cell(&self, u: usize) -> Arc<OnceCell<Bytes>> {
         let mut cache = match self.cache.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let cell = match cache.iter().position(|(i, _)| *i == n) {
+        let cell = match cache.iter().position(|(i, _)| *i == u) {
             Some(at) => cache.remove(at).map(|(_, c)| c),
             None => None,
         }
         .unwrap_or_default();
-        cache.push_front((n, cell.clone()));
+        cache.push_front((u, cell.clone()));
         let mut kept = 0u64;
         let mut keep = 0usize;
         for (i, _) in cache.iter() {
-            kept += self.chunk_len(*i);
+            kept += self.units[*i].len;
             if keep >= 2 && kept > self.budget {
                 break;
             }
@@ -167,33 +221,33 @@ impl Inner {
         cell
     }
 
-    fn cached(&self, n: usize) -> bool {
+    fn cached(&self, u: usize) -> bool {
         self.cache
             .lock()
-            .map(|c| c.iter().any(|(i, _)| *i == n))
+            .map(|c| c.iter().any(|(i, _)| *i == u))
             .unwrap_or(false)
     }
 
     async fn read_at(self: &Arc<Self>, offset: u64, buf: &mut [u8]) -> Result<(), EngineError> {
         let end = offset + buf.len() as u64;
-        let mut n = self
-            .starts
-            .partition_point(|&s| s <= offset)
+        let mut u = self
+            .units
+            .partition_point(|x| x.start <= offset)
             .saturating_sub(1);
         let mut filled = 0usize;
-        while filled < buf.len() && n < self.chunks() {
-            let chunk = self.chunk(n).await?;
-            let start = self.starts[n];
+        while filled < buf.len() && u < self.units.len() {
+            let bytes = self.unit(u).await?;
+            let start = self.units[u].start;
             let from = (offset + filled as u64 - start) as usize;
-            let to = ((end - start) as usize).min(chunk.len());
-            let part = chunk.get(from..to).unwrap_or_default();
+            let to = ((end - start) as usize).min(bytes.len());
+            let part = bytes.get(from..to).unwrap_or_default();
             if part.is_empty() {
                 break;
             }
             buf[filled..filled + part.len()].copy_from_slice(part);
             filled += part.len();
             if filled < buf.len() {
-                n += 1;
+                u += 1;
             }
         }
         if filled < buf.len() {
@@ -203,13 +257,14 @@ impl Inner {
                 self.reader.size()
             )));
         }
-        let ahead = n + 1;
-        let near_end = end + READ_AHEAD_WITHIN >= self.starts[n + 1];
-        if near_end && ahead < self.chunks() && !self.cached(ahead) {
+        let ahead = u + 1;
+        let unit_end = self.units[u].start + self.units[u].len;
+        let piece_end = (offset / self.piece_length + 1) * self.piece_length;
+        if piece_end > unit_end && ahead < self.units.len() && !self.cached(ahead) {
             let me = self.clone();
             self.runtime.spawn(async move {
-                // A failed read-ahead is retried by the read that needs the chunk.
-                let _ = me.chunk(ahead).await;
+                // A failed read-ahead is retried by the read that needs the unit.
+                let _ = me.unit(ahead).await;
             });
         }
         Ok(())

@@ -250,3 +250,40 @@ fn bad_input_fails_clearly_and_leaves_no_torrent() {
         );
     }
 }
+
+/// A store lost after the put: the data shards it held are nowhere, so the chunks they belong
+/// to are restored whole from the other shards (any 4 of 6) and the content is still right.
+#[test]
+fn a_lost_store_is_read_around() {
+    let swarm = Swarm::new();
+    let data = pseudo_random(1_000_003, 0x1057);
+    let key = swarm.put(&swarm.write_file("x.bin", &data));
+    swarm.remove_store(0);
+    let torrents = swarm.path("torrents");
+    let seeder = SeedProc::start(
+        &swarm,
+        &[
+            &key,
+            "--listen",
+            "127.0.0.43:0",
+            "--torrent-out",
+            s(&torrents),
+        ],
+    );
+    let started = seeder.next("seeding", Duration::from_secs(60));
+    let magnet = started["magnet"].as_str().unwrap().to_owned();
+    let listen: std::net::SocketAddr = started["listen"].as_str().unwrap().parse().unwrap();
+    assert_eq!(listen.ip().to_string(), "127.0.0.43");
+    let by_lt = tempfile::tempdir().unwrap();
+    libtorrent_fetch(
+        "127.0.0.44",
+        &magnet,
+        by_lt.path(),
+        Some(listen),
+        Duration::from_secs(60),
+    );
+    // Named after the key, as the torrent is.
+    assert!(std::fs::read(by_lt.path().join(&key)).unwrap() == data);
+    let stopped = seeder.interrupt();
+    assert!(stopped["torrents"][0]["uploaded"].as_u64().unwrap() >= data.len() as u64);
+}

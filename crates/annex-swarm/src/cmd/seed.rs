@@ -105,18 +105,19 @@ async fn seed(
                 item.key
             );
         }
+        let piece_length = piece_length_for(reader.size());
         contents.push(SwarmContent::new(
             reader,
             args.cache.0,
+            piece_length,
             tokio::runtime::Handle::current(),
         ));
     }
     let mut torrents = Vec::new();
     for (item, content) in items.iter().zip(&contents) {
         let started = Instant::now();
-        let size = swarm_torrent::Content::len(content);
         let t = content
-            .hash(&item.name, piece_length_for(size))
+            .hash(&item.name)
             .await
             .with_context(|| format!("{}: cannot make its torrent", item.key))?;
         torrents.push((t, started.elapsed()));

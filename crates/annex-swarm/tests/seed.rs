@@ -287,3 +287,46 @@ fn a_lost_store_is_read_around() {
     let stopped = seeder.interrupt();
     assert!(stopped["torrents"][0]["uploaded"].as_u64().unwrap() >= data.len() as u64);
 }
+
+/// Regression: a Ctrl-C while the seeder was still starting (opening the swarm, hashing) was
+/// swallowed (something had already taken over SIGINT's default action) and the process
+/// seeded on. Interrupted at any moment it now exits: before seeding with an error and no
+/// .torrent, once seeding cleanly with it.
+#[test]
+fn ctrl_c_while_starting_is_not_lost() {
+    let swarm = Swarm::new();
+    let key = swarm.put(&swarm.write_file("x.bin", &pseudo_random(2_000_000, 9)));
+    let torrents = swarm.path("torrents");
+    for delay_ms in [0u64, 30, 150] {
+        let mut seeder = SeedProc::start(
+            &swarm,
+            &[
+                &key,
+                "--listen",
+                "127.0.0.45:0",
+                "--torrent-out",
+                s(&torrents),
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let pid = seeder.child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = seeder.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                Instant::now() < until,
+                "SIGINT {delay_ms} ms after start was lost: still running"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let written = torrents.join(format!("{key}.torrent")).exists();
+        assert!(
+            status.success() == written || (status.code().is_none() && !written),
+            "{delay_ms} ms: exit {status}, .torrent written: {written}"
+        );
+        let _ = std::fs::remove_dir_all(&torrents);
+    }
+}

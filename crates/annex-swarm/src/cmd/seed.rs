@@ -7,10 +7,12 @@
 //! Ctrl-C or SIGTERM, then stops cleanly and reports what it uploaded and read.
 
 use std::ffi::{OsStr, OsString};
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -78,10 +80,13 @@ struct Seeded {
 }
 
 pub async fn run(swarm_path: &Path, args: SeedArgs) -> Result<ExitCode> {
+    // Watched from the start: a Ctrl-C while the torrents are made is not lost.
+    let stop = crate::interrupts();
+    tokio::pin!(stop);
     let items = args.items.iter().map(resolve).collect::<Result<Vec<_>>>()?;
     let options = super::torrent::options(&args.session)?;
     let (swarm, peers) = super::open(swarm_path).await?;
-    let outcome = seed(&swarm, &items, options, &args).await;
+    let outcome = seed(&swarm, &items, options, &args, stop).await;
     swarm.close().await;
     if let Some(p) = peers {
         let _ = tokio::time::timeout(Duration::from_millis(500), p.endpoint().close()).await;
@@ -94,7 +99,29 @@ async fn seed(
     items: &[Item],
     options: swarm_torrent::Options,
     args: &SeedArgs,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<ExitCode> {
+    let made = tokio::select! {
+        made = make(swarm, items, args) => made?,
+        () = &mut stop => bail!("interrupted before seeding started: nothing written"),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("annex-swarm-seed.")
+        .tempdir()
+        .context("cannot make a scratch directory")?;
+    let client = Client::start_seeding(options, scratch.path()).await?;
+    let (contents, torrents) = made;
+    let outcome = serve(&client, items, contents, torrents, args, stop).await;
+    client.stop().await;
+    outcome
+}
+
+/// Each object opened, then hashed into its torrent.
+async fn make(
+    swarm: &Swarm,
+    items: &[Item],
+    args: &SeedArgs,
+) -> Result<(Vec<SwarmContent>, Vec<(TorrentV1, Duration)>)> {
     // Every object opened first: a key not in the swarm fails before anything is hashed.
     let mut contents = Vec::new();
     for item in items {
@@ -122,15 +149,7 @@ async fn seed(
             .with_context(|| format!("{}: cannot make its torrent", item.key))?;
         torrents.push((t, started.elapsed()));
     }
-
-    let scratch = tempfile::Builder::new()
-        .prefix("annex-swarm-seed.")
-        .tempdir()
-        .context("cannot make a scratch directory")?;
-    let client = Client::start_seeding(options, scratch.path()).await?;
-    let outcome = serve(&client, items, contents, torrents, args).await;
-    client.stop().await;
-    outcome
+    Ok((contents, torrents))
 }
 
 async fn serve(
@@ -139,6 +158,7 @@ async fn serve(
     contents: Vec<SwarmContent>,
     torrents: Vec<(TorrentV1, Duration)>,
     args: &SeedArgs,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<ExitCode> {
     let listen = client.listen_addr();
     // Peers can dial a listener on a given address, not on 0.0.0.0.
@@ -209,9 +229,6 @@ async fn serve(
     }
 
     let every = (args.status_every > 0).then(|| Duration::from_secs(args.status_every));
-    // Watched once for the whole run: a signal between two ticks is not missed.
-    let stop = crate::interrupted();
-    tokio::pin!(stop);
     let failed = loop {
         let tick = async {
             match every {

@@ -236,6 +236,8 @@ async fn seed_files(args: TorrentSeedArgs) -> Result<ExitCode> {
     let torrent = std::fs::read(&args.torrent)
         .with_context(|| format!("cannot read {}", args.torrent.display()))?;
     let options = options(&args.session)?;
+    // Watched from the start: a Ctrl-C during the check is not lost.
+    let stop = crate::interrupts();
     let client = Client::start(options, &args.dir).await?;
     let outcome = async {
         let seeding = client.seed_files(torrent, &args.dir).await?;
@@ -252,7 +254,7 @@ async fn seed_files(args: TorrentSeedArgs) -> Result<ExitCode> {
                 args.dir.display()
             );
         }
-        crate::interrupted().await;
+        stop.await;
         let uploaded = seeding.stats().uploaded;
         if args.json {
             println!(

@@ -9,7 +9,9 @@
 //! uploaded when peers jump around. A data shard that no store that is up holds gets its whole
 //! chunk restored (any k of k + m shards) instead.
 //!
-//! Read shards are kept in an LRU cache (`--cache` bytes, at least two units), a unit wanted
+//! Read shards are kept in a cache (`--cache` bytes, at least two units; what goes first is the
+//! unit with the fewest bytes not yet sent, so that a peer's later pieces find the rest of the
+//! units it started), a unit wanted
 //! by several peers at once is read once, and when the piece a block belongs to runs on into
 //! the next unit, that unit is read ahead (peers ask for a piece's blocks in order; reading
 //! ahead regardless would waste store reads on peers that jump to another piece). Every byte
@@ -68,6 +70,8 @@ struct Inner {
     /// Bytes read from the stores for peers, and in how many reads.
     restored: AtomicU64,
     restores: AtomicU64,
+    /// Bytes of each unit handed to librqbit (to any peer), for eviction.
+    sent: Vec<AtomicU64>,
 }
 
 impl SwarmContent {
@@ -111,8 +115,10 @@ impl SwarmContent {
                 chunk_len: reader.size(),
             }),
         }
+        let sent = units.iter().map(|_| AtomicU64::new(0)).collect();
         SwarmContent {
             inner: Arc::new(Inner {
+                sent,
                 reader,
                 runtime,
                 units,
@@ -195,8 +201,11 @@ impl Inner {
             })
     }
 
-    /// The cache's cell for unit `u`, made the most recent (made if missing, evicting the
-    /// least recent beyond the budget: a reader still holding an evicted cell finishes with it).
+    /// The cache's cell for unit `u`, made the most recent (made if missing). Beyond the
+    /// budget, the unit with the fewest bytes not yet sent to any peer goes first, the least
+    /// recent among equals, never the two most recent: a peer taking pieces in random order
+    /// still wants the rest of a unit it took part of, and not what it already has (a reader
+    /// still holding an evicted cell finishes with it).
     fn cell(&self, u: usize) -> Arc<OnceCell<Bytes>> {
         let mut cache = match self.cache.lock() {
             Ok(c) => c,
@@ -208,16 +217,22 @@ impl Inner {
         }
         .unwrap_or_default();
         cache.push_front((u, cell.clone()));
-        let mut kept = 0u64;
-        let mut keep = 0usize;
-        for (i, _) in cache.iter() {
-            kept += self.units[*i].len;
-            if keep >= 2 && kept > self.budget {
-                break;
+        let mut kept: u64 = cache.iter().map(|(i, _)| self.units[*i].len).sum();
+        while kept > self.budget && cache.len() > 2 {
+            let unsent = |i: usize| {
+                self.units[i]
+                    .len
+                    .saturating_sub(self.sent[i].load(Ordering::Relaxed))
+            };
+            // Scanning from the least recent, the first of the fewest unsent bytes.
+            let victim = (2..cache.len())
+                .rev()
+                .min_by_key(|&at| unsent(cache[at].0))
+                .unwrap_or(cache.len() - 1);
+            if let Some((i, _)) = cache.remove(victim) {
+                kept -= self.units[i].len;
             }
-            keep += 1;
         }
-        cache.truncate(keep);
         cell
     }
 
@@ -245,6 +260,7 @@ impl Inner {
                 break;
             }
             buf[filled..filled + part.len()].copy_from_slice(part);
+            self.sent[u].fetch_add(part.len() as u64, Ordering::Relaxed);
             filled += part.len();
             if filled < buf.len() {
                 u += 1;

@@ -88,7 +88,7 @@ pub struct SeedArgs {
     /// Memory for data read from the stores (data shards, or chunks restored whole when a
     /// shard is missing) kept for peers asking for nearby pieces later, as `256MiB`. An object
     /// that fits is read from the stores once; peers taking pieces in random order from a
-    /// bigger one make some data be read several times (`BENCHMARKS.md` §9).
+    /// bigger one make some data be read several times (`BENCHMARKS.md` §10).
     #[arg(long, default_value = "64MiB")]
     pub cache: swarm_core::units::ByteSize,
     /// With --json: a status line every this many seconds (0: only at start and exit).

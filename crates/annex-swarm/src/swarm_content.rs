@@ -18,7 +18,7 @@
 //! read from the stores for peers is counted ([`SwarmContent::restored`]).
 //!
 //! With a cache smaller than the object and units bigger than pieces, a peer taking pieces in
-//! random order makes some units be read more than once (`BENCHMARKS.md` §9 has figures).
+//! random order makes some units be read more than once (`BENCHMARKS.md` §10 has figures).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

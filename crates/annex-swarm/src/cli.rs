@@ -48,8 +48,60 @@ pub enum Command {
         #[command(subcommand)]
         action: TorrentCommand,
     },
+    /// Seed swarm content to BitTorrent: for each annexed FILE or KEY, make a v1 torrent by
+    /// streaming the object from the swarm (written as KEY.torrent), print its magnet, and seed
+    /// it until interrupted (Ctrl-C), pieces read from the stores as peers ask (a small cache
+    /// of chunks, never a local copy).
+    #[cfg(feature = "torrent")]
+    Seed(SeedArgs),
     #[command(flatten)]
     OnSwarm(SwarmCommand),
+}
+
+impl Command {
+    /// Whether the command handles Ctrl-C and SIGTERM itself (to stop cleanly and report).
+    pub fn handles_signals(&self) -> bool {
+        #[cfg(feature = "torrent")]
+        if let Command::Seed(_)
+        | Command::Torrent {
+            action: TorrentCommand::Seed(_),
+        } = self
+        {
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(feature = "torrent")]
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// Annexed files (a git-annex symlink or pointer file) or git-annex keys.
+    #[arg(required = true)]
+    pub items: Vec<OsString>,
+    /// A tracker to announce to, put in the .torrent and the magnet (repeatable).
+    #[arg(long = "tracker")]
+    pub trackers: Vec<String>,
+    /// Where KEY.torrent files are written.
+    #[arg(long, default_value = ".")]
+    pub torrent_out: PathBuf,
+    /// Memory for data read from the stores (data shards, or chunks restored whole when a
+    /// shard is missing) kept for peers asking for nearby pieces later, as `256MiB`. An object
+    /// that fits is read from the stores once; peers taking pieces in random order from a
+    /// bigger one make some data be read several times (`BENCHMARKS.md` §10).
+    #[arg(long, default_value = "64MiB")]
+    pub cache: swarm_core::units::ByteSize,
+    /// With --json: a status line every this many seconds (0: only at start and exit).
+    #[arg(long, default_value_t = 10)]
+    pub status_every: u64,
+    /// Make the torrents, print them, and exit without seeding.
+    #[arg(long)]
+    pub no_seed: bool,
+    /// Print JSON lines: one per torrent when seeding starts, status lines, and one at exit.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub session: TorrentSessionArgs,
 }
 
 #[cfg(feature = "torrent")]
@@ -60,6 +112,25 @@ pub enum TorrentCommand {
     /// named after it. Pieces are checked (SHA-1) as they arrive; files appear under their
     /// names only when complete. An interrupted get resumes from where it stopped.
     Get(TorrentGetArgs),
+    /// Seed a torrent whose content is on disk (a single file as DIR/<name>, a multi-file one
+    /// under DIR/<name>/), every piece checked first, until interrupted (Ctrl-C). Swarm
+    /// content is seeded with `annex-swarm seed` instead, with no local copy.
+    Seed(TorrentSeedArgs),
+}
+
+#[cfg(feature = "torrent")]
+#[derive(Debug, clap::Args)]
+pub struct TorrentSeedArgs {
+    /// The .torrent file.
+    pub torrent: PathBuf,
+    /// The directory holding the content.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Print JSON lines: when seeding starts, and at exit.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub session: TorrentSessionArgs,
 }
 
 #[cfg(feature = "torrent")]

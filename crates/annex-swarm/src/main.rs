@@ -3,6 +3,8 @@
 mod cli;
 mod cmd;
 mod progress;
+#[cfg(feature = "torrent")]
+mod swarm_content;
 
 use std::process::ExitCode;
 
@@ -27,7 +29,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let own_signals = cli.command.handles_signals();
     let outcome = runtime.block_on(async {
+        if own_signals {
+            return Some(cmd::run(cli).await);
+        }
         tokio::select! {
             r = cmd::run(cli) => Some(r),
             () = interrupted() => None,
@@ -53,20 +59,33 @@ fn main() -> ExitCode {
 
 /// Resolves on Ctrl-C (SIGINT), SIGTERM or SIGHUP: the command's future is then dropped, which
 /// removes what it was building (a get's part file). Signals that cannot be watched are not.
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let watch = |kind: SignalKind| async move {
-        match signal(kind) {
-            Ok(mut s) => {
-                s.recv().await;
+pub async fn interrupted() {
+    interrupts().await
+}
+
+/// As [`interrupted`], but watching from the call on, not from the first poll: a signal
+/// that arrives before the future is awaited is not lost. (Once any part of the process
+/// watches a signal, its default action, ending the process, is gone for good.)
+pub fn interrupts() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let mut watched: Vec<Signal> = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]
+    .into_iter()
+    .filter_map(|kind| signal(kind).ok())
+    .collect();
+    async move {
+        std::future::poll_fn(|cx| {
+            for s in &mut watched {
+                if s.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = watch(SignalKind::interrupt()) => {}
-        () = watch(SignalKind::terminate()) => {}
-        () = watch(SignalKind::hangup()) => {}
+            std::task::Poll::Pending
+        })
+        .await
     }
 }
 

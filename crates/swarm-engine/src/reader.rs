@@ -130,6 +130,54 @@ impl ObjectReader {
         Ok(out.freeze())
     }
 
+    /// Data shard `i` (below k) of chunk `n`, checked against its BLAKE3: the chunk's bytes
+    /// `i * s .. (i + 1) * s` for the coding's shard length `s`, the last data shard padded
+    /// with zeros. Part of a chunk without decoding it (a seeder serving a piece needs a
+    /// quarter of a 4 + 2 chunk, not all of it); asked of the store placement names first,
+    /// then wherever else the shard may be. Fails when no store that is up has it: restore the
+    /// whole chunk with [`ObjectReader::read`] then.
+    pub async fn data_shard(&self, n: usize, i: usize) -> Result<Bytes, EngineError> {
+        let Body::Chunked { coding, chunks, .. } = &self.manifest.body else {
+            return Err(EngineError::Refused(format!(
+                "{}: an inline object has no shards",
+                self.key
+            )));
+        };
+        let record = chunks.get(n).filter(|_| i < usize::from(coding.k()));
+        let Some(record) = record else {
+            return Err(EngineError::Refused(format!(
+                "{}: no data shard {i} of chunk {n}",
+                self.key
+            )));
+        };
+        let (Some(&hash), len) = (record.shards.get(i), record.len as usize) else {
+            return Err(EngineError::Refused(format!(
+                "{}: chunk {n} lists no shard {i}",
+                self.key
+            )));
+        };
+        let s = coding.shard_len(len) as u64;
+        let places = self.members.chunk_places(&record.id, record.shards.len());
+        let mut looked = Vec::new();
+        for store in places.candidates(i) {
+            if !self.members.up(store) {
+                continue;
+            }
+            match self.members.read_shard(store, hash, s).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(fault) => looked.push(fault.to_string()),
+            }
+        }
+        Err(EngineError::NotPresent {
+            key: format!("{} shard {i} of chunk {n}", self.key),
+            looked: if looked.is_empty() {
+                "no store that may hold it is up".into()
+            } else {
+                looked.join(", ")
+            },
+        })
+    }
+
     fn cached(&self) -> Option<(usize, Bytes)> {
         self.last.lock().ok().and_then(|l| l.clone())
     }

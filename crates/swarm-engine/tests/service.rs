@@ -167,6 +167,64 @@ async fn ranged_reads_at_chunk_and_shard_boundaries() {
     );
 }
 
+/// A chunk's data shards are its bytes in k slices (the last padded), each read with one
+/// request from the store placement names: part of a chunk without decoding. Parity shards and
+/// inline objects have none; a data shard no store holds any more is not found.
+#[tokio::test]
+async fn data_shards_are_slices_of_their_chunk_read_with_one_request() {
+    let rig = Rig::new(4, 2, 6, 4096).await;
+    let swarm = rig.open().await;
+    let data = content(300_000, 3);
+    let key = put(&swarm, &data).await;
+    let reader = swarm.object(&key).await.unwrap();
+    let chunks = match &reader.manifest().body {
+        swarm_core::manifest::Body::Chunked { chunks, .. } => chunks.clone(),
+        _ => panic!("expected a chunked object"),
+    };
+    let mut at = 0usize;
+    for (n, c) in chunks.iter().enumerate() {
+        let len = c.len as usize;
+        let s = shard_len(c) as usize;
+        for i in 0..4 {
+            let before = requests(&swarm);
+            let shard = reader.data_shard(n, i).await.unwrap();
+            assert_eq!(requests(&swarm) - before, 1, "chunk {n} shard {i}");
+            assert_eq!(shard.len(), s);
+            let from = (i * s).min(len);
+            let to = ((i + 1) * s).min(len);
+            assert!(
+                shard[..to - from] == data[at + from..at + to],
+                "chunk {n} shard {i}"
+            );
+            assert!(
+                shard[to - from..].iter().all(|&b| b == 0),
+                "padding of {n}/{i}"
+            );
+        }
+        at += len;
+    }
+    assert!(matches!(
+        reader.data_shard(0, 4).await,
+        Err(EngineError::Refused(_))
+    ));
+    assert!(matches!(
+        reader.data_shard(chunks.len(), 0).await,
+        Err(EngineError::Refused(_))
+    ));
+    let small = put(&swarm, &content(1000, 4)).await;
+    assert!(matches!(
+        swarm.object(&small).await.unwrap().data_shard(0, 0).await,
+        Err(EngineError::Refused(_))
+    ));
+    for i in 0..6 {
+        rig.set(i, Fault::Down);
+    }
+    assert!(matches!(
+        reader.data_shard(0, 0).await,
+        Err(EngineError::NotPresent { .. })
+    ));
+}
+
 fn shard_len(c: &swarm_core::manifest::ChunkRecord) -> u64 {
     swarm_core::erasure::Coding::new(4, 2)
         .unwrap()

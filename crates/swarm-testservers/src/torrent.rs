@@ -467,3 +467,101 @@ fn decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// What a client's download took.
+#[derive(Debug)]
+pub struct Fetched {
+    pub seconds: f64,
+}
+
+/// Downloads `source` (a .torrent path or a magnet) into `dir` with libtorrent bound to `ip`,
+/// dialling `peer` at once (`None`: the trackers only). Panics with the client's stderr on
+/// failure or after `timeout`.
+pub fn libtorrent_fetch(
+    ip: &str,
+    source: &str,
+    dir: &Path,
+    peer: Option<std::net::SocketAddr>,
+    timeout: Duration,
+) -> Fetched {
+    let python = libtorrent_python();
+    let scripts = tempfile::Builder::new()
+        .prefix("annex-swarm-lt-fetch.")
+        .tempdir()
+        .expect("tempdir");
+    let script = scripts.path().join("lt_fetch.py");
+    std::fs::write(&script, include_str!("lt_fetch.py")).expect("script");
+    let peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    let out = Command::new(python)
+        .arg(&script)
+        .args([ip, source])
+        .arg(dir)
+        .args([&peer, &timeout.as_secs().to_string()])
+        .output()
+        .unwrap_or_else(|e| fail(&format!("libtorrent: {e}; {INSTALL}")));
+    assert!(
+        out.status.success(),
+        "libtorrent download of {source} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seconds = text
+        .split("\"seconds\": ")
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("libtorrent printed no report: {text}"));
+    Fetched { seconds }
+}
+
+/// Downloads the torrent file `torrent` into `dir` with aria2c bound to `ip` (peers from the
+/// torrent's trackers), and exits when done. Panics with aria2c's output on failure or after
+/// `timeout`.
+pub fn aria2c_fetch(ip: &str, torrent: &Path, dir: &Path, timeout: Duration) -> Fetched {
+    let bin = find_binary("aria2c", &[]);
+    let start = std::time::Instant::now();
+    let mut child = Command::new(bin)
+        .arg(format!("--dir={}", dir.display()))
+        .args([
+            "--seed-time=0",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--disable-ipv6=true",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--summary-interval=0",
+            "--console-log-level=warn",
+            "--bt-tracker-interval=1",
+            "--file-allocation=none",
+        ])
+        .arg(format!("--listen-port={}", free_port()))
+        .arg(format!("--interface={ip}"))
+        .arg(format!("--bt-stop-timeout={}", timeout.as_secs()))
+        .arg(torrent)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("aria2c: {e}; {INSTALL}")));
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if start.elapsed() > timeout + Duration::from_secs(10) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("aria2c output");
+    assert!(
+        out.status.success(),
+        "aria2c download of {} failed ({:?}): {}{}",
+        torrent.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Fetched {
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}

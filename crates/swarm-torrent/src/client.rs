@@ -17,7 +17,7 @@ use bytes::Bytes;
 use librqbit::limits::LimitsConfig;
 use librqbit::{
     AddTorrent, AddTorrentOptions, AddTorrentResponse, DhtSessionConfig, ListenerMode,
-    ListenerOptions, ManagedTorrent, Session, SessionOptions,
+    ListenerOptions, ManagedTorrent, Session, SessionOptions, SessionPersistenceConfig,
 };
 use tokio::sync::Mutex;
 
@@ -124,6 +124,8 @@ impl Metainfo {
 pub struct Client {
     session: Arc<Session>,
     options: Options,
+    /// Where librqbit keeps fastresume bitfields, in a session started for seeding.
+    resume: Option<PathBuf>,
     /// Adding a torrent and widening its file selection happen one at a time.
     adding: Mutex<()>,
 }
@@ -132,6 +134,26 @@ impl Client {
     /// Starts the session. `scratch` is librqbit's default output folder: never written to,
     /// since every download names its own folder.
     pub async fn start(options: Options, scratch: &Path) -> Result<Client, TorrentError> {
+        Client::start_inner(options, scratch, None).await
+    }
+
+    /// Starts a session for seeding content that is not in files ([`Client::seed`]):
+    /// librqbit's fastresume state is kept under `scratch/resume` (create `scratch` fresh:
+    /// torrents a previous session left there would be added again).
+    pub async fn start_seeding(options: Options, scratch: &Path) -> Result<Client, TorrentError> {
+        let resume = scratch.join("resume");
+        std::fs::create_dir_all(&resume).map_err(|e| TorrentError::Io {
+            what: format!("cannot create {}", resume.display()),
+            why: e,
+        })?;
+        Client::start_inner(options, scratch, Some(resume)).await
+    }
+
+    async fn start_inner(
+        options: Options,
+        scratch: &Path,
+        resume: Option<PathBuf>,
+    ) -> Result<Client, TorrentError> {
         // librqbit's rustls brings aws-lc-rs beside the ring the rest of the build uses: with
         // two providers compiled in, rustls needs one installed (an earlier install stays).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -139,18 +161,38 @@ impl Client {
             persistence: None,
             ..Default::default()
         });
-        let listen = options.listen.map(|addr| ListenerOptions {
-            mode: ListenerMode::TcpOnly,
-            listen_addr: addr,
-            enable_upnp_port_forwarding: options.upnp,
-            ipv4_only: addr.is_ipv4(),
-            ..Default::default()
-        });
+        let listen = options
+            .listen
+            .map(|addr| -> Result<ListenerOptions, TorrentError> {
+                // librqbit announces no port for a loopback listener (and trackers then hand
+                // out its default, 4240): the port is named, picked here when 0.
+                let (addr, announce_port) = if addr.ip().is_loopback() {
+                    let addr = if addr.port() == 0 {
+                        free_port(addr)?
+                    } else {
+                        addr
+                    };
+                    (addr, Some(addr.port()))
+                } else {
+                    (addr, None)
+                };
+                Ok(ListenerOptions {
+                    mode: ListenerMode::TcpOnly,
+                    listen_addr: addr,
+                    announce_port,
+                    enable_upnp_port_forwarding: options.upnp,
+                    ipv4_only: addr.is_ipv4(),
+                    ..Default::default()
+                })
+            })
+            .transpose()?;
         let opts = SessionOptions {
             dht,
             listen,
-            fastresume: false,
-            persistence: None,
+            fastresume: resume.is_some(),
+            persistence: resume.as_ref().map(|dir| SessionPersistenceConfig::Json {
+                folder: Some(dir.clone()),
+            }),
             disable_local_service_discovery: !options.lsd,
             ratelimits: LimitsConfig {
                 upload_bps: options.upload_limit,
@@ -167,8 +209,17 @@ impl Client {
         Ok(Client {
             session,
             options,
+            resume,
             adding: Mutex::new(()),
         })
+    }
+
+    pub(crate) fn resume_dir(&self) -> Option<&Path> {
+        self.resume.as_deref()
+    }
+
+    pub(crate) fn session(&self) -> Arc<Session> {
+        self.session.clone()
     }
 
     /// Where peers can reach this session, when it listens.
@@ -438,6 +489,16 @@ impl Transfer {
         let id = self.handle.id();
         let _ = self.session.delete(id.into(), false).await;
     }
+}
+
+/// A free port at `addr`'s address (taken by the session a moment later).
+fn free_port(addr: SocketAddr) -> Result<SocketAddr, TorrentError> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| TorrentError::Io {
+            what: format!("cannot listen on {addr}"),
+            why: e,
+        })
 }
 
 /// A v2-only .torrent file (BEP 52: `meta version` 2 and no v1 `pieces`) gets its own error

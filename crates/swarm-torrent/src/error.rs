@@ -45,6 +45,14 @@ pub enum TorrentError {
     },
     #[error("{name}: unsafe file path `{path}` in the torrent (absolute or with `..`)")]
     UnsafePath { name: String, path: String },
+    #[error(
+        "piece length {0}: a torrent's pieces are a power of two of at least 16 KiB, one hash each"
+    )]
+    BadPieceLength(u32),
+    #[error("`{name}` cannot name a torrent: {why}")]
+    BadName { name: String, why: String },
+    #[error("`{0}` is empty: a torrent needs at least one byte")]
+    Empty(String),
     #[error("{0}")]
     Engine(String),
 }

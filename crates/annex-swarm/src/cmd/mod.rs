@@ -11,6 +11,8 @@ mod peers;
 mod push;
 mod report;
 #[cfg(feature = "torrent")]
+mod seed;
+#[cfg(feature = "torrent")]
 mod torrent;
 
 use std::io::Write;
@@ -32,6 +34,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Node { action } => return node::run(&cli.swarm, action).await,
         #[cfg(feature = "torrent")]
         Command::Torrent { action } => return torrent::run(action).await,
+        #[cfg(feature = "torrent")]
+        Command::Seed(args) => return seed::run(&cli.swarm, args).await,
         Command::Definition {
             action: crate::cli::DefinitionCommand::Push { to },
         } => return push::run(&cli.swarm, &to).await,

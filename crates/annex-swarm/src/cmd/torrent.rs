@@ -17,11 +17,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use swarm_torrent::{Client, Metainfo, Options, Progress, Source, TorrentFile};
 
-use crate::cli::{TorrentCommand, TorrentGetArgs, TorrentSessionArgs};
+use crate::cli::{TorrentCommand, TorrentGetArgs, TorrentSeedArgs, TorrentSessionArgs};
 
 pub async fn run(action: TorrentCommand) -> Result<ExitCode> {
     match action {
         TorrentCommand::Get(args) => get(args).await,
+        TorrentCommand::Seed(args) => seed_files(args).await,
     }
 }
 
@@ -229,4 +230,45 @@ fn show(bar: &ProgressBar, p: &Progress) {
         p.peers,
         p.seeders
     ));
+}
+
+async fn seed_files(args: TorrentSeedArgs) -> Result<ExitCode> {
+    let torrent = std::fs::read(&args.torrent)
+        .with_context(|| format!("cannot read {}", args.torrent.display()))?;
+    let options = options(&args.session)?;
+    // Watched from the start: a Ctrl-C during the check is not lost.
+    let stop = crate::interrupts();
+    let client = Client::start(options, &args.dir).await?;
+    let outcome = async {
+        let seeding = client.seed_files(torrent, &args.dir).await?;
+        let listen = client.listen_addr();
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "seeding", "info_hash": seeding.info_hash(), "listen": listen})
+            );
+        } else {
+            eprintln!(
+                "seeding {} from {}; Ctrl-C stops",
+                seeding.info_hash(),
+                args.dir.display()
+            );
+        }
+        stop.await;
+        let uploaded = seeding.stats().uploaded;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "stopped", "info_hash": seeding.info_hash(), "uploaded": uploaded})
+            );
+        } else {
+            eprintln!("uploaded {uploaded} bytes");
+        }
+        seeding.stop().await;
+        anyhow::Ok(())
+    }
+    .await;
+    client.stop().await;
+    outcome?;
+    Ok(ExitCode::SUCCESS)
 }

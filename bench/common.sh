@@ -19,3 +19,25 @@ for s in socks: s.bind(("127.0.0.1", 0))
 for s in socks: print(s.getsockname()[1])
 ' "$1"
 }
+
+# release_binary: builds annex-swarm (release) into $BIN unless SKIP_BUILD=1.
+release_binary() {
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        log "building annex-swarm (release)"
+        (cd "$ROOT" && cargo build --release -p annex-swarm >&2)
+    fi
+    [ -x "$BIN" ] || die "$BIN not found"
+}
+
+# member_keys N: in $W, the client's key (exported as ANNEX_SWARM_KEY, its id in CLIENT) and N
+# node keys (ids in IDS), N free loopback ports (PORTS) and a random swarm id (SWARM_ID).
+member_keys() {
+    export ANNEX_SWARM_KEY=$W/client.key
+    CLIENT=$("$BIN" node init --key "$ANNEX_SWARM_KEY")
+    IDS=()
+    for i in $(seq 0 $(($1 - 1))); do
+        IDS+=("$("$BIN" node init --key "$W/node$i.key")")
+    done
+    mapfile -t PORTS < <(free_ports "$1")
+    SWARM_ID=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+}

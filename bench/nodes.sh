@@ -32,11 +32,7 @@ BIN=$ROOT/target/release/annex-swarm
 BENCH=nodes
 . "$ROOT/bench/common.sh"
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "building annex-swarm (release)"
-    (cd "$ROOT" && cargo build --release -p annex-swarm >&2)
-fi
-[ -x "$BIN" ] || die "$BIN not found"
+release_binary
 
 W=$(mktemp -d "${BENCH_DIR:-/tmp}/annex-swarm-nodes.XXXXXX")
 PIDS=()
@@ -54,14 +50,7 @@ log "scratch directory $W"
 quiet() { "$@" >>"$LOG" 2>&1 || { log "failed: $*"; tail -20 "$LOG" >&2; exit 1; }; }
 
 # --- keys, ports, definitions ----------------------------------------------------------------
-export ANNEX_SWARM_KEY=$W/client.key
-CLIENT=$("$BIN" node init --key "$ANNEX_SWARM_KEY")
-IDS=()
-for i in $(seq 0 $((NODES - 1))); do
-    IDS+=("$("$BIN" node init --key "$W/node$i.key")")
-done
-mapfile -t PORTS < <(free_ports "$NODES")
-SWARM_ID=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+member_keys "$NODES"
 
 # definition RATE: the node swarm, each node capped at RATE (empty: no cap).
 definition() {

@@ -34,11 +34,7 @@ BIN=$ROOT/target/release/annex-swarm
 BENCH=superseed
 . "$ROOT/bench/common.sh"
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "building annex-swarm (release)"
-    (cd "$ROOT" && cargo build --release -p annex-swarm >&2)
-fi
-[ -x "$BIN" ] || die "$BIN not found"
+release_binary
 
 W=$(mktemp -d "${BENCH_DIR:-/tmp}/annex-swarm-superseed.XXXXXX")
 PIDS=()
@@ -53,15 +49,7 @@ LOG=$W/log
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "scratch directory $W"
 
-
-export ANNEX_SWARM_KEY=$W/client.key
-CLIENT=$("$BIN" node init --key "$ANNEX_SWARM_KEY")
-IDS=()
-for i in $(seq 0 $((NODES - 1))); do
-    IDS+=("$("$BIN" node init --key "$W/node$i.key")")
-done
-mapfile -t PORTS < <(free_ports "$NODES")
-SWARM_ID=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+member_keys "$NODES"
 {
     printf 'format = 2\nswarm = "%s"\nversion = 1\n\n[coding]\nk = 2\nm = 2\nfull_copies = 4\nshard_size = "4MiB"\n' "$SWARM_ID"
     for i in $(seq 0 $((NODES - 1))); do

@@ -8,7 +8,7 @@ mod common;
 mod node_rig;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,6 +34,19 @@ fn swarm(rig: &Rig, ports: &[u16]) -> (String, SwarmDefinition) {
     (text, def)
 }
 
+/// [`swarm`] started: its definition, the nodes' ports and processes, the client's definition.
+fn start_swarm(rig: &Rig) -> (SwarmDefinition, Vec<u16>, Vec<NodeProcess>, PathBuf) {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let (text, def) = swarm(rig, &ports);
+    for i in 0..3 {
+        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
+    }
+    let nodes = (0..3).map(|i| start_from(rig, i, ports[i])).collect();
+    let client_def = rig.path("swarm.toml");
+    std::fs::write(&client_def, &text).unwrap();
+    (def, ports, nodes, client_def)
+}
+
 /// Where node `i` keeps the manifest of `key`.
 fn manifest_path(rig: &Rig, i: usize, key: &[u8]) -> std::path::PathBuf {
     let hex = ManifestName::of_key(key).0.to_hex();
@@ -57,14 +70,7 @@ fn tampered(mut bytes: Vec<u8>) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_take_only_manifests_that_a_writer_signed() {
     let rig = Rig::new(3);
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let (text, def) = swarm(&rig, &ports);
-    for i in 0..3 {
-        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
-    }
-    let _nodes: Vec<NodeProcess> = (0..3).map(|i| start_from(&rig, i, ports[i])).collect();
-    let client_def = rig.path("swarm.toml");
-    std::fs::write(&client_def, &text).unwrap();
+    let (def, ports, _nodes, client_def) = start_swarm(&rig);
 
     // A put by a writer: its manifest is version 3, signed by that writer, on the nodes.
     let data = pseudo_random(300_000, 5);
@@ -158,14 +164,7 @@ async fn nodes_take_only_manifests_that_a_writer_signed() {
 #[test]
 fn a_planted_manifest_does_not_spread() {
     let rig = Rig::new(3);
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let (text, def) = swarm(&rig, &ports);
-    for i in 0..3 {
-        std::fs::write(rig.path(&format!("node{i}.toml")), &text).unwrap();
-    }
-    let _nodes: Vec<NodeProcess> = (0..3).map(|i| start_from(&rig, i, ports[i])).collect();
-    let client_def = rig.path("swarm.toml");
-    std::fs::write(&client_def, &text).unwrap();
+    let (def, _, _nodes, client_def) = start_swarm(&rig);
 
     let planted = Manifest {
         key: b"WORM-s5-m1--planted".to_vec(),

@@ -13,18 +13,25 @@ use std::time::{Duration, Instant};
 use common::pseudo_random;
 use node_rig::*;
 
-#[test]
-fn a_client_sends_the_file_once_and_the_nodes_make_four_copies() {
-    let rig = Rig::new(4);
+/// Four nodes, k = 2, m = 2, every node a holder (`full_copies = 4`), 64 KiB shards, with
+/// their status pages; rounds every 10 minutes, so what happens is started by the manifests'
+/// arrival. The nodes and the client's definition.
+fn four_holders(rig: &Rig) -> (Vec<(NodeProcess, String)>, std::path::PathBuf) {
     let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let text = spread_definition(&rig, 4, &ports, 1).replace(
+    let text = spread_definition(rig, 4, &ports, 1).replace(
         "m = 1\n",
         "m = 2\nfull_copies = 4\nshard_size = \"64KiB\"\n",
     );
-    // Rounds every 10 minutes: what happens here is started by the manifest's arrival.
-    let nodes = start_all_with_status(&rig, &text, &ports, "600s");
+    let nodes = start_all_with_status(rig, &text, &ports, "600s");
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();
+    (nodes, client_def)
+}
+
+#[test]
+fn a_client_sends_the_file_once_and_the_nodes_make_four_copies() {
+    let rig = Rig::new(4);
+    let (nodes, client_def) = four_holders(&rig);
 
     let size = 8u64 << 20;
     let data = pseudo_random(size as usize, 21);
@@ -223,15 +230,8 @@ fn until_whole(addrs: &[String], keys: u64, since: Instant) {
 #[test]
 fn an_edited_file_moves_between_nodes_as_its_new_chunks() {
     let rig = Rig::new(4);
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let text = spread_definition(&rig, 4, &ports, 1).replace(
-        "m = 1\n",
-        "m = 2\nfull_copies = 4\nshard_size = \"64KiB\"\n",
-    );
-    let nodes = start_all_with_status(&rig, &text, &ports, "600s");
+    let (nodes, client_def) = four_holders(&rig);
     let addrs: Vec<String> = nodes.iter().map(|(_, a)| a.clone()).collect();
-    let client_def = rig.path("swarm.toml");
-    std::fs::write(&client_def, &text).unwrap();
 
     let size = 16usize << 20;
     let mut data = pseudo_random(size, 31);

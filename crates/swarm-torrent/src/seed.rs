@@ -214,32 +214,7 @@ impl Client {
             ..Default::default()
         };
         let session = self.session();
-        let added = session
-            .add_torrent(AddTorrent::from_bytes(file), Some(opts))
-            .await
-            .map_err(TorrentError::engine)?;
-        let handle = match added {
-            AddTorrentResponse::Added(_, h) | AddTorrentResponse::AlreadyManaged(_, h) => h,
-            AddTorrentResponse::ListOnly(_) => {
-                return Err(TorrentError::Engine("seeding answered a listing".into()));
-            }
-        };
-        handle
-            .wait_until_initialized()
-            .await
-            .map_err(TorrentError::engine)?;
-        let stats = handle.stats();
-        if let Some(e) = stats.error {
-            return Err(TorrentError::Engine(format!("{}: {e}", torrent.name())));
-        }
-        if stats.progress_bytes != torrent.length() {
-            return Err(TorrentError::Engine(format!(
-                "{}: only {} of {} bytes check out against the torrent",
-                torrent.name(),
-                stats.progress_bytes,
-                torrent.length()
-            )));
-        }
+        let handle = add_whole(&session, file, opts, torrent.name()).await?;
         Ok(Seeding {
             session,
             handle,
@@ -258,37 +233,49 @@ impl Client {
             overwrite: true,
             ..Default::default()
         };
-        let added = self
-            .session()
-            .add_torrent(AddTorrent::from_bytes(torrent), Some(opts))
-            .await
-            .map_err(TorrentError::engine)?;
-        let handle = match added {
-            AddTorrentResponse::Added(_, h) | AddTorrentResponse::AlreadyManaged(_, h) => h,
-            AddTorrentResponse::ListOnly(_) => {
-                return Err(TorrentError::Engine("seeding answered a listing".into()));
-            }
-        };
-        handle
-            .wait_until_initialized()
-            .await
-            .map_err(TorrentError::engine)?;
-        let stats = handle.stats();
+        let handle = add_whole(&self.session(), torrent, opts, &dir.display().to_string()).await?;
         let info_hash = handle.info_hash().as_string();
-        if stats.progress_bytes != stats.total_bytes {
-            return Err(TorrentError::Engine(format!(
-                "{}: only {} of {} bytes check out against the torrent",
-                dir.display(),
-                stats.progress_bytes,
-                stats.total_bytes
-            )));
-        }
         Ok(Seeding {
             session: self.session(),
             handle,
             info_hash,
         })
     }
+}
+
+/// Adds a torrent to seed and waits until librqbit has checked it: every byte must check out
+/// (`what` names it in errors).
+async fn add_whole(
+    session: &Arc<Session>,
+    torrent: Vec<u8>,
+    opts: AddTorrentOptions,
+    what: &str,
+) -> Result<Arc<ManagedTorrent>, TorrentError> {
+    let added = session
+        .add_torrent(AddTorrent::from_bytes(torrent), Some(opts))
+        .await
+        .map_err(TorrentError::engine)?;
+    let handle = match added {
+        AddTorrentResponse::Added(_, h) | AddTorrentResponse::AlreadyManaged(_, h) => h,
+        AddTorrentResponse::ListOnly(_) => {
+            return Err(TorrentError::Engine("seeding answered a listing".into()));
+        }
+    };
+    handle
+        .wait_until_initialized()
+        .await
+        .map_err(TorrentError::engine)?;
+    let stats = handle.stats();
+    if let Some(e) = stats.error {
+        return Err(TorrentError::Engine(format!("{what}: {e}")));
+    }
+    if stats.progress_bytes != stats.total_bytes {
+        return Err(TorrentError::Engine(format!(
+            "{what}: only {} of {} bytes check out against the torrent",
+            stats.progress_bytes, stats.total_bytes
+        )));
+    }
+    Ok(handle)
 }
 
 impl Seeding {

@@ -121,9 +121,13 @@ impl Replicator {
     pub async fn run(self, keeper: Arc<Keeper>) {
         let mut engine: Option<(u64, Swarm)> = None;
         loop {
+            // A manifest's arrival starts a round only where nodes make copies (`full_copies`):
+            // elsewhere a round is only the stewards' repair, which a stream of puts and removals
+            // (a `testremote`) would otherwise run against over and over.
+            let copies = keeper.definition().coding.full_copies > 0;
             tokio::select! {
                 () = tokio::time::sleep(self.every) => {}
-                () = self.traffic.manifest_wait() => tokio::time::sleep(SETTLE).await,
+                () = self.traffic.manifest_wait(), if copies => tokio::time::sleep(SETTLE).await,
             }
             let def = keeper.definition();
             let (version, _) = keeper.version();

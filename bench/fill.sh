@@ -13,6 +13,7 @@
 #   CAPS         the four holders' upload rates in MiB/s (default "10 10 20 40")
 #   BENCH_DIR    parent of the scratch directory (default /tmp); removed at the end
 #   SKIP_BUILD=1 use the existing target/release/annex-swarm
+#   KEEP=1       keep the scratch directory (its `log` has the nodes' stderr)
 #
 # k = 2, m = 2, 4 MiB shards. The four holders are filled without caps first (a super-seeded
 # put, then their own exchange), then restarted with their caps; each run starts the fifth node
@@ -38,7 +39,7 @@ W=$(mktemp -d "${BENCH_DIR:-/tmp}/annex-swarm-fill.XXXXXX")
 declare -A PID
 stop() { local i=$1; [ -n "${PID[$i]:-}" ] && { kill "${PID[$i]}" 2>/dev/null || true; wait "${PID[$i]}" 2>/dev/null || true; }; PID[$i]=""; }
 stop_all() { for i in $(seq 0 $((NODES - 1))); do stop "$i"; done; }
-cleanup() { stop_all; rm -rf "$W"; }
+cleanup() { stop_all; [ "${KEEP:-0}" = 1 ] || rm -rf "$W"; }
 trap cleanup EXIT
 LOG=$W/log
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -71,7 +72,7 @@ start() {
     "$BIN" --swarm "$W/node$i.toml" node run --key "$W/node$i.key" \
         --status 127.0.0.1:0 --replicate-every 1s >"$W/node$i.out" 2>>"$LOG" &
     PID[$i]=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         grep -q 'status page on' "$W/node$i.out" 2>/dev/null && break
         sleep 0.1
     done

@@ -77,7 +77,7 @@ start_nodes() {
         PIDS+=($!)
     done
     for i in $(seq 0 $((NODES - 1))); do
-        for _ in $(seq 100); do
+        for _ in $(seq 300); do
             grep -q 'listening on' "$W/node$i.out" 2>/dev/null && break
             sleep 0.1
         done

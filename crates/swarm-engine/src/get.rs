@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -198,12 +199,14 @@ impl Swarm {
                 chunks,
             } => {
                 report.chunks = chunks.len();
+                let holders = members.holder_ids(key.as_bytes(), None);
                 let items = chunks
                     .iter()
                     .map(|record| FetchItem {
                         record: record.clone(),
                         coding: *coding,
                         avoid: Vec::new(),
+                        holders: Arc::clone(&holders),
                     })
                     .collect();
                 // Restored chunks come back in order; the window bounds how many wait.

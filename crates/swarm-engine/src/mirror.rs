@@ -9,7 +9,7 @@
 //! listing, not a request per shard.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -153,7 +153,7 @@ impl Swarm {
                 }
                 let tuning = Tuning::for_chunks(chunks.iter().map(|c| c.len).max().unwrap_or(0));
                 match self
-                    .fill(members, target, &report.key, *coding, short, tuning)
+                    .fill(members, target, key, *coding, short, tuning)
                     .await
                 {
                     Ok((n, bytes)) => {
@@ -191,11 +191,14 @@ impl Swarm {
         &self,
         members: &Members,
         target: usize,
-        key: &str,
+        key: &[u8],
         coding: Coding,
         short: Vec<Short>,
         tuning: Tuning,
     ) -> Result<(usize, u64), String> {
+        // The key's other holders are asked as readily as the spread: the fast ones carry more.
+        let holders = members.holder_ids(key, Some(target));
+        let name = Printable(key).to_string();
         let (fetch_tx, fetch_rx) = mpsc::unbounded_channel::<FetchItem>();
         let (restored_tx, mut restored_rx) = mpsc::channel::<Restored>(2);
         let pending: Mutex<VecDeque<Short>> = Mutex::new(VecDeque::new());
@@ -203,7 +206,9 @@ impl Swarm {
             let item = FetchItem {
                 record: s.record.clone(),
                 coding,
-                avoid: Vec::new(),
+                // The store lacks what it is to be written: not asked for it.
+                avoid: s.want.iter().map(|&i| (i, target)).collect(),
+                holders: Arc::clone(&holders),
             };
             if let Ok(mut p) = pending.lock() {
                 p.push_back(s);
@@ -214,7 +219,7 @@ impl Swarm {
         drop(fetch_tx);
         let fetching = self.fetch(
             members,
-            key,
+            &name,
             Chunks::Stream(fetch_rx),
             restored_tx,
             &Quiet,
@@ -263,29 +268,41 @@ fn shortfall(
     first: &[usize],
     held: impl Fn(&Hash32) -> bool,
 ) -> Option<Short> {
-    let k = usize::from(coding.k());
-    let mut have: HashSet<Hash32> = record.shards.iter().filter(|h| held(h)).copied().collect();
-    let covered =
-        |have: &HashSet<Hash32>| record.shards.iter().filter(|h| have.contains(*h)).count();
-    // The store's own slots always (no one else makes them), then data shards up to k.
-    let mut want: Vec<usize> = Vec::new();
-    for &i in first.iter().filter(|&&i| i < record.shards.len()) {
-        if have.insert(record.shards[i]) {
-            want.push(i);
-        }
-    }
-    for i in 0..record.shards.len() {
-        if covered(&have) >= k {
-            break;
-        }
-        if have.insert(record.shards[i]) {
-            want.push(i);
-        }
-    }
+    let want = whole_copy_slots(coding, &record.shards, first, held);
     (!want.is_empty()).then(|| Short {
         record: record.clone(),
         want,
     })
+}
+
+/// The indexes of `shards` a store holding what `held` says writes for a whole copy of the
+/// chunk: its own slots `first`, then data shards until k indexes are covered. With nothing
+/// held, what a holder of the key is expected to hold (a fetch asks holders for these first).
+pub(crate) fn whole_copy_slots(
+    coding: Coding,
+    shards: &[Hash32],
+    first: &[usize],
+    held: impl Fn(&Hash32) -> bool,
+) -> Vec<usize> {
+    let k = usize::from(coding.k());
+    let mut have: HashSet<Hash32> = shards.iter().filter(|h| held(h)).copied().collect();
+    let covered = |have: &HashSet<Hash32>| shards.iter().filter(|h| have.contains(*h)).count();
+    // The store's own slots always (no one else makes them), then data shards up to k.
+    let mut want: Vec<usize> = Vec::new();
+    for &i in first.iter().filter(|&&i| i < shards.len()) {
+        if have.insert(shards[i]) {
+            want.push(i);
+        }
+    }
+    for (i, shard) in shards.iter().enumerate() {
+        if covered(&have) >= k {
+            break;
+        }
+        if have.insert(*shard) {
+            want.push(i);
+        }
+    }
+    want
 }
 
 /// Writes the manifest to the store unless it holds a copy already; whether it wrote one.

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use swarm_core::ids::Hash32;
+use swarm_core::ids::{Hash32, StoreId};
 use swarm_core::key::Key;
 use swarm_core::manifest::{Body, ChunkRecord, Manifest};
 use tokio::sync::mpsc;
@@ -28,6 +28,8 @@ pub struct ObjectReader {
     starts: Vec<u64>,
     /// The last chunk restored: (index, bytes).
     last: Mutex<Option<(usize, Bytes)>>,
+    /// The key's holders, asked as readily as the coded spread.
+    holders: Arc<[StoreId]>,
 }
 
 impl Swarm {
@@ -44,7 +46,9 @@ impl Swarm {
                 at += u64::from(c.len);
             }
         }
+        let holders = members.holder_ids(key.as_bytes(), None);
         Ok(ObjectReader {
+            holders,
             swarm: self.clone(),
             members,
             key: name,
@@ -204,6 +208,7 @@ impl ObjectReader {
                 record: chunks[n].clone(),
                 coding,
                 avoid: Vec::new(),
+                holders: Arc::clone(&self.holders),
             })
             .collect();
         let (tx, mut rx) = mpsc::channel(which.len());

@@ -8,7 +8,7 @@
 //! fetching and writing overlap. Missing manifest copies are rewritten last.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -345,6 +345,8 @@ impl Swarm {
                         record: record.clone(),
                         coding,
                         avoid: survey.corrupt.clone(),
+                        // The survey read every shard: no need to guess where copies are.
+                        holders: Arc::from([]),
                     };
                     if let Ok(mut p) = pending.lock() {
                         p.push_back(Damaged {

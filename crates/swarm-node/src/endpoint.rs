@@ -24,9 +24,12 @@ pub const MAX_STREAMS: u32 = 64;
 /// better on a long path.
 pub const STREAM_WINDOW: u32 = 2 * swarm_wire::MAX_DATA as u32 + 64 * 1024;
 
-/// A pooled connection with no stream open is closed after this long without a packet
-/// (iroh sends keep-alives while it is open, so this is how long a dead peer takes to notice).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection is closed after this long without a packet from the peer: how long a peer that
+/// died (or restarted: its new process cannot answer for the old connection) takes to notice,
+/// a request on it failing then. Keep-alives every [`KEEP_ALIVE`] hold a healthy idle one open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Four of them may be lost before [`IDLE_TIMEOUT`].
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
 
 /// How to build an endpoint.
 #[derive(Debug, Clone)]
@@ -76,6 +79,7 @@ pub async fn bind(
         .max_concurrent_bidi_streams(VarInt::from_u32(config.max_streams))
         .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
         .max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok())
+        .keep_alive_interval(KEEP_ALIVE)
         .build();
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(config.secret.to_iroh())

@@ -280,7 +280,9 @@ impl PeerStore {
         };
         match e {
             LinkError::Failed(f) => store_error(&self.id, op, object, f),
-            LinkError::Unreachable { .. } => unavailable(Unavailable::Silent(e.to_string())),
+            // No connection at all: the node is not there (not started yet, or gone), as a
+            // disk that is not mounted; back as soon as a check reaches it.
+            LinkError::Unreachable { .. } => unavailable(Unavailable::Absent(e.to_string())),
             LinkError::Closed {
                 node,
                 code,

@@ -120,15 +120,19 @@ impl Replicator {
     /// then. Runs until dropped.
     pub async fn run(self, keeper: Arc<Keeper>) {
         let mut engine: Option<(u64, Swarm)> = None;
+        // The first round comes at the start (a node that joins fills at once, one restarted
+        // picks up where it was), the next ones every `every`.
+        let mut wait = Duration::ZERO;
         loop {
             // A manifest's arrival starts a round only where nodes make copies (`full_copies`):
             // elsewhere a round is only the stewards' repair, which a stream of puts and removals
             // (a `testremote`) would otherwise run against over and over.
             let copies = keeper.definition().coding.full_copies > 0;
             tokio::select! {
-                () = tokio::time::sleep(self.every) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = self.traffic.manifest_wait(), if copies => tokio::time::sleep(SETTLE).await,
             }
+            wait = self.every;
             let def = keeper.definition();
             let (version, _) = keeper.version();
             let swarm = match &engine {

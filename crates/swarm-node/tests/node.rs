@@ -302,7 +302,7 @@ async fn a_node_that_went_away_fails_requests_without_hanging() {
     rig.node.shutdown().await;
     let err = store.check().await.unwrap_err();
     assert!(
-        err.is_transient() || matches!(err.unavailable(), Some(Unavailable::Silent(_))),
+        err.is_transient() || matches!(err.unavailable(), Some(Unavailable::Absent(_))),
         "{err}"
     );
 }

@@ -26,6 +26,11 @@ pub fn bin() -> Command {
         .env_remove("ANNEX_SWARM_KEY")
         .env_remove("ANNEX_SWARM_LOG")
         .env("RUST_BACKTRACE", "0");
+    // Debugging a test: RIG_LOG gives the nodes a log filter (their logs are node{i}.log,
+    // kept with RIG_KEEP).
+    if let Some(filter) = std::env::var_os("RIG_LOG") {
+        cmd.env("ANNEX_SWARM_LOG", filter);
+    }
     cmd
 }
 
@@ -76,6 +81,7 @@ impl Rig {
     pub fn new(nodes: usize) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("annex-swarm-nodes.")
+            .disable_cleanup(std::env::var_os("RIG_KEEP").is_some())
             .tempdir()
             .unwrap();
         let ids = (0..nodes)

@@ -30,6 +30,7 @@ use swarm_store::admission::{self, Admission};
 use swarm_store::{Health, Object, Store, StoreError};
 use tokio::sync::mpsc;
 
+use crate::mirror::whole_copy_slots;
 use crate::progress::{Event, Observer};
 use crate::restore::{Restored, restore};
 use crate::swarm::{Members, Swarm};
@@ -46,6 +47,11 @@ pub(crate) struct FetchItem {
     pub coding: Coding,
     /// (shard, store) copies known to be bad: not asked.
     pub avoid: Vec<(usize, usize)>,
+    /// Stores holding the key whole (its `full_copies` holders; not the one being filled):
+    /// each is expected to hold its own slots and data shards up to k
+    /// ([`whole_copy_slots`](crate::mirror::whole_copy_slots)), so any of them may be asked
+    /// first for those, whichever has a free slot: the fast ones carry more.
+    pub holders: Arc<[StoreId]>,
 }
 
 /// What one store did during a fetch.
@@ -324,6 +330,20 @@ impl Swarm {
                 dropped: t.dropped.clone(),
             })
             .collect();
+        for r in stores.iter().filter(|r| r.requests > 0) {
+            tracing::debug!(
+                key,
+                store = %r.store,
+                bytes = r.bytes,
+                requests = r.requests,
+                speed = r.speed as u64,
+                missing = r.missing,
+                races = r.races,
+                cancelled = r.cancelled,
+                wasted = r.wasted_bytes,
+                "fetch: what a store did"
+            );
+        }
         for (t, id) in plan.tallies().zip(&roster.ids) {
             if let Some(why) = &t.dropped
                 && !why.starts_with("unavailable")
@@ -388,9 +408,11 @@ impl Roster {
                 // are the roster's first ones: applied after mapping.
                 let unfiltered = FetchItem {
                     avoid: Vec::new(),
+                    holders: Arc::clone(&item.holders),
                     ..item.clone()
                 };
                 let spec = spec_of(&members, &unfiltered);
+                let mut sure = Vec::new();
                 let candidates = spec
                     .candidates
                     .into_iter()
@@ -400,16 +422,22 @@ impl Roster {
                             .into_iter()
                             .filter_map(|s| index.get(s).copied())
                             .collect();
+                        let known = spec.sure[i].min(c.len());
                         for s in 0..self.ids.len() {
                             if !c.contains(&s) {
                                 c.push(s);
                             }
                         }
+                        let avoided = c[..known]
+                            .iter()
+                            .filter(|&&s| item.avoid.contains(&(i, s)))
+                            .count();
+                        sure.push(known - avoided);
                         c.retain(|&s| !item.avoid.contains(&(i, s)));
                         c
                     })
                     .collect();
-                plan.set_candidates(n, candidates);
+                plan.set_candidates(n, candidates, sure);
             }
             for s in 0..self.ids.len() {
                 if plan.usable(s) && !members.stores().iter().any(|m| m.id() == &self.ids[s]) {
@@ -458,14 +486,40 @@ pub(crate) fn connections_of(entry: &swarm_core::definition::StoreEntry) -> usiz
         .map_or(swarm_store::decorate::DEFAULT_CONNECTIONS, |c| c as usize)
 }
 
-/// What the plan must know of a chunk: its size and, per shard, the stores to ask in order.
+/// What the plan must know of a chunk: its size and, per shard, the stores to ask in order:
+/// first those known to hold it (where placement puts it, and the key's holders expected to
+/// have it), any of which may be asked first, then everywhere else it may be.
 fn spec_of(members: &Members, item: &FetchItem) -> ChunkSpec {
     let total = item.coding.total();
     let places = members.chunk_places(&item.record.id, total);
-    let candidates = (0..total)
-        .map(|i| {
-            let mut c = places.candidates(i);
+    let mut known: Vec<Vec<usize>> = places
+        .preferred
+        .iter()
+        .map(|p| p.iter().copied().collect())
+        .collect();
+    known.resize(total, Vec::new());
+    for h in item.holders.iter().filter_map(|id| members.position(id)) {
+        let own: Vec<usize> = (0..total)
+            .filter(|&i| places.preferred.get(i).copied().flatten() == Some(h))
+            .collect();
+        for i in whole_copy_slots(item.coding, &item.record.shards, &own, |_| false) {
+            if let Some(k) = known.get_mut(i).filter(|k| !k.contains(&h)) {
+                k.push(h);
+            }
+        }
+    }
+    let mut sure = Vec::with_capacity(total);
+    let candidates = known
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
             c.retain(|&s| !item.avoid.contains(&(i, s)));
+            sure.push(c.len());
+            for s in places.candidates(i) {
+                if !c.contains(&s) && !item.avoid.contains(&(i, s)) {
+                    c.push(s);
+                }
+            }
             c
         })
         .collect();
@@ -474,6 +528,7 @@ fn spec_of(members: &Members, item: &FetchItem) -> ChunkSpec {
         len: u64::from(item.record.len),
         shard_len: item.coding.shard_len(item.record.len as usize) as u64,
         candidates,
+        sure,
     }
 }
 

@@ -99,6 +99,17 @@ pub(super) fn run(
     run_sized(k, m, file_mib, stores, tuning, 1 << 20)
 }
 
+/// Where the shards are, and what the plan is told of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Layout {
+    /// The coded spread only: each shard on its preferred store.
+    Spread,
+    /// Every store also holds the key whole, as a `full_copies` holder does: its own slots of
+    /// the spread, then data shards up to k. `told`: the plan is told which stores hold what
+    /// (they may be asked first), else only the preferred store is.
+    Holders { told: bool },
+}
+
 /// [`run`] with shards of `shard_len` bytes (chunks of k of them).
 pub(super) fn run_sized(
     k: usize,
@@ -108,20 +119,85 @@ pub(super) fn run_sized(
     tuning: Tuning,
     shard_len: u64,
 ) -> Outcome {
+    run_layout(k, m, file_mib, stores, tuning, shard_len, Layout::Spread)
+}
+
+/// Which stores hold each shard of a chunk placed as `places` says (shard -> stores, the
+/// preferred first), and the spec the plan is given.
+fn layout_of(
+    k: usize,
+    places: &[Vec<usize>],
+    stores: usize,
+    layout: Layout,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>, Vec<usize>) {
+    let total = places.len();
+    let mut held: Vec<Vec<usize>> = places.iter().map(|p| vec![p[0]]).collect();
+    if layout == Layout::Spread {
+        return (held, places.to_vec(), vec![1; total]);
+    }
+    for h in 0..stores {
+        let mut mine: Vec<usize> = (0..total).filter(|&i| places[i][0] == h).collect();
+        for i in 0..total {
+            if mine.len() >= k {
+                break;
+            }
+            if !mine.contains(&i) {
+                mine.push(i);
+            }
+        }
+        for i in mine {
+            if !held[i].contains(&h) {
+                held[i].push(h);
+            }
+        }
+    }
+    let told = matches!(layout, Layout::Holders { told: true });
+    let mut candidates = Vec::new();
+    let mut sure = Vec::new();
+    for i in 0..total {
+        let mut c = if told {
+            held[i].clone()
+        } else {
+            vec![places[i][0]]
+        };
+        sure.push(c.len());
+        for s in 0..stores {
+            if !c.contains(&s) {
+                c.push(s);
+            }
+        }
+        candidates.push(c);
+    }
+    (held, candidates, sure)
+}
+
+/// [`run_sized`] with shards where `layout` puts them.
+pub(super) fn run_layout(
+    k: usize,
+    m: usize,
+    file_mib: u64,
+    stores: &[SimStore],
+    tuning: Tuning,
+    shard_len: u64,
+    layout: Layout,
+) -> Outcome {
     let chunk_len = shard_len * k as u64;
     let n_chunks = (file_mib << 20).div_ceil(chunk_len) as usize;
     let total = k + m;
-    let placements: Vec<Vec<Vec<usize>>> = (0..n_chunks)
-        .map(|c| placement(c, total, stores.len()))
-        .collect();
-    let specs: Vec<ChunkSpec> = (0..n_chunks)
-        .map(|c| ChunkSpec {
+    let mut holdings = Vec::new();
+    let mut specs = Vec::new();
+    for c in 0..n_chunks {
+        let (held, candidates, sure) =
+            layout_of(k, &placement(c, total, stores.len()), stores.len(), layout);
+        holdings.push(held);
+        specs.push(ChunkSpec {
             k,
             len: chunk_len,
             shard_len,
-            candidates: placements[c].clone(),
-        })
-        .collect();
+            candidates,
+            sure,
+        });
+    }
     let labels = (0..stores.len()).map(|s| format!("s{s}")).collect();
     let connections = vec![swarm_store::decorate::DEFAULT_CONNECTIONS; stores.len()];
     let down: Vec<Option<String>> = stores
@@ -170,8 +246,8 @@ pub(super) fn run_sized(
             let s = &stores[r.store];
             answered[r.store] += 1;
             let n = answered[r.store];
-            // Only a shard's own store holds it: spares answer "missing" at once.
-            let holds = placements[r.chunk][r.shard][0] == r.store;
+            // Stores that do not hold the shard answer "missing" at once.
+            let holds = holdings[r.chunk][r.shard].contains(&r.store);
             let (when, kind) = match s.behaviour {
                 Behaviour::Hang => continue,
                 _ if !holds => (now + 0.001, MISSING),

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::plan::Tuning;
-use super::sim::{Behaviour, Outcome, odd, run, run_sized, store};
+use super::sim::{Behaviour, Layout, Outcome, odd, run, run_layout, run_sized, store};
 
 const FILE_MIB: u64 = 512;
 
@@ -206,4 +206,53 @@ fn too_many_lost_stores_fail_with_the_reason() {
         "{why}"
     );
     assert!(why.contains("store failed"), "{why}");
+}
+
+/// A new holder fills from four holders of the key, capped at 10, 10, 20 and 40 MiB/s (issue
+/// 13's fill): told which holder has which shard, each takes work as its slots free, so the
+/// fill reaches the sum of the caps and each holder's share follows its rate.
+#[test]
+fn a_new_holder_fills_from_every_holder_at_their_rates() {
+    let stores = [store(10.0), store(10.0), store(20.0), store(40.0)];
+    let shard = 4 << 20;
+    let tuning = Tuning::for_chunks(8 << 20);
+    let blind = ok(
+        "holders, preferred only",
+        run_layout(
+            2,
+            2,
+            FILE_MIB,
+            &stores,
+            tuning.clone(),
+            shard,
+            Layout::Holders { told: false },
+        ),
+    );
+    let told = ok(
+        "holders, told",
+        run_layout(
+            2,
+            2,
+            FILE_MIB,
+            &stores,
+            tuning,
+            shard,
+            Layout::Holders { told: true },
+        ),
+    );
+    eprintln!(
+        "blind {:.1} MiB/s, told {:.1} MiB/s",
+        blind.mib_per_sec(),
+        told.mib_per_sec()
+    );
+    assert!(told.mib_per_sec() >= 0.9 * 80.0, "{}", told.mib_per_sec());
+    let total: u64 = told.tallies.iter().map(|t| t.bytes).sum();
+    for (t, rate) in told.tallies.iter().zip([10.0, 10.0, 20.0, 40.0]) {
+        let share = t.bytes as f64 / total as f64;
+        let want = rate / 80.0;
+        assert!(
+            (share / want - 1.0).abs() <= 0.2,
+            "{t:?}: {share:.3} vs {want:.3}"
+        );
+    }
 }

@@ -185,6 +185,21 @@ impl Members {
             .collect()
     }
 
+    /// The key's holders (see [`Members::holder_stores`]) by id, but `except`: what a fetch
+    /// is told of who holds the key whole.
+    pub(crate) fn holder_ids(&self, key: &[u8], except: Option<usize>) -> Arc<[StoreId]> {
+        self.holder_stores(key)
+            .into_iter()
+            .filter(|&i| Some(i) != except)
+            .map(|i| self.stores[i].id().clone())
+            .collect()
+    }
+
+    /// The index of the store `id`, if it is a member.
+    pub(crate) fn position(&self, id: &StoreId) -> Option<usize> {
+        self.stores.iter().position(|m| m.id() == id)
+    }
+
     pub(crate) fn manifest_ranking(&self, key: &[u8]) -> Vec<usize> {
         placement::rank(Item::Manifest(key), &self.candidates)
     }

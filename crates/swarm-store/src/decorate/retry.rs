@@ -12,7 +12,8 @@
 //! to time, and `check` always goes through), so a store that comes back is used again.
 //!
 //! A store that failed its marker check is back as soon as the check passes (a disk plugged in
-//! again). One that failed *requests* (they hung or kept failing) is held down a while first,
+//! again), and so is one whose requests found it absent (a node not running: no connection at
+//! all). One that failed *requests* (they hung or kept failing) is held down a while first,
 //! longer each time it trips again soon after: its marker may read fine while its shards hang,
 //! and taking it back at every check would make every operation wait for it again.
 
@@ -150,7 +151,9 @@ impl Retry {
         self.gate()?;
         let result = self.attempt(what, op).await;
         if let Err(StoreError::Unavailable { why, .. }) = &result {
-            self.open(why.clone());
+            // A store that is not there at all fails its check as well: no hold.
+            let absent = matches!(why, Unavailable::Absent(_));
+            self.lock().open(why.clone(), absent);
         }
         result
     }

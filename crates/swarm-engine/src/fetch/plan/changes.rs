@@ -37,20 +37,26 @@ impl Plan {
             .collect()
     }
 
-    /// New places to look for each shard of chunk `index` (the swarm's stores changed).
-    pub fn set_candidates(&mut self, index: usize, candidates: Vec<Vec<StoreIx>>) {
-        if let Some(c) = self.chunk_mut(index) {
-            if c.spec.candidates.len() == candidates.len() {
-                c.spec.candidates = candidates;
-            }
-            return;
-        }
-        if let Some(spec) = index
-            .checked_sub(self.next_index)
-            .and_then(|i| self.specs.get_mut(i))
+    /// New places to look for each shard of chunk `index` (the swarm's stores changed), the
+    /// first `sure[i]` of shard i's known to hold it.
+    pub fn set_candidates(
+        &mut self,
+        index: usize,
+        candidates: Vec<Vec<StoreIx>>,
+        sure: Vec<usize>,
+    ) {
+        let spec = match self.chunk_mut(index) {
+            Some(c) => Some(&mut c.spec),
+            None => index
+                .checked_sub(self.next_index)
+                .and_then(|i| self.specs.get_mut(i)),
+        };
+        if let Some(spec) = spec
             && spec.candidates.len() == candidates.len()
+            && sure.len() == candidates.len()
         {
             spec.candidates = candidates;
+            spec.sure = sure;
         }
     }
 

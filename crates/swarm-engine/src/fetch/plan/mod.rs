@@ -15,6 +15,9 @@ pub(crate) use state::MAX_WINDOW;
 pub(crate) use state::{ChunkSpec, ReqId, Request, Step, StoreIx, StoreTally, Tuning, Verdict};
 use state::{ChunkState, Pass, StoreState};
 
+/// Shards a store that has delivered must have delivered before it is judged too slow.
+const SLOW_SAMPLE: u64 = 3;
+
 pub(crate) struct Plan {
     labels: Vec<String>,
     tuning: Tuning,
@@ -164,6 +167,9 @@ impl Plan {
     /// Stores too slow to be worth a shard: one shard from them takes longer than the window
     /// takes to drain at everyone's rates together, so a chunk waiting on them would hold the
     /// window up. Such a store still serves chunks the others cannot complete (see `pick`).
+    /// A store that has delivered is judged on at least [`SLOW_SAMPLE`] shards: one shard and a
+    /// lost race (whose time counts, not its bytes) understate it, and once benched it would
+    /// never be measured again.
     fn slow_stores(&self, now: Instant) -> Vec<bool> {
         let rates: Vec<f64> = (0..self.stores.len())
             .map(|s| {
@@ -176,9 +182,14 @@ impl Plan {
             .collect();
         let total: f64 = rates.iter().sum();
         let drain = self.tuning.window_bytes as f64 / total.max(1.0);
+        let sample = SLOW_SAMPLE * self.typical_shard;
         rates
             .iter()
-            .map(|&r| r > 0.0 && self.typical_shard as f64 / r > drain)
+            .zip(&self.stores)
+            .map(|(&r, st)| {
+                let judged = st.tally.bytes == 0 || st.tally.bytes >= sample;
+                judged && r > 0.0 && self.typical_shard as f64 / r > drain
+            })
             .collect()
     }
 
@@ -215,7 +226,7 @@ impl Plan {
             Some(rate) => {
                 let fit =
                     rate * self.tuning.queue_time.as_secs_f64() / self.typical_shard.max(1) as f64;
-                (fit.ceil() as usize).clamp(1, st.slots)
+                (fit.floor() as usize).clamp(1, st.slots)
             }
             // Until a store has answered, two requests: enough to keep it busy, few to sit on
             // if it turns out slow.

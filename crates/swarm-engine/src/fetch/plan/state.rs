@@ -19,6 +19,10 @@ pub(crate) struct ChunkSpec {
     pub shard_len: u64,
     /// For each shard, the stores that may hold it, best first.
     pub candidates: Vec<Vec<StoreIx>>,
+    /// For each shard, how many of its first candidates are known to hold it: any of them may
+    /// be asked first (whoever has a free slot), the rest only once those were tried. At least
+    /// 1 (the first candidate is always askable).
+    pub sure: Vec<usize>,
 }
 
 /// The scheduler's knobs. [`Tuning::default`] is what `get` uses.
@@ -236,18 +240,16 @@ impl ChunkState {
             .filter(|&i| {
                 self.shards[i].is_none()
                     && (self.asking[i] > 0
-                        || self.spec.candidates[i]
-                            .iter()
-                            .find(|&&x| !self.tried[i].contains(&x) && usable(x))
-                            .is_some_and(|&x| x != s && fast(x)))
+                        || self.places_now(i, &usable).any(|x| x != s && fast(x)))
             })
             .count();
         self.have + reachable >= k
     }
 
-    /// A shard `s` may be asked for: not in hand, not asked of `s` before, and `s` is its next
-    /// place to look (every better candidate was asked or is not in use); when `fresh`, also not
-    /// being fetched from elsewhere. Data shards come first.
+    /// A shard `s` may be asked for: not in hand, not asked of `s` before, and `s` is known to
+    /// hold it (one of its `sure` candidates) or is its next place to look (every better
+    /// candidate was asked or is not in use); when `fresh`, also not being fetched from
+    /// elsewhere. Data shards come first.
     pub(super) fn askable(
         &self,
         s: StoreIx,
@@ -258,12 +260,26 @@ impl ChunkState {
         range.into_iter().find(|&i| {
             self.shards[i].is_none()
                 && (!fresh || self.asking[i] == 0)
-                && !self.tried[i].contains(&s)
-                && self.spec.candidates[i]
-                    .iter()
-                    .find(|&&c| !self.tried[i].contains(&c) && usable(c))
-                    == Some(&s)
+                && self.places_now(i, &usable).any(|x| x == s)
         })
+    }
+
+    /// The stores shard `i` may be asked of now: those known to hold it (its first `sure`
+    /// candidates) and its next place to look, none asked before and each in use.
+    fn places_now<'a>(
+        &'a self,
+        i: usize,
+        usable: &'a impl Fn(StoreIx) -> bool,
+    ) -> impl Iterator<Item = StoreIx> + 'a {
+        let sure = self.spec.sure.get(i).copied().unwrap_or(1).max(1);
+        let fresh = move |x: &StoreIx| !self.tried[i].contains(x) && usable(*x);
+        let next = self.spec.candidates[i].iter().copied().find(fresh);
+        self.spec.candidates[i]
+            .iter()
+            .copied()
+            .take(sure)
+            .filter(fresh)
+            .chain(next)
     }
 }
 
@@ -294,6 +310,7 @@ mod tests {
                 k: 2,
                 len: 8,
                 shard_len: 4,
+                sure: vec![1; n],
                 candidates,
             },
             shards: vec![None; n],
@@ -303,6 +320,25 @@ mod tests {
             live: Vec::new(),
             done: false,
         }
+    }
+
+    /// Shard 0 is known to be on stores 0 and 1 (its preferred store and a holder of the key):
+    /// either may be asked first. Shard 1, known only on store 0, is asked of store 2 (a
+    /// spare) only once store 0 was.
+    #[test]
+    fn any_store_known_to_hold_a_shard_may_be_asked_first() {
+        let mut c = chunk(vec![vec![0, 1, 2], vec![0, 2, 1]]);
+        c.spec.sure = vec![2, 1];
+        let usable = |_| true;
+        assert_eq!(c.askable(1, 0..2, true, usable), Some(0));
+        assert_eq!(c.askable(0, 0..2, true, usable), Some(0));
+        assert_eq!(c.askable(2, 0..2, true, usable), None);
+        c.tried[1].push(0);
+        assert_eq!(c.askable(2, 0..2, true, usable), Some(1));
+        // Without the holder known, store 1 waits for store 0 as before.
+        let mut c = chunk(vec![vec![0, 1, 2], vec![0, 2, 1]]);
+        c.spec.sure = vec![1, 1];
+        assert_eq!(c.askable(1, 0..2, true, usable), None);
     }
 
     /// A node mirroring a key: its own store (2, fast) holds shard 2 and is listed after the

@@ -63,10 +63,12 @@ struct Status {
     info_hash: String,
     /// Bytes of pieces sent to peers.
     uploaded: u64,
-    /// Bytes of chunks restored from the stores to serve them (hashing not counted), and in how
-    /// many chunk restores.
+    /// Bytes read from the stores to serve them (hashing not counted), and in how many reads.
     swarm_read: u64,
     swarm_reads: u64,
+    /// Parts of pieces read through the checked path (a ranged read failed, or the piece's
+    /// SHA-1 did not match).
+    fallbacks: u64,
     peers: u32,
     peers_seen: u32,
     upload_speed: u64,
@@ -279,6 +281,7 @@ fn status(seeded: &[Seeded]) -> Vec<Status> {
                 uploaded: st.uploaded,
                 swarm_read,
                 swarm_reads,
+                fallbacks: s.content.fallbacks(),
                 peers: st.peers,
                 peers_seen: st.peers_seen,
                 upload_speed: st.upload_speed,

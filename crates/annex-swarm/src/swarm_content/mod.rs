@@ -1,35 +1,39 @@
 //! An object of the swarm as BitTorrent content ([`swarm_torrent::Content`]): the glue between
-//! the engine's ranged reads and librqbit's storage. Never writes a copy of the object.
+//! the engine's reads and librqbit's storage. Never writes a copy of the object, and never
+//! hands librqbit a byte that was not checked.
 //!
 //! Peers ask for 16 KiB blocks, pieces in an order of their choosing (rarest first, ties at
-//! random). What is read from the stores is a **data shard**: the coding is systematic, so data
-//! shard `i` of a chunk is the chunk's bytes `i * s .. (i + 1) * s`, checked against its
-//! BLAKE3, with no decoding; a chunk is k of them. Reading a quarter of a 4 + 2 chunk for a
-//! piece inside it, rather than all of it, is what keeps store reads close to the bytes
-//! uploaded when peers jump around. A data shard that no store that is up holds gets its whole
-//! chunk restored (any k of k + m shards) instead.
+//! random). The first block asked of a piece reads the **whole piece**, and only it: the coding
+//! is systematic, so the piece is a run of parts of data shards ([`spans`]), each read with a
+//! ranged read of the store placement names (`ObjectReader::data_shard_range`, no decoding).
+//! Those bytes are unchecked (a shard's BLAKE3 covers the whole shard), so the piece is checked
+//! against the SHA-1 the torrent lists for it before any of it is handed out. When a ranged
+//! read fails, that part comes through the checked path instead; when the SHA-1 does not
+//! match, every ranged part of the piece does: the whole data shard checked against its BLAKE3
+//! (`ObjectReader::data_shard`), or, when no store that is up has it, the whole chunk restored
+//! from any k of its shards. Those parts are counted ([`SwarmContent::fallbacks`]) and a
+//! mismatch is logged. A piece that still does not match is an error, never sent.
 //!
-//! Read shards are kept in a cache (`--cache` bytes, at least two units; what goes first is the
-//! unit with the fewest bytes not yet sent, so that a peer's later pieces find the rest of the
-//! units it started), a unit wanted
-//! by several peers at once is read once, and when the piece a block belongs to runs on into
-//! the next unit, that unit is read ahead (peers ask for a piece's blocks in order; reading
-//! ahead regardless would waste store reads on peers that jump to another piece). Every byte
-//! read from the stores for peers is counted ([`SwarmContent::restored`]).
-//!
-//! With a cache smaller than the object and units bigger than pieces, a peer taking pieces in
-//! random order makes some units be read more than once (`BENCHMARKS.md` §10 has figures).
+//! Checked pieces are kept ([`pieces`]: `--cache` bytes, at least two pieces) for the rest of
+//! their blocks and for other peers; a piece wanted by several peers at once is read once. So
+//! the stores are read about once per piece uploaded, whatever the object's size and the order
+//! peers take pieces in, and memory is the cache plus the pieces being read. Every byte read
+//! from the stores for peers is counted ([`SwarmContent::restored`]).
 
-use std::collections::VecDeque;
+mod pieces;
+mod spans;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
-use swarm_core::manifest::Body;
+use bytes::{Bytes, BytesMut};
+use futures::future::try_join_all;
 use swarm_engine::{EngineError, ObjectReader};
 use swarm_torrent::{Content, ContentError, PieceHasher, TorrentV1};
 use tokio::runtime::Handle;
-use tokio::sync::OnceCell;
+
+use pieces::PieceCache;
+use spans::{Segment, Spans};
 
 /// How much of the object one read asks for while hashing it: a few chunks restored at once,
 /// bounded memory.
@@ -41,92 +45,57 @@ pub struct SwarmContent {
     inner: Arc<Inner>,
 }
 
-/// What is read from the stores in one go: a data shard's bytes of a chunk, or (inline
-/// objects) the whole object.
-#[derive(Debug, Clone, Copy)]
-struct Unit {
-    /// Where it starts in the object, and its length (a last data shard's padding left out).
-    start: u64,
-    len: u64,
-    chunk: usize,
-    /// Its data shard, `None` for an inline object.
-    shard: Option<usize>,
-    /// Where its chunk starts, and the chunk's length.
-    chunk_start: u64,
-    chunk_len: u64,
-}
-
 struct Inner {
     reader: ObjectReader,
     runtime: Handle,
-    /// In object order, covering it without gaps.
-    units: Vec<Unit>,
-    /// Most recent first.
-    cache: Mutex<VecDeque<(usize, Arc<OnceCell<Bytes>>)>>,
-    /// Bytes of units the cache keeps (two units whatever it is).
-    budget: u64,
-    /// The torrent's piece length: a block's piece says whether the next unit is needed soon.
+    spans: Spans,
+    pieces: PieceCache,
+    /// The torrent's piece length.
     piece_length: u64,
+    /// The torrent, once made: what pieces read by ranges are checked against.
+    torrent: OnceLock<TorrentV1>,
     /// Bytes read from the stores for peers, and in how many reads.
     restored: AtomicU64,
     restores: AtomicU64,
-    /// Bytes of each unit handed to librqbit (to any peer), for eviction.
-    sent: Vec<AtomicU64>,
+    /// Parts of pieces read through the checked path (whole shard or chunk).
+    fallbacks: AtomicU64,
+}
+
+/// A part of a piece, and how it was read.
+enum Part {
+    /// By a ranged read: not checked on its own.
+    Ranged(Bytes),
+    /// From a shard or chunk checked against its BLAKE3.
+    Checked(Bytes),
+}
+
+impl Part {
+    fn bytes(&self) -> &Bytes {
+        match self {
+            Part::Ranged(b) | Part::Checked(b) => b,
+        }
+    }
 }
 
 impl SwarmContent {
-    /// `cache`: bytes of read units to keep; `piece_length`: the torrent's.
+    /// `cache`: bytes of checked pieces to keep; `piece_length`: the torrent's.
     pub fn new(
         reader: ObjectReader,
         cache: u64,
         piece_length: u32,
         runtime: Handle,
     ) -> SwarmContent {
-        let mut units = Vec::new();
-        match &reader.manifest().body {
-            Body::Chunked { coding, chunks, .. } => {
-                let mut chunk_start = 0u64;
-                for (n, c) in chunks.iter().enumerate() {
-                    let chunk_len = u64::from(c.len);
-                    let s = coding.shard_len(c.len as usize) as u64;
-                    for i in 0..usize::from(coding.k()) {
-                        let from = (i as u64 * s).min(chunk_len);
-                        let to = ((i as u64 + 1) * s).min(chunk_len);
-                        if to > from {
-                            units.push(Unit {
-                                start: chunk_start + from,
-                                len: to - from,
-                                chunk: n,
-                                shard: Some(i),
-                                chunk_start,
-                                chunk_len,
-                            });
-                        }
-                    }
-                    chunk_start += chunk_len;
-                }
-            }
-            Body::Inline(_) => units.push(Unit {
-                start: 0,
-                len: reader.size(),
-                chunk: 0,
-                shard: None,
-                chunk_start: 0,
-                chunk_len: reader.size(),
-            }),
-        }
-        let sent = units.iter().map(|_| AtomicU64::new(0)).collect();
         SwarmContent {
             inner: Arc::new(Inner {
-                sent,
+                spans: Spans::of(reader.manifest()),
                 reader,
                 runtime,
-                units,
-                cache: Mutex::new(VecDeque::new()),
-                budget: cache,
+                pieces: PieceCache::new(cache),
                 piece_length: u64::from(piece_length.max(1)),
+                torrent: OnceLock::new(),
                 restored: AtomicU64::new(0),
                 restores: AtomicU64::new(0),
+                fallbacks: AtomicU64::new(0),
             }),
         }
     }
@@ -139,8 +108,15 @@ impl SwarmContent {
         )
     }
 
+    /// Parts of pieces (a data shard's share of a piece) read through the checked path: their
+    /// ranged read failed, or their piece did not match its SHA-1.
+    pub fn fallbacks(&self) -> u64 {
+        self.inner.fallbacks.load(Ordering::Relaxed)
+    }
+
     /// Makes the torrent: streams the whole object once, in order, hashing pieces as the bytes
     /// arrive (the next window is restored while this one is hashed). Goes around the cache.
+    /// From then on, pieces are checked against it.
     pub async fn hash(&self, name: &str) -> anyhow::Result<TorrentV1> {
         let size = self.inner.reader.size();
         let mut hasher = PieceHasher::new(self.inner.piece_length as u32)?;
@@ -164,127 +140,162 @@ impl SwarmContent {
             })
             .await?;
         }
-        Ok(hasher.finish(name)?)
+        let torrent = hasher.finish(name)?;
+        // Made once per content; a second torrent (another name) has the same pieces.
+        let _ = self.inner.torrent.set(torrent.clone());
+        Ok(torrent)
     }
 }
 
 impl Inner {
-    /// Unit `u`'s bytes, from the cache or the stores (once, however many ask at the same time).
-    async fn unit(self: &Arc<Self>, u: usize) -> Result<Bytes, EngineError> {
-        let cell = self.cell(u);
-        let bytes = cell.get_or_try_init(|| self.read_unit(u)).await?;
-        Ok(bytes.clone())
-    }
-
-    async fn read_unit(self: &Arc<Self>, u: usize) -> Result<Bytes, EngineError> {
-        let unit = self.units[u];
-        let count = |n: u64| {
-            self.restored.fetch_add(n, Ordering::Relaxed);
-            self.restores.fetch_add(1, Ordering::Relaxed);
-        };
-        if let Some(i) = unit.shard
-            && let Ok(shard) = self.reader.data_shard(unit.chunk, i).await
-        {
-            count(shard.len() as u64);
-            return Ok(shard.slice(0..(unit.len as usize).min(shard.len())));
-        }
-        // Inline, or the data shard is nowhere to be had: the whole chunk, decoded.
-        let chunk = self.reader.read(unit.chunk_start, unit.chunk_len).await?;
-        count(chunk.len() as u64);
-        let from = (unit.start - unit.chunk_start) as usize;
-        let to = from + unit.len as usize;
-        chunk
-            .get(from..to)
-            .map(|_| chunk.slice(from..to))
-            .ok_or_else(|| {
-                EngineError::Internal(format!("chunk {} is shorter than its record", unit.chunk))
-            })
-    }
-
-    /// The cache's cell for unit `u`, made the most recent (made if missing). Beyond the
-    /// budget, the unit with the fewest bytes not yet sent to any peer goes first, the least
-    /// recent among equals, never the two most recent: a peer taking pieces in random order
-    /// still wants the rest of a unit it took part of, and not what it already has (a reader
-    /// still holding an evicted cell finishes with it).
-    fn cell(&self, u: usize) -> Arc<OnceCell<Bytes>> {
-        let mut cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let cell = match cache.iter().position(|(i, _)| *i == u) {
-            Some(at) => cache.remove(at).map(|(_, c)| c),
-            None => None,
-        }
-        .unwrap_or_default();
-        cache.push_front((u, cell.clone()));
-        let mut kept: u64 = cache.iter().map(|(i, _)| self.units[*i].len).sum();
-        while kept > self.budget && cache.len() > 2 {
-            let unsent = |i: usize| {
-                self.units[i]
-                    .len
-                    .saturating_sub(self.sent[i].load(Ordering::Relaxed))
-            };
-            // Scanning from the least recent, the first of the fewest unsent bytes.
-            let victim = (2..cache.len())
-                .rev()
-                .min_by_key(|&at| unsent(cache[at].0))
-                .unwrap_or(cache.len() - 1);
-            if let Some((i, _)) = cache.remove(victim) {
-                kept -= self.units[i].len;
-            }
-        }
-        cell
-    }
-
-    fn cached(&self, u: usize) -> bool {
-        self.cache
-            .lock()
-            .map(|c| c.iter().any(|(i, _)| *i == u))
-            .unwrap_or(false)
+    fn count(&self, bytes: u64) {
+        self.restored.fetch_add(bytes, Ordering::Relaxed);
+        self.restores.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn read_at(self: &Arc<Self>, offset: u64, buf: &mut [u8]) -> Result<(), EngineError> {
-        let end = offset + buf.len() as u64;
-        let mut u = self
-            .units
-            .partition_point(|x| x.start <= offset)
-            .saturating_sub(1);
-        let mut filled = 0usize;
-        while filled < buf.len() && u < self.units.len() {
-            let bytes = self.unit(u).await?;
-            let start = self.units[u].start;
-            let from = (offset + filled as u64 - start) as usize;
-            let to = ((end - start) as usize).min(bytes.len());
-            let part = bytes.get(from..to).unwrap_or_default();
-            if part.is_empty() {
-                break;
-            }
-            buf[filled..filled + part.len()].copy_from_slice(part);
-            self.sent[u].fetch_add(part.len() as u64, Ordering::Relaxed);
-            filled += part.len();
-            if filled < buf.len() {
-                u += 1;
-            }
-        }
-        if filled < buf.len() {
+        let size = self.reader.size();
+        let end = offset.saturating_add(buf.len() as u64);
+        if end > size {
             return Err(EngineError::Refused(format!(
-                "{} bytes at {offset}: the object has {}",
-                buf.len(),
-                self.reader.size()
+                "{} bytes at {offset}: the object has {size}",
+                buf.len()
             )));
         }
-        let ahead = u + 1;
-        let unit_end = self.units[u].start + self.units[u].len;
-        let piece_end = (offset / self.piece_length + 1) * self.piece_length;
-        if piece_end > unit_end && ahead < self.units.len() && !self.cached(ahead) {
-            let me = self.clone();
-            self.runtime.spawn(async move {
-                // A failed read-ahead is retried by the read that needs the unit.
-                let _ = me.unit(ahead).await;
-            });
+        let mut at = offset;
+        while at < end {
+            let p = (at / self.piece_length) as usize;
+            let p_start = p as u64 * self.piece_length;
+            let p_end = (p_start + self.piece_length).min(size);
+            let slot = self.pieces.slot(p, p_end - p_start);
+            let bytes = slot
+                .bytes
+                .get_or_try_init(|| self.read_piece(p, p_start, p_end))
+                .await?;
+            let from = (at - p_start) as usize;
+            let to = (end.min(p_end) - p_start) as usize;
+            let part = bytes.get(from..to).ok_or_else(|| {
+                EngineError::Internal(format!("piece {p} was read shorter than it is"))
+            })?;
+            let into = (at - offset) as usize;
+            buf[into..into + part.len()].copy_from_slice(part);
+            slot.sent.fetch_add(part.len() as u64, Ordering::Relaxed);
+            at += part.len() as u64;
         }
         Ok(())
     }
+
+    /// Piece `p` (`start..end` of the object), checked: by ranged reads against the torrent's
+    /// SHA-1, else through the checked path (see the module doc).
+    async fn read_piece(
+        self: &Arc<Self>,
+        p: usize,
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes, EngineError> {
+        let segments = self.spans.segments(start, end);
+        let Some(torrent) = self.torrent.get() else {
+            // No SHA-1 to check against yet: checked shards only.
+            let parts = try_join_all(segments.iter().map(|s| self.checked(s))).await?;
+            return Ok(assemble(&parts));
+        };
+        let mut parts = try_join_all(segments.iter().map(|s| self.ranged(s))).await?;
+        // SHA-1 of one piece (256 KiB to 4 MiB) on this thread: librqbit's blocking thread.
+        let bytes = assemble(&parts);
+        if torrent.piece_matches(p, &bytes) {
+            return Ok(bytes);
+        }
+        let ranged = parts
+            .iter()
+            .filter(|x| matches!(x, Part::Ranged(_)))
+            .count();
+        tracing::warn!(
+            "piece {p} of {}: its SHA-1 does not match the torrent's; reading its {ranged} ranged parts again from checked shards",
+            torrent.name()
+        );
+        for (part, seg) in parts.iter_mut().zip(&segments) {
+            if matches!(part, Part::Ranged(_)) {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                *part = self.checked(seg).await?;
+            }
+        }
+        let bytes = assemble(&parts);
+        if torrent.piece_matches(p, &bytes) {
+            Ok(bytes)
+        } else {
+            Err(EngineError::Internal(format!(
+                "piece {p} of {} does not match the torrent although its shards checked out",
+                torrent.name()
+            )))
+        }
+    }
+
+    /// A segment by a ranged read of its data shard; through the checked path when that fails.
+    async fn ranged(self: &Arc<Self>, seg: &Segment) -> Result<Part, EngineError> {
+        let span = seg.span;
+        if let Some(i) = span.shard {
+            match self
+                .reader
+                .data_shard_range(span.chunk, i, seg.offset, seg.len)
+                .await
+            {
+                Ok(bytes) => {
+                    self.count(bytes.len() as u64);
+                    return Ok(Part::Ranged(bytes));
+                }
+                Err(e) => {
+                    tracing::debug!("ranged read failed, reading the shard whole: {e}");
+                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.checked(seg).await
+    }
+
+    /// A segment from its whole data shard checked against its BLAKE3, or from its whole chunk
+    /// restored from any k shards when no store that is up has that data shard (or the object
+    /// is inline: the manifest holds it, nothing is read).
+    async fn checked(self: &Arc<Self>, seg: &Segment) -> Result<Part, EngineError> {
+        let span = seg.span;
+        if let Some(i) = span.shard {
+            match self.reader.data_shard(span.chunk, i).await {
+                Ok(shard) => {
+                    self.count(shard.len() as u64);
+                    return slice(&shard, seg.offset, seg.len, span.chunk).map(Part::Checked);
+                }
+                Err(e) => tracing::debug!("restoring chunk {} whole: {e}", span.chunk),
+            }
+        }
+        let chunk = self.reader.read(span.chunk_start, span.chunk_len).await?;
+        if span.shard.is_some() {
+            self.count(chunk.len() as u64);
+        }
+        slice(&chunk, seg.start() - span.chunk_start, seg.len, span.chunk).map(Part::Checked)
+    }
+}
+
+fn assemble(parts: &[Part]) -> Bytes {
+    match parts {
+        [one] => one.bytes().clone(),
+        _ => {
+            let mut out = BytesMut::with_capacity(parts.iter().map(|p| p.bytes().len()).sum());
+            for p in parts {
+                out.extend_from_slice(p.bytes());
+            }
+            out.freeze()
+        }
+    }
+}
+
+/// `len` bytes at `from` of what was read for chunk `chunk`.
+fn slice(bytes: &Bytes, from: u64, len: u64, chunk: usize) -> Result<Bytes, EngineError> {
+    let (from, to) = (from as usize, (from + len) as usize);
+    if to > bytes.len() {
+        return Err(EngineError::Internal(format!(
+            "chunk {chunk} is shorter than its record"
+        )));
+    }
+    Ok(bytes.slice(from..to))
 }
 
 impl Content for SwarmContent {

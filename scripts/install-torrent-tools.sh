@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the BitTorrent peers the torrent tests run against, when missing (a fresh Debian
 # machine, as root): opentracker (tracker), aria2 (seeder and client), mktorrent (makes
-# .torrent files), and libtorrent from PyPI in a venv (the second seeder). Nothing is started here: the tests start each on its own 127.0.0.x address,
+# .torrent files), transmission-cli (a seeder: interop smoke test), and libtorrent from PyPI in a venv (the second seeder). Nothing is started here: the tests start each on its own 127.0.0.x address,
 # DHT, LPD and PEX off, and stop it by PID. apt may try to start opentracker's service: a
 # policy-rc.d refusing service starts keeps it down during the install.
 set -euo pipefail
@@ -10,6 +10,7 @@ need_apt=()
 command -v opentracker >/dev/null || need_apt+=(opentracker)
 command -v aria2c >/dev/null || need_apt+=(aria2)
 command -v mktorrent >/dev/null || need_apt+=(mktorrent)
+command -v transmission-cli >/dev/null || need_apt+=(transmission-cli)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   policy=/usr/sbin/policy-rc.d

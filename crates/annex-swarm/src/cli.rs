@@ -85,10 +85,9 @@ pub struct SeedArgs {
     /// Where KEY.torrent files are written.
     #[arg(long, default_value = ".")]
     pub torrent_out: PathBuf,
-    /// Memory for data read from the stores (data shards, or chunks restored whole when a
-    /// shard is missing) kept for peers asking for nearby pieces later, as `256MiB`. An object
-    /// that fits is read from the stores once; peers taking pieces in random order from a
-    /// bigger one make some data be read several times (`BENCHMARKS.md` §10).
+    /// Memory for pieces read from the stores and checked, kept for the rest of their blocks
+    /// and for other peers, as `256MiB` (at least two pieces). Each piece is read by ranges
+    /// when a peer first asks for it, whatever the object's size.
     #[arg(long, default_value = "64MiB")]
     pub cache: swarm_core::units::ByteSize,
     /// With --json: a status line every this many seconds (0: only at start and exit).

@@ -4,6 +4,8 @@ mod cli;
 mod cmd;
 mod progress;
 #[cfg(feature = "torrent")]
+mod seeder;
+#[cfg(feature = "torrent")]
 mod swarm_content;
 
 use std::process::ExitCode;

@@ -135,6 +135,29 @@ fn a_libtorrent_seeder_serves_torrent_files_and_x_pe_magnets() {
     );
 }
 
+/// Interop with Debian's transmission-cli 3.00 as the seeder (found through opentracker, as
+/// announced from its own 127.0.0.x): a multi-file .torrent and a single file's magnet with
+/// its tracker. transmission unchokes every 10 s, so each get may wait that long.
+#[test]
+fn a_transmission_seeder_serves_torrent_get() {
+    let rig = Rig::start_with(Client::Transmission, "127.0.0.53");
+    let out = tempfile::tempdir().unwrap();
+    get_json(rig.multi.path.to_str().unwrap(), out.path(), &[]);
+    for (path, _) in MULTI {
+        let rel = format!("{MULTI_NAME}/{path}");
+        assert_eq!(
+            std::fs::read(out.path().join(&rel)).unwrap(),
+            rig.expected(&rel)
+        );
+    }
+    let magnet = rig.magnet(&rig.single, true, false);
+    get_json(&magnet, out.path(), &[]);
+    assert_eq!(
+        std::fs::read(out.path().join(SINGLE.0)).unwrap(),
+        rig.expected(SINGLE.0)
+    );
+}
+
 /// aria2c seeding unverified content sends what its file holds: here a byte flipped every
 /// 4 KiB. Every piece it sends fails its SHA-1 check and counts for nothing.
 #[test]

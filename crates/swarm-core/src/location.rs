@@ -260,6 +260,10 @@ pub enum UrlProblem {
     #[error("relay `{0}` must be http(s)://host[:port][/path], with no user, query or fragment")]
     RelayUrl(String),
     #[error(
+        "tracker `{0}` must be http(s)://host[:port][/path] or udp://host:port[/path], with no user, query or fragment"
+    )]
+    TrackerUrl(String),
+    #[error(
         "unknown store kind `{0}` (known: file, s3, webdav+http, webdav+https, sftp, gdrive, onedrive, dropbox)"
     )]
     UnknownKind(String),
@@ -392,6 +396,25 @@ pub fn parse_relay_url(url: &str) -> Result<(), UrlProblem> {
         return Err(bad());
     }
     let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+    parse_authority(authority)?;
+    Ok(())
+}
+
+/// A BitTorrent tracker's announce URL: `http(s)://` or `udp://`, a host, nothing secret (a
+/// private tracker's passkey in its user or query has no place in a definition).
+pub fn parse_tracker_url(url: &str) -> Result<(), UrlProblem> {
+    let bad = || UrlProblem::TrackerUrl(redact::text(url));
+    let (proto, rest) = url.split_once("://").ok_or_else(bad)?;
+    if !matches!(proto, "http" | "https" | "udp")
+        || rest.contains(['?', '#', '@'])
+        || rest.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+    if authority.is_empty() {
+        return Err(bad());
+    }
     parse_authority(authority)?;
     Ok(())
 }

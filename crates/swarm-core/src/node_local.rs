@@ -3,9 +3,13 @@
 //! loosen, what the signed definition grants the node: each limit in force is the smaller of
 //! the two. Parsed here; read from disk by the front end.
 
+use std::net::SocketAddr;
+
 use serde::Deserialize;
 
-use crate::definition::NodeEntry;
+use crate::definition::{NodeEntry, SwarmDefinition};
+use crate::key::Key;
+use crate::node_id::NodeId;
 use crate::units::{ByteSize, Rate};
 
 /// The format this version reads.
@@ -27,6 +31,37 @@ pub struct NodeLocal {
     pub upload_rate: Option<Rate>,
     #[serde(default)]
     pub download_rate: Option<Rate>,
+    /// Seeding what the definition's `[seed]` lists for this node.
+    #[serde(default)]
+    pub seed: LocalSeed,
+}
+
+/// `node.toml`'s `[seed]`: the machine's word on seeding to BitTorrent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSeed {
+    /// `false`: seed nothing, whatever the definition lists. Default: seed.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Where the seeder listens; default `0.0.0.0`, a port chosen at each start.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Tightens the definition's `seed.upload_rate`.
+    #[serde(default)]
+    pub upload_rate: Option<Rate>,
+    /// `false` keeps the seeder off the public DHT even when the definition's `seed.dht` asks.
+    #[serde(default)]
+    pub dht: Option<bool>,
+}
+
+/// What a node seeds under one definition, with the limits in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedPlan {
+    pub keys: Vec<Key>,
+    pub trackers: Vec<String>,
+    pub dht: bool,
+    pub upload_rate: Option<Rate>,
+    pub listen: Option<SocketAddr>,
 }
 
 /// A `node.toml` that cannot be used.
@@ -103,6 +138,30 @@ impl NodeLocal {
     }
 }
 
+impl NodeLocal {
+    /// What node `me` seeds under `def`: `None` when this file turns seeding off or `def`
+    /// lists nothing for it. The upload rate is the smaller of the two files'; the DHT only
+    /// when both allow it.
+    pub fn seed_plan(&self, def: &SwarmDefinition, me: &NodeId) -> Option<SeedPlan> {
+        let seed = def.seed.as_ref()?;
+        let keys = def.seeds_of(me);
+        if self.seed.enabled == Some(false) || keys.is_empty() {
+            return None;
+        }
+        let upload_rate = match (seed.upload_rate, self.seed.upload_rate) {
+            (Some(a), Some(b)) => Some(Rate(a.0.min(b.0))),
+            (a, b) => a.or(b),
+        };
+        Some(SeedPlan {
+            keys,
+            trackers: seed.trackers.clone(),
+            dht: seed.dht && self.seed.dht != Some(false),
+            upload_rate,
+            listen: self.seed.listen,
+        })
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -147,6 +206,49 @@ mod tests {
     }
 
     #[test]
+    fn seeding_follows_the_definition_and_is_tightened_here() {
+        let me: NodeId = "db9b2447c192989c621149a31599f271acfbdfe4a0553e97149d8baa85090dd6"
+            .parse()
+            .unwrap();
+        let golden = include_str!("../tests/data/signing/definition-v2.toml");
+        let key = "SHA256E-s5--0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let def = |extra: &str| {
+            let seed = format!("[seed]\nkeys = [\"{key}\"]\nnodes = [\"nas\"]\n{extra}\n[[node]]");
+            SwarmDefinition::parse(&golden.replacen("[[node]]", &seed, 1)).unwrap()
+        };
+        let plain = def("upload_rate = \"8MiB/s\"\ndht = true\n");
+        let none = NodeLocal::parse("").unwrap();
+        let plan = none.seed_plan(&plain, &me).unwrap();
+        assert_eq!(plan.keys.len(), 1);
+        assert_eq!(plan.upload_rate, Some(Rate(8 << 20)));
+        assert!(plan.dht);
+        assert_eq!(plan.listen, None);
+        let tight = NodeLocal::parse(
+            "[seed]\nlisten = \"127.0.0.5:6881\"\nupload_rate = \"1MiB/s\"\ndht = false\n",
+        )
+        .unwrap();
+        let plan = tight.seed_plan(&plain, &me).unwrap();
+        assert_eq!(plan.upload_rate, Some(Rate(1 << 20)));
+        assert!(!plan.dht);
+        assert_eq!(plan.listen, Some("127.0.0.5:6881".parse().unwrap()));
+        // Never loosened: a higher rate here keeps the definition's; dht cannot be turned on.
+        let loose = NodeLocal::parse("[seed]\nupload_rate = \"1GiB/s\"\ndht = true\n").unwrap();
+        let quiet = def("");
+        let plan = loose.seed_plan(&plain, &me).unwrap();
+        assert_eq!(plan.upload_rate, Some(Rate(8 << 20)));
+        assert!(!loose.seed_plan(&quiet, &me).unwrap().dht);
+        // Off here, or nothing listed for this node: no plan.
+        let off = NodeLocal::parse("[seed]\nenabled = false\n").unwrap();
+        assert_eq!(off.seed_plan(&plain, &me), None);
+        let golden_def = SwarmDefinition::parse(golden).unwrap();
+        assert_eq!(none.seed_plan(&golden_def, &me), None);
+        let other: NodeId = "ecac916f1117be9b88d9491752f050e60c33d4337a3c208f552dabb13ddbe232"
+            .parse()
+            .unwrap();
+        assert_eq!(none.seed_plan(&plain, &other), None);
+    }
+
+    #[test]
     fn bad_files_are_refused_by_name() {
         let err = |t: &str| NodeLocal::parse(t).unwrap_err().to_string();
         assert!(
@@ -158,6 +260,9 @@ mod tests {
         assert!(err("quota = \"0\"").contains("quota must be more than 0"));
         assert!(err("upload_rate = \"0\"").contains("upload_rate"));
         assert!(err("speed = 3").contains("speed"), "{}", err("speed = 3"));
+        assert!(err("[seed]\nupload_rate = \"0\"").contains("above zero"));
+        assert!(err("[seed]\nlisten = \"nowhere\"").contains("listen"));
+        assert!(err("[seed]\nport = 1").contains("port"));
         assert!(
             err("quota = \"lots\"").contains("quota"),
             "{}",

@@ -16,6 +16,7 @@ use crate::fetch::{Chunks, FetchItem};
 use crate::progress::Quiet;
 use crate::restore::Restored;
 use crate::swarm::Members;
+use crate::swarm::members::ChunkPlaces;
 use crate::{EngineError, Swarm};
 
 /// Reads byte ranges of one object.
@@ -141,27 +142,7 @@ impl ObjectReader {
     /// then wherever else the shard may be. Fails when no store that is up has it: restore the
     /// whole chunk with [`ObjectReader::read`] then.
     pub async fn data_shard(&self, n: usize, i: usize) -> Result<Bytes, EngineError> {
-        let Body::Chunked { coding, chunks, .. } = &self.manifest.body else {
-            return Err(EngineError::Refused(format!(
-                "{}: an inline object has no shards",
-                self.key
-            )));
-        };
-        let record = chunks.get(n).filter(|_| i < usize::from(coding.k()));
-        let Some(record) = record else {
-            return Err(EngineError::Refused(format!(
-                "{}: no data shard {i} of chunk {n}",
-                self.key
-            )));
-        };
-        let (Some(&hash), len) = (record.shards.get(i), record.len as usize) else {
-            return Err(EngineError::Refused(format!(
-                "{}: chunk {n} lists no shard {i}",
-                self.key
-            )));
-        };
-        let s = coding.shard_len(len) as u64;
-        let places = self.members.chunk_places(&record.id, record.shards.len());
+        let (hash, s, places) = self.data_shard_place(n, i)?;
         let mut looked = Vec::new();
         for store in places.candidates(i) {
             if !self.members.up(store) {
@@ -180,6 +161,83 @@ impl ObjectReader {
                 looked.join(", ")
             },
         })
+    }
+
+    /// `len` bytes from `offset` of data shard `i` (below k) of chunk `n`: the chunk's bytes
+    /// `i * s + offset ..`, asked of the same stores in the same order as
+    /// [`ObjectReader::data_shard`]. **Not checked**: the shard's BLAKE3 covers the whole
+    /// shard, so the caller must check the bytes another way (a seeder checks the piece they
+    /// belong to against the torrent's SHA-1) and fall back to `data_shard` when that fails.
+    /// Fails when the range runs past the shard or no store that is up answers it in full.
+    pub async fn data_shard_range(
+        &self,
+        n: usize,
+        i: usize,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, EngineError> {
+        let (hash, s, places) = self.data_shard_place(n, i)?;
+        if offset.checked_add(len).is_none_or(|end| end > s) {
+            return Err(EngineError::Refused(format!(
+                "{}: {len} bytes at {offset} of shard {i} of chunk {n} ({s} bytes)",
+                self.key
+            )));
+        }
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut looked = Vec::new();
+        for store in places.candidates(i) {
+            if !self.members.up(store) {
+                continue;
+            }
+            match self
+                .members
+                .read_shard_range(store, hash, offset, len)
+                .await
+            {
+                Ok(bytes) => return Ok(bytes),
+                Err(fault) => looked.push(fault.to_string()),
+            }
+        }
+        Err(EngineError::NotPresent {
+            key: format!("{} shard {i} of chunk {n} at {offset}", self.key),
+            looked: if looked.is_empty() {
+                "no store that may hold it is up".into()
+            } else {
+                looked.join(", ")
+            },
+        })
+    }
+
+    /// Data shard `i` of chunk `n`: its hash, the coding's shard length and where it may be.
+    fn data_shard_place(
+        &self,
+        n: usize,
+        i: usize,
+    ) -> Result<(Hash32, u64, ChunkPlaces), EngineError> {
+        let Body::Chunked { coding, chunks, .. } = &self.manifest.body else {
+            return Err(EngineError::Refused(format!(
+                "{}: an inline object has no shards",
+                self.key
+            )));
+        };
+        let record = chunks.get(n).filter(|_| i < usize::from(coding.k()));
+        let Some(record) = record else {
+            return Err(EngineError::Refused(format!(
+                "{}: no data shard {i} of chunk {n}",
+                self.key
+            )));
+        };
+        let Some(&hash) = record.shards.get(i) else {
+            return Err(EngineError::Refused(format!(
+                "{}: chunk {n} lists no shard {i}",
+                self.key
+            )));
+        };
+        let s = coding.shard_len(record.len as usize) as u64;
+        let places = self.members.chunk_places(&record.id, record.shards.len());
+        Ok((hash, s, places))
     }
 
     fn cached(&self) -> Option<(usize, Bytes)> {

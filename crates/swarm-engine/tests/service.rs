@@ -225,6 +225,49 @@ async fn data_shards_are_slices_of_their_chunk_read_with_one_request() {
     ));
 }
 
+/// A range of a data shard is the same bytes as the shard's slice, read with one request from
+/// the same store; a range past the shard is refused; with its stores down it is not found.
+/// Unchecked by design: a lying store's bytes come back as they are (the caller checks).
+#[tokio::test]
+async fn data_shard_ranges_are_slices_of_the_shard_read_with_one_request() {
+    let rig = Rig::new(4, 2, 6, 4096).await;
+    let swarm = rig.open().await;
+    let key = put(&swarm, &content(300_000, 5)).await;
+    let reader = swarm.object(&key).await.unwrap();
+    let chunks = match &reader.manifest().body {
+        swarm_core::manifest::Body::Chunked { chunks, .. } => chunks.clone(),
+        _ => panic!("expected a chunked object"),
+    };
+    for (n, c) in chunks.iter().enumerate().take(3) {
+        let s = shard_len(c);
+        for i in 0..4 {
+            let whole = reader.data_shard(n, i).await.unwrap();
+            for (offset, len) in [(0, s), (0, 1), (s - 1, 1), (s / 3, s / 2), (7, 0)] {
+                let before = requests(&swarm);
+                let part = reader.data_shard_range(n, i, offset, len).await.unwrap();
+                let want = &whole[offset as usize..(offset + len) as usize];
+                assert!(part == want, "chunk {n} shard {i} at {offset}+{len}");
+                assert!(requests(&swarm) - before <= 1);
+            }
+            assert!(matches!(
+                reader.data_shard_range(n, i, s - 1, 2).await,
+                Err(EngineError::Refused(_))
+            ));
+        }
+    }
+    assert!(matches!(
+        reader.data_shard_range(0, 4, 0, 1).await,
+        Err(EngineError::Refused(_))
+    ));
+    for i in 0..6 {
+        rig.set(i, Fault::Down);
+    }
+    assert!(matches!(
+        reader.data_shard_range(0, 0, 0, 1).await,
+        Err(EngineError::NotPresent { .. })
+    ));
+}
+
 fn shard_len(c: &swarm_core::manifest::ChunkRecord) -> u64 {
     swarm_core::erasure::Coding::new(4, 2)
         .unwrap()

@@ -11,6 +11,10 @@
 //!
 //! With `full_copies` in the definition, it makes its store hold whole the keys it is a holder
 //! of ([`crate::replicate`]).
+//!
+//! Seeding the keys the definition's `[seed]` lists is the front end's (BitTorrent is not
+//! this crate's): it opens engines as the node reads the swarm ([`Daemon::engines`]) and tells
+//! the status page what it seeds ([`Daemon::seeds`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -28,10 +32,10 @@ use crate::endpoint::{EndpointConfig, EndpointError, bind, bound_addr};
 use crate::identity::{NodeId, NodeSecret};
 use crate::kind::node_addresses;
 use crate::membership::{Membership, Role};
-use crate::replicate::Replicator;
+use crate::replicate::{NodeEngines, Replicator};
 use crate::serve::{Node, NodeConfig};
 use crate::spread::Keeper;
-use crate::status::{Rounds, Sightings, StatusSource};
+use crate::status::{Rounds, Seeds, Sightings, StatusSource};
 use crate::traffic::Traffic;
 
 /// Why a node cannot start.
@@ -106,6 +110,9 @@ pub struct Daemon {
     pub store: String,
     /// Its handle on the DHT, when the definition enables it.
     pub dht: Option<Finder>,
+    /// What it seeds to BitTorrent, for the status page: told by the front end that seeds.
+    pub seeds: Arc<Seeds>,
+    engines: NodeEngines,
 }
 
 /// The members of `def`, with what each may ask: nodes everything, clients their role.
@@ -208,6 +215,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     let node = Node::serve(endpoint.clone(), store, members, node_config);
     let sightings = Arc::new(Sightings::default());
     let rounds = Arc::new(Rounds::default());
+    let seeds = Arc::new(Seeds::default());
     let status = match config.status {
         Some(at) => {
             let source = StatusSource {
@@ -222,11 +230,20 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
                 sightings: Arc::clone(&sightings),
                 rounds: Arc::clone(&rounds),
                 traffic: Arc::clone(&traffic),
+                seeds: Arc::clone(&seeds),
                 usage: Arc::default(),
             };
             Some(crate::status::serve(at, source).await?)
         }
         None => None,
+    };
+    let engines = NodeEngines {
+        endpoint: endpoint.clone(),
+        dht: finder.clone(),
+        me,
+        store: Arc::clone(&served),
+        traffic: Arc::clone(&traffic),
+        writer: config.secret.manifest_writer(),
     };
     let replicating = tokio::spawn(
         Replicator {
@@ -260,10 +277,19 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         addr,
         store: store_id.to_string(),
         dht: finder,
+        seeds,
+        engines,
     })
 }
 
 impl Daemon {
+    /// How to open an engine over a definition as this node reads the swarm (its own store
+    /// local, peers through its endpoint): for a front end that serves keys of the swarm
+    /// beside the node, such as a seeder.
+    pub fn engines(&self) -> NodeEngines {
+        self.engines.clone()
+    }
+
     /// Where the status page is served, if it is.
     pub fn status_addr(&self) -> Option<SocketAddr> {
         self.status.as_ref().map(|(a, _)| *a)

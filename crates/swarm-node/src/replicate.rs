@@ -244,9 +244,39 @@ impl Replicator {
         }
     }
 
-    /// An engine over `def` as this node sees it: peers through its endpoint, its own store
-    /// local.
+    /// An engine over `def` as this node sees it.
     async fn open(&self, def: &SwarmDefinition) -> Result<Swarm, swarm_engine::EngineError> {
+        NodeEngines {
+            endpoint: self.endpoint.clone(),
+            dht: self.dht.clone(),
+            me: self.me,
+            store: Arc::clone(&self.store),
+            traffic: Arc::clone(&self.traffic),
+            writer: self.writer.clone(),
+        }
+        .open(def)
+        .await
+    }
+}
+
+/// How a node opens an engine over a definition: peers through its endpoint, its own store
+/// local (never dialled), only manifests a member with write rights signed. The replication
+/// rounds read the swarm through it, and so does a front end seeding from the node
+/// ([`crate::Daemon::engines`]).
+#[derive(Debug, Clone)]
+pub struct NodeEngines {
+    pub endpoint: Endpoint,
+    pub dht: Option<Finder>,
+    pub me: NodeId,
+    pub store: Arc<dyn Store>,
+    /// Where what the engine moves is counted (and paced, with the node's rates).
+    pub traffic: Arc<Traffic>,
+    /// The node's key, signing the manifest copies it writes.
+    pub writer: Writer,
+}
+
+impl NodeEngines {
+    pub async fn open(&self, def: &SwarmDefinition) -> Result<Swarm, swarm_engine::EngineError> {
         let mut kinds = Kinds::builtin();
         let peers = peer_kind_for_node(
             self.endpoint.clone(),
@@ -257,7 +287,6 @@ impl Replicator {
         );
         peers.learn(def);
         kinds.register(peers);
-        // Only manifests a member with write rights signed are copied or repaired from.
         let policy = ManifestPolicy {
             writer: Some(self.writer.clone()),
             writers_only: true,

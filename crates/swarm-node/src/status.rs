@@ -1,5 +1,5 @@
 //! What a running node says of itself: its definition, its store and limits, what it last heard
-//! from each peer, and its replication rounds; as JSON (`/status.json`) and as a page that
+//! from each peer, its replication rounds and what it seeds to BitTorrent; as JSON (`/status.json`) and as a page that
 //! renders that JSON (`/`), served over HTTP on the address given (`node run --status
 //! 127.0.0.1:PORT`; loopback is the point: nothing here is authenticated).
 
@@ -50,6 +50,38 @@ impl Sightings {
     fn get(&self, node: &NodeId) -> Option<Sighting> {
         self.0.lock().ok()?.get(node).cloned()
     }
+}
+
+/// What the node seeds to BitTorrent (the definition's `[seed]`), as the front end running
+/// the seeder last told (this crate runs no BitTorrent).
+#[derive(Debug, Default)]
+pub struct Seeds(Mutex<Vec<SeedReport>>);
+
+impl Seeds {
+    pub fn set(&self, now: Vec<SeedReport>) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = now;
+        }
+    }
+
+    pub fn get(&self) -> Vec<SeedReport> {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// One key the node seeds, or tries to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedReport {
+    pub key: String,
+    /// Once its torrent is made and seeding.
+    pub info_hash: Option<String>,
+    pub magnet: Option<String>,
+    /// Bytes of pieces sent to peers, and read from the stores for them.
+    pub uploaded: u64,
+    pub swarm_read: u64,
+    pub peers: u32,
+    /// Why it is not seeding (retried), or why it stopped.
+    pub error: Option<String>,
 }
 
 /// The node's replication rounds.
@@ -151,6 +183,7 @@ pub struct StatusSource {
     pub sightings: Arc<Sightings>,
     pub rounds: Arc<Rounds>,
     pub traffic: Arc<crate::traffic::Traffic>,
+    pub seeds: Arc<Seeds>,
     /// The store's last listed usage, reused for [`USAGE_FRESH`]: a page refreshes every 2 s
     /// and a node may hold millions of shards.
     pub usage: Arc<Mutex<Option<(Instant, Usage)>>>,
@@ -180,6 +213,8 @@ pub struct StatusReport {
     pub replication: ReplicationReport,
     /// Bytes moved since the node started (the page shows their speed between refreshes).
     pub traffic: crate::traffic::TrafficReport,
+    /// Keys seeded to BitTorrent (`[seed]`).
+    pub seeding: Vec<SeedReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -314,6 +349,7 @@ impl StatusSource {
                 keys: r.keys.into_iter().take(KEYS_SHOWN).collect(),
             },
             traffic: self.traffic.report(),
+            seeding: self.seeds.get(),
         }
     }
 }

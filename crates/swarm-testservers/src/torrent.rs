@@ -1,7 +1,11 @@
 //! Real BitTorrent peers for the torrent tests, each on its own loopback address with DHT,
 //! LPD and PEX off: [`Tracker`] (Debian's opentracker, which whitelists info hashes),
-//! [`Seeder`] (aria2c, or libtorrent from PyPI, seeding a directory), and [`make_torrent`]
-//! (mktorrent). Installed by `scripts/install-torrent-tools.sh` (libtorrent into a venv under
+//! [`Seeder`] (aria2c, libtorrent from PyPI, or Debian's transmission-cli, seeding a
+//! directory), and [`make_torrent`] (mktorrent).
+//!
+//! transmission-cli only seeds here: as a downloader on loopback it never connects to the
+//! peers opentracker hands it (127.0.0.x; its peer count stays 0, as if it dropped loopback
+//! addresses from trackers), while peers dialling it are served. Installed by `scripts/install-torrent-tools.sh` (libtorrent into a venv under
 //! `$ANNEX_SWARM_TEST_TOOLS`, default `~/.cache/annex-swarm-test-tools/torrent-venv`).
 
 use std::path::{Path, PathBuf};
@@ -181,6 +185,8 @@ pub struct Seeder {
     _log: TempDir,
     pub addr: std::net::SocketAddr,
     proc: Proc,
+    /// Processes seeding the other torrents, for a client that takes one torrent a process.
+    more: Vec<Proc>,
 }
 
 /// Which client seeds.
@@ -189,6 +195,8 @@ pub enum Client {
     Aria2c,
     /// libtorrent 2.1 (PyPI), scripted by `lt_seeder.py`; uTP off.
     Libtorrent,
+    /// transmission-cli 3.00 (Debian), one process a torrent; uTP and encryption off.
+    Transmission,
 }
 
 /// The Python of the venv holding libtorrent.
@@ -214,6 +222,33 @@ impl Seeder {
         match client {
             Client::Aria2c => Seeder::aria2c(ip, dir, torrents),
             Client::Libtorrent => Seeder::libtorrent(ip, dir, torrents),
+            Client::Transmission => Seeder::transmission(ip, dir, torrents),
+        }
+    }
+
+    /// transmission-cli seeding each of `torrents` from `dir` (one process each, on ports of
+    /// its own; [`Seeder::addr`] is the first's). It checks the data first, then announces
+    /// as a seeder. It unchokes peers every 10 s, so a download may wait that long to start.
+    pub fn transmission(ip: &str, dir: &Path, torrents: &[&Path]) -> Seeder {
+        let logdir = tempfile::Builder::new()
+            .prefix("annex-swarm-transmission.")
+            .tempdir()
+            .expect("tempdir");
+        let mut procs = Vec::new();
+        let mut first = None;
+        for (i, torrent) in torrents.iter().enumerate() {
+            let config = logdir.path().join(format!("config{i}"));
+            let (proc, port) = transmission(ip, &config, dir, torrent);
+            first.get_or_insert(port);
+            procs.push(proc);
+        }
+        let port = first.expect("at least one torrent");
+        let proc = procs.remove(0);
+        Seeder {
+            _log: logdir,
+            addr: format!("{ip}:{port}").parse().expect("address"),
+            proc,
+            more: procs,
         }
     }
 
@@ -244,6 +279,7 @@ impl Seeder {
             _log: logdir,
             addr: format!("{ip}:{port}").parse().expect("address"),
             proc,
+            more: Vec::new(),
         }
     }
 
@@ -284,12 +320,54 @@ impl Seeder {
             _log: logdir,
             addr: format!("{ip}:{port}").parse().expect("address"),
             proc,
+            more: Vec::new(),
         }
     }
 
     pub fn stop(&mut self) {
         self.proc.stop();
+        for p in &mut self.more {
+            p.stop();
+        }
     }
+}
+
+/// transmission-cli seeding `torrent` from `dir`, its settings in the fresh directory
+/// `config`: peers on `ip` only (its tracker requests too), DHT, LPD, PEX, uTP, port mapping
+/// and encryption off, no seeding limit. Once it listens: the process and its port.
+fn transmission(ip: &str, config: &Path, dir: &Path, torrent: &Path) -> (Proc, u16) {
+    let what = "transmission seeder";
+    let bin = find_binary("transmission-cli", &[]);
+    let mut port = 0;
+    let mut proc = Proc::not_started(false);
+    with_retries(what, || {
+        port = free_port();
+        // A fresh directory each try: a resume file left by a stopped process can make it
+        // believe it holds nothing.
+        let _ = std::fs::remove_dir_all(config);
+        std::fs::create_dir_all(config).expect("mkdir");
+        let settings = format!(
+            r#"{{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
+"utp-enabled": false, "port-forwarding-enabled": false, "encryption": 0,
+"bind-address-ipv4": "{ip}", "bind-address-ipv6": "::1", "peer-port": {port},
+"peer-port-random-on-start": false, "ratio-limit-enabled": false,
+"idle-seeding-limit-enabled": false, "speed-limit-up-enabled": false,
+"message-level": 2}}"#
+        );
+        std::fs::write(config.join("settings.json"), settings).expect("settings");
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-g")
+            .arg(config)
+            .arg("-w")
+            .arg(dir)
+            .args(["-p", &port.to_string()])
+            .arg(torrent);
+        proc = Proc::spawn(cmd, &config.join("log"), false);
+        wait_for(what, &config.join("log"), Duration::from_secs(30), || {
+            std::net::TcpStream::connect((ip, port)).is_ok()
+        })
+    });
+    (proc, port)
 }
 
 /// Bytes that do not compress or repeat, the same for the same seed.

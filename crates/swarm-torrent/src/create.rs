@@ -147,6 +147,22 @@ impl TorrentV1 {
         self.pieces.len()
     }
 
+    /// Where piece `i` lies in the content: `start..end` (the last piece may be shorter).
+    pub fn piece_range(&self, i: usize) -> Option<std::ops::Range<u64>> {
+        let start = (i as u64).checked_mul(u64::from(self.piece_length))?;
+        (i < self.pieces.len())
+            .then(|| start..(start + u64::from(self.piece_length)).min(self.length))
+    }
+
+    /// Whether `bytes` are piece `i`: as long as it and with the SHA-1 the torrent lists.
+    pub fn piece_matches(&self, i: usize, bytes: &[u8]) -> bool {
+        let Some(range) = self.piece_range(i) else {
+            return false;
+        };
+        range.end - range.start == bytes.len() as u64
+            && <[u8; 20]>::from(Sha1::digest(bytes)) == self.pieces[i]
+    }
+
     /// The info dictionary: `length`, `name`, `piece length`, `pieces`, nothing else.
     pub fn info(&self) -> Value {
         Value::dict([
@@ -238,6 +254,32 @@ mod tests {
     /// (`create_torrent(fs, 32768, v1_only)`) both give this info hash for the golden content
     /// named `golden.bin` in 32 KiB pieces (three whole pieces and one of 1 696 bytes).
     const GOLDEN_INFO_HASH: &str = "813d0128f21703e3ab6615e7367c4d2f109ac30f";
+
+    /// What a seeder checks a piece read from elsewhere against: each golden piece matches
+    /// itself only, the short last one included; a flipped byte or a wrong length does not.
+    #[test]
+    fn pieces_are_checked_by_range_and_sha1() {
+        let content = golden_content();
+        let mut h = PieceHasher::new(32 << 10).unwrap();
+        h.update(&content);
+        let t = h.finish("golden.bin").unwrap();
+        assert_eq!(t.piece_range(3), Some(98_304..100_000));
+        assert_eq!(t.piece_range(4), None);
+        for i in 0..4 {
+            let r = t.piece_range(i).unwrap();
+            let piece = &content[r.start as usize..r.end as usize];
+            assert!(t.piece_matches(i, piece), "piece {i}");
+            assert!(
+                !t.piece_matches((i + 1) % 4, piece),
+                "piece {i} as the next"
+            );
+            let mut flipped = piece.to_vec();
+            flipped[piece.len() / 2] ^= 1;
+            assert!(!t.piece_matches(i, &flipped));
+            assert!(!t.piece_matches(i, &piece[1..]));
+        }
+        assert!(!t.piece_matches(4, b""));
+    }
 
     #[test]
     fn the_info_hash_agrees_with_mktorrent_and_libtorrent() {

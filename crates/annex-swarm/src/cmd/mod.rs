@@ -6,6 +6,8 @@ mod check;
 mod definition;
 mod init;
 mod node;
+#[cfg(feature = "torrent")]
+mod node_seed;
 mod node_status;
 mod peers;
 mod push;

@@ -1,4 +1,5 @@
-//! `node init` and `node id`: the node's ed25519 key file; `node run`: the node daemon.
+//! `node init` and `node id`: the node's ed25519 key file; `node run`: the node daemon, and
+//! (feature `torrent`) the seeder of the keys its definition's `[seed]` lists for it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ async fn serve(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", sig_path.display())),
     };
+    #[cfg(feature = "torrent")]
+    let seed_local = local.clone();
     let daemon = swarm_node::daemon::start(swarm_node::DaemonConfig {
         secret: swarm_node::NodeSecret::from_bytes(identity.secret_bytes()),
         definition,
@@ -102,6 +105,9 @@ async fn serve(
         }
         out.flush()?;
     }
+    // Keys the definition's [seed] lists for this node, seeded beside it (dropped with it).
+    #[cfg(feature = "torrent")]
+    let _seeder = super::node_seed::start(&daemon, seed_local, identity.node_id());
     // Until SIGINT, SIGTERM or SIGHUP: `main` drops this future, and with it the node.
     std::future::pending::<()>().await;
     Ok(ExitCode::SUCCESS)

@@ -14,15 +14,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use swarm_core::key::Key;
 use swarm_engine::Swarm;
-use swarm_torrent::{Client, Seeding, TorrentV1, piece_length_for};
+use swarm_torrent::{Client, TorrentV1};
 
 use crate::cli::SeedArgs;
+use crate::seeder::{Seeded, Status};
 use crate::swarm_content::SwarmContent;
 
 /// What to seed: a key and the torrent's name.
@@ -56,27 +57,6 @@ enum Event<'a> {
     Stopped {
         torrents: Vec<Status>,
     },
-}
-
-#[derive(Serialize)]
-struct Status {
-    info_hash: String,
-    /// Bytes of pieces sent to peers.
-    uploaded: u64,
-    /// Bytes of chunks restored from the stores to serve them (hashing not counted), and in how
-    /// many chunk restores.
-    swarm_read: u64,
-    swarm_reads: u64,
-    peers: u32,
-    peers_seen: u32,
-    upload_speed: u64,
-    error: Option<String>,
-}
-
-struct Seeded {
-    key: Key,
-    content: SwarmContent,
-    seeding: Seeding,
 }
 
 pub async fn run(swarm_path: &Path, args: SeedArgs) -> Result<ExitCode> {
@@ -125,29 +105,11 @@ async fn make(
     // Every object opened first: a key not in the swarm fails before anything is hashed.
     let mut contents = Vec::new();
     for item in items {
-        let reader = swarm.object(&item.key).await?;
-        if reader.size() == 0 {
-            bail!(
-                "{}: the object is empty: a torrent needs at least one byte",
-                item.key
-            );
-        }
-        let piece_length = piece_length_for(reader.size());
-        contents.push(SwarmContent::new(
-            reader,
-            args.cache.0,
-            piece_length,
-            tokio::runtime::Handle::current(),
-        ));
+        contents.push(crate::seeder::open(swarm, &item.key, args.cache.0).await?);
     }
     let mut torrents = Vec::new();
     for (item, content) in items.iter().zip(&contents) {
-        let started = Instant::now();
-        let t = content
-            .hash(&item.name)
-            .await
-            .with_context(|| format!("{}: cannot make its torrent", item.key))?;
-        torrents.push((t, started.elapsed()));
+        torrents.push(crate::seeder::make(&item.key, content, &item.name).await?);
     }
     Ok((contents, torrents))
 }
@@ -161,39 +123,31 @@ async fn serve(
     mut stop: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<ExitCode> {
     let listen = client.listen_addr();
-    // Peers can dial a listener on a given address, not on 0.0.0.0.
-    let peers: Vec<SocketAddr> = listen
-        .filter(|a| !a.ip().is_unspecified())
-        .into_iter()
-        .collect();
-    let mut seeded = Vec::new();
-    let mut made = Vec::new();
-    for ((item, content), (torrent, took)) in items.iter().zip(contents).zip(&torrents) {
-        let file = torrent.torrent_file(&args.trackers);
-        let seeding = client
-            .seed(torrent, file.clone(), std::sync::Arc::new(content.clone()))
-            .await
-            .with_context(|| format!("{}: cannot seed", item.key))?;
-        made.push((item, torrent, file, *took));
-        seeded.push(Seeded {
-            key: item.key.clone(),
+    let mut seeded: Vec<Seeded> = Vec::new();
+    for ((item, content), (torrent, _)) in items.iter().zip(contents).zip(&torrents) {
+        let s = crate::seeder::seed(
+            client,
+            item.key.clone(),
             content,
-            seeding,
-        });
+            torrent.clone(),
+            &args.trackers,
+        )
+        .await?;
+        seeded.push(s);
     }
     std::fs::create_dir_all(&args.torrent_out)
         .with_context(|| format!("cannot create {}", args.torrent_out.display()))?;
     let mut written = Vec::new();
-    for (item, torrent, file, took) in made {
+    for ((item, s), (_, took)) in items.iter().zip(&seeded).zip(&torrents) {
         let path = torrent_path(&args.torrent_out, &item.key);
-        if let Err(e) = write_atomically(&path, &file) {
+        if let Err(e) = write_atomically(&path, &s.file) {
             for p in &written {
                 let _ = std::fs::remove_file(p);
             }
             return Err(e);
         }
         written.push(path.clone());
-        let magnet = torrent.magnet(&args.trackers, &peers);
+        let torrent = &s.torrent;
         if args.json {
             line(&Event::Seeding {
                 key: item.key.to_string(),
@@ -203,12 +157,12 @@ async fn serve(
                 piece_length: torrent.piece_length(),
                 pieces: torrent.piece_count(),
                 torrent: &path,
-                magnet: &magnet,
+                magnet: &s.magnet,
                 hash_seconds: took.as_secs_f64(),
                 listen,
             })?;
         } else {
-            println!("{magnet}");
+            println!("{}", s.magnet);
             eprintln!(
                 "seeding {} ({} bytes, {} pieces of {} KiB) from the swarm; torrent: {}",
                 torrent.name(),
@@ -269,23 +223,7 @@ async fn serve(
 }
 
 fn status(seeded: &[Seeded]) -> Vec<Status> {
-    seeded
-        .iter()
-        .map(|s| {
-            let st = s.seeding.stats();
-            let (swarm_read, swarm_reads) = s.content.restored();
-            Status {
-                info_hash: s.seeding.info_hash().to_owned(),
-                uploaded: st.uploaded,
-                swarm_read,
-                swarm_reads,
-                peers: st.peers,
-                peers_seen: st.peers_seen,
-                upload_speed: st.upload_speed,
-                error: st.error,
-            }
-        })
-        .collect()
+    seeded.iter().map(Seeded::status).collect()
 }
 
 fn line(event: &Event) -> Result<()> {

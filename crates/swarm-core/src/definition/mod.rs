@@ -7,9 +7,11 @@
 
 mod members;
 mod network;
+mod seeding;
 
 pub use members::{ClientEntry, Member, MemberError, MemberKey, MemberKind, NodeEntry, Role};
 pub use network::{DhtSection, NetworkError};
+pub use seeding::{SeedError, SeedSection};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +56,9 @@ pub struct SwarmDefinition {
     /// The mainline DHT (format 2); absent: not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht: Option<DhtSection>,
+    /// Keys the nodes seed to BitTorrent (format 2); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<SeedSection>,
     #[serde(rename = "node", default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeEntry>,
     #[serde(rename = "client", default, skip_serializing_if = "Vec::is_empty")]
@@ -135,6 +140,8 @@ pub enum DefinitionError {
     Member(#[from] MemberError),
     #[error("{0}")]
     Network(#[from] NetworkError),
+    #[error("{0}")]
+    Seed(#[from] SeedError),
     #[error("bad coding: {0}")]
     Coding(ErasureError),
     #[error(
@@ -173,6 +180,7 @@ impl SwarmDefinition {
             version: 1,
             relays: Vec::new(),
             dht: None,
+            seed: None,
             nodes: Vec::new(),
             clients: Vec::new(),
             coding: CodingSection {
@@ -308,6 +316,7 @@ impl SwarmDefinition {
         }
         self.validate_members()?;
         self.validate_network()?;
+        self.validate_seed()?;
         let holders = self.full_copy_nodes().len();
         if usize::from(self.coding.full_copies) > holders {
             return Err(DefinitionError::FullCopies {
@@ -340,6 +349,7 @@ impl SwarmDefinition {
             (!self.nodes.is_empty(), "[[node]]"),
             (!self.clients.is_empty(), "[[client]]"),
             (self.dht.is_some(), "[dht]"),
+            (self.seed.is_some(), "[seed]"),
             (!self.relays.is_empty(), "`relays`"),
             (peer, "a peer:// store"),
             (self.coding.full_copies > 0, "`full_copies`"),

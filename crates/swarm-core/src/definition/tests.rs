@@ -367,3 +367,90 @@ fn full_copies_need_as_many_nodes_with_stores() {
         "`full_copies` needs format 2 (this document says `format = 1`)"
     );
 }
+
+/// A key of the shape git-annex prints (the hash is not checked here).
+const SEED_KEY: &str =
+    "SHA256E-s1048576--0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.iso";
+
+fn with_seed(section: &str) -> String {
+    GOLDEN_V2.replace("[[node]]", &format!("{section}\n[[node]]"))
+}
+
+#[test]
+fn seed_sections_name_keys_and_the_nodes_that_seed_them() {
+    // Absent: nothing seeded, and nothing written back.
+    let plain = SwarmDefinition::parse(GOLDEN_V2).unwrap();
+    assert_eq!(plain.seed, None);
+    assert!(plain.seeds_of(&NAS.parse().unwrap()).is_empty());
+    assert!(!plain.to_toml().contains("[seed]"));
+
+    let def = SwarmDefinition::parse(&with_seed(&format!(
+        "[seed]\nkeys = [\"{SEED_KEY}\"]\nnodes = [\"nas\"]\ntrackers = [\"udp://t.example.org:6969/announce\", \"http://127.0.0.1:6969/announce\"]\nupload_rate = \"5MiB/s\"\n"
+    )))
+    .unwrap();
+    let seed = def.seed.clone().unwrap();
+    assert_eq!(seed.trackers.len(), 2);
+    assert!(!seed.dht);
+    assert_eq!(seed.upload_rate, Some(Rate(5 << 20)));
+    let keys: Vec<String> = def
+        .seeds_of(&NAS.parse().unwrap())
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(keys, [SEED_KEY]);
+    // A member that is not among seed.nodes (here a client) seeds nothing.
+    assert!(def.seeds_of(&ADMIN.parse().unwrap()).is_empty());
+    assert_eq!(SwarmDefinition::parse(&def.to_toml()).unwrap(), def);
+    // An empty section seeds nothing and is fine.
+    assert!(SwarmDefinition::parse(&with_seed("[seed]\n")).is_ok());
+}
+
+#[test]
+fn bad_seed_sections_name_the_problem() {
+    let cases = [
+        (
+            "[seed]\nkeys = [\"not a key\"]\nnodes = [\"nas\"]".to_owned(),
+            "seed.keys: `not a key` is not a git-annex key",
+        ),
+        (
+            format!("[seed]\nkeys = [\"{SEED_KEY}\", \"{SEED_KEY}\"]\nnodes = [\"nas\"]"),
+            "listed twice",
+        ),
+        (
+            format!("[seed]\nkeys = [\"{SEED_KEY}\"]\nnodes = [\"bob\"]"),
+            "seed.nodes: no [[node]] is named `bob`",
+        ),
+        (
+            format!("[seed]\nkeys = [\"{SEED_KEY}\"]"),
+            "no node seeds them",
+        ),
+        (
+            format!(
+                "[seed]\nkeys = [\"{SEED_KEY}\"]\nnodes = [\"nas\"]\ntrackers = [\"http://t.example.org/announce?passkey=secret\"]"
+            ),
+            "seed.trackers: tracker `http://t.example.org/announce?<hidden>` must be",
+        ),
+        (
+            "[seed]\ntrackers = [\"ws://t.example.org\"]".to_owned(),
+            "seed.trackers: tracker `ws://t.example.org` must be",
+        ),
+        (
+            "[seed]\nupload_rate = \"0B/s\"".to_owned(),
+            "a rate must be above zero",
+        ),
+        ("[seed]\nkey = []".to_owned(), "unknown field `key`"),
+    ];
+    for (section, want) in cases {
+        let err = SwarmDefinition::parse(&with_seed(&section))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "want `{want}` in `{err}`");
+        assert!(!err.contains("secret"), "{err}");
+    }
+    let v1 = GOLDEN.replacen("[[store]]", "[seed]\n[[store]]", 1);
+    assert_ne!(v1, GOLDEN);
+    assert_eq!(
+        SwarmDefinition::parse(&v1).unwrap_err().to_string(),
+        "[seed] needs format 2 (this document says `format = 1`)"
+    );
+}

@@ -266,6 +266,40 @@ impl Members {
     }
 }
 
+impl Members {
+    /// `len` bytes of shard `hash` from `offset`, from store `i`, **unchecked**: a shard's
+    /// BLAKE3 covers all of it, so the caller checks these bytes some other way (a seeder
+    /// against the torrent's piece SHA-1). Fewer bytes than asked is `Corrupt`.
+    pub(crate) async fn read_shard_range(
+        &self,
+        i: usize,
+        hash: Hash32,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ShardFault> {
+        let fault = |kind| ShardFault {
+            store: self.name(i),
+            kind,
+        };
+        if let Health::Down(why) = self.stores[i].store.health() {
+            return Err(fault(FaultKind::Unavailable(why.to_string())));
+        }
+        let object = Object::Shard(hash);
+        let bytes = self
+            .store(i)
+            .read_range(&object, offset, len)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => fault(FaultKind::Missing),
+                other => fault(FaultKind::Io(other.to_string())),
+            })?;
+        if bytes.len() as u64 != len {
+            return Err(fault(FaultKind::Corrupt));
+        }
+        Ok(bytes)
+    }
+}
+
 /// Shard i of a chunk belongs on `preferred[i]`; when that store cannot take it, on a spare.
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkPlaces {

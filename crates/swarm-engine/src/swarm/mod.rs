@@ -4,7 +4,7 @@
 //! store that comes back is used again without a restart.
 
 mod health;
-mod members;
+pub(crate) mod members;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

@@ -17,7 +17,8 @@
 #
 # k = 2, m = 2, 4 MiB shards. The four holders are filled without caps first (a super-seeded
 # put, then their own exchange), then restarted with their caps; each run starts the fifth node
-# on an empty store and polls its /status.json until it holds the key whole. Shares come from
+# on an empty store and polls its /status.json until it holds the key whole (after the holders,
+# restarted under the five-node definition, have made their new slots of its spread). Shares come from
 # the holders' traffic counters (bytes their reads served). One machine, one disk, warm page
 # cache: the caps, enforced by the nodes, are the links.
 set -euo pipefail
@@ -95,6 +96,26 @@ while not all(json.load(urllib.request.urlopen(f"http://{a}/status.json"))["repl
 EOF
 }
 
+# settle I...: until the nodes' own fetches stop (none for 2 s): the holders restarted under the
+# five-node definition first make their slots of its spread, which is not the fill measured.
+settle() {
+    local addrs=()
+    for i in "$@"; do addrs+=("${STATUS[$i]}"); done
+    python3 - "${addrs[@]}" <<'EOF'
+import json, sys, time, urllib.request
+addrs = sys.argv[1:]
+fetched = lambda: sum(json.load(urllib.request.urlopen(f"http://{a}/status.json"))["traffic"]["fetched"] for a in addrs)
+last, since, deadline = fetched(), time.time(), time.time() + 600
+while time.time() - since < 2:
+    if time.time() > deadline:
+        sys.exit("the holders did not settle within 10 minutes")
+    time.sleep(0.25)
+    now = fetched()
+    if now != last:
+        last, since = now, time.time()
+EOF
+}
+
 served() { python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/status.json"))["traffic"]["served_out"])' "${STATUS[$1]}"; }
 
 FILE=$W/data.bin
@@ -107,6 +128,8 @@ for i in 0 1 2 3; do start "$i" "$W/four.toml"; done
 whole 0 1 2 3
 stop_all
 for i in 0 1 2 3; do start "$i" "$W/five.toml"; done
+log "letting the holders make their slots of the five-node spread"
+settle 0 1 2 3
 
 T=() RATIO=() RSS=()
 SH0=() SH1=() SH2=() SH3=()

@@ -409,3 +409,43 @@ fn ctrl_c_while_starting_is_not_lost() {
         let _ = std::fs::remove_dir_all(&torrents);
     }
 }
+
+/// `--no-seed`: the torrent is made and written, its magnet printed (trackers, no peer address),
+/// and the command exits at once; the same torrent as a seeding run would write.
+#[test]
+fn no_seed_writes_the_torrent_and_exits() {
+    let swarm = Swarm::new();
+    let key = swarm.put(&swarm.write_file("made.bin", &pseudo_random(300_000, 9)));
+    let out = swarm.path("torrents");
+    let tracker = "http://127.0.0.1:1/announce";
+    let json = swarm.ok(&[
+        "seed",
+        "--no-seed",
+        "--json",
+        "--tracker",
+        tracker,
+        "--torrent-out",
+        s(&out),
+        &key,
+    ]);
+    let made: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(made["event"], "made", "{json}");
+    let info_hash = made["info_hash"].as_str().unwrap();
+    let magnet = made["magnet"].as_str().unwrap();
+    assert!(
+        magnet.contains(&format!("urn:btih:{info_hash}")),
+        "{magnet}"
+    );
+    assert!(magnet.contains("tr="), "{magnet}");
+    assert!(!magnet.contains("x.pe="), "nothing seeds it: {magnet}");
+    let file = std::fs::read(made["torrent"].as_str().unwrap()).unwrap();
+    assert!(file.windows(tracker.len()).any(|w| w == tracker.as_bytes()));
+    // The printed form: the magnet on stdout, nothing else.
+    let plain = swarm.ok(&["seed", "--no-seed", "--torrent-out", s(&out), &key]);
+    let plain = plain.trim();
+    assert!(
+        plain.starts_with(&format!("magnet:?xt=urn:btih:{info_hash}")),
+        "{plain}"
+    );
+    assert!(!plain.contains('\n') && !plain.contains("tr="), "{plain}");
+}

@@ -50,6 +50,18 @@ enum Event<'a> {
         hash_seconds: f64,
         listen: Option<SocketAddr>,
     },
+    /// A torrent made and written, not seeded (`--no-seed`).
+    Made {
+        key: String,
+        name: &'a str,
+        info_hash: &'a str,
+        size: u64,
+        piece_length: u32,
+        pieces: usize,
+        torrent: &'a Path,
+        magnet: &'a str,
+        hash_seconds: f64,
+    },
     /// Now and then while seeding, and once at exit (`stopped`).
     Status {
         torrents: Vec<Status>,
@@ -85,6 +97,9 @@ async fn seed(
         made = make(swarm, items, args) => made?,
         () = &mut stop => bail!("interrupted before seeding started: nothing written"),
     };
+    if args.no_seed {
+        return write_only(items, &made.1, args);
+    }
     let scratch = tempfile::Builder::new()
         .prefix("annex-swarm-seed.")
         .tempdir()
@@ -112,6 +127,50 @@ async fn make(
         torrents.push(crate::seeder::make(&item.key, content, &item.name).await?);
     }
     Ok((contents, torrents))
+}
+
+/// `--no-seed`: the torrents written and their magnets printed (trackers, no peer address: no
+/// one seeds them yet), nothing seeded.
+fn write_only(
+    items: &[Item],
+    torrents: &[(TorrentV1, Duration)],
+    args: &SeedArgs,
+) -> Result<ExitCode> {
+    std::fs::create_dir_all(&args.torrent_out)
+        .with_context(|| format!("cannot create {}", args.torrent_out.display()))?;
+    let mut written = Vec::new();
+    for (item, (torrent, took)) in items.iter().zip(torrents) {
+        let path = torrent_path(&args.torrent_out, &item.key);
+        if let Err(e) = write_atomically(&path, &torrent.torrent_file(&args.trackers)) {
+            for p in &written {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        written.push(path.clone());
+        let magnet = torrent.magnet(&args.trackers, &[]);
+        if args.json {
+            line(&Event::Made {
+                key: item.key.to_string(),
+                name: torrent.name(),
+                info_hash: &torrent.info_hash_hex(),
+                size: torrent.length(),
+                piece_length: torrent.piece_length(),
+                pieces: torrent.piece_count(),
+                torrent: &path,
+                magnet: &magnet,
+                hash_seconds: took.as_secs_f64(),
+            })?;
+        } else {
+            println!("{magnet}");
+            eprintln!(
+                "made {} (not seeding); torrent: {}",
+                torrent.name(),
+                path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(

@@ -8,10 +8,12 @@
 //! git-annex's destination and the key's hash checked there; nothing is left at the
 //! destination when either fails.
 //!
-//! Session switches come from the environment: `ANNEX_SWARM_TORRENT_DHT=0` (DHT off),
-//! `ANNEX_SWARM_TORRENT_LISTEN=ADDR:PORT|none`, `ANNEX_SWARM_TORRENT_UPLOAD_LIMIT` and
-//! `ANNEX_SWARM_TORRENT_DOWNLOAD_LIMIT` (as `1MiB/s`), `ANNEX_SWARM_TORRENT_METADATA_TIMEOUT`
-//! and `ANNEX_SWARM_TORRENT_STALL_TIMEOUT` (seconds).
+//! Session switches come from `git config` (`annex-swarm.torrent-dht false`,
+//! `annex-swarm.torrent-listen ADDR:PORT|none`, `annex-swarm.torrent-upload-limit` and
+//! `...-download-limit` as `1MiB/s`, `annex-swarm.torrent-metadata-timeout` and
+//! `...-stall-timeout` in seconds), or from the environment, which wins
+//! (`ANNEX_SWARM_TORRENT_DHT=0`, `..._LISTEN`, `..._UPLOAD_LIMIT`, `..._DOWNLOAD_LIMIT`,
+//! `..._METADATA_TIMEOUT`, `..._STALL_TIMEOUT`).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -260,47 +262,100 @@ fn copy_and_check(key: &Key, from: &Path, dest: &Path) -> Result<(), String> {
         .map_err(|e| format!("the torrent's file does not match the key: {e}"))
 }
 
+/// One session switch: its environment variable (wins, per invocation) and its `git config`
+/// key (the repository's, or the user's), e.g. `ANNEX_SWARM_TORRENT_DHT` and
+/// `annex-swarm.torrent-dht`.
+struct Switch {
+    env: &'static str,
+    git: &'static str,
+}
+
+const DHT: Switch = Switch {
+    env: "ANNEX_SWARM_TORRENT_DHT",
+    git: "annex-swarm.torrent-dht",
+};
+const LISTEN: Switch = Switch {
+    env: "ANNEX_SWARM_TORRENT_LISTEN",
+    git: "annex-swarm.torrent-listen",
+};
+const UPLOAD_LIMIT: Switch = Switch {
+    env: "ANNEX_SWARM_TORRENT_UPLOAD_LIMIT",
+    git: "annex-swarm.torrent-upload-limit",
+};
+const DOWNLOAD_LIMIT: Switch = Switch {
+    env: "ANNEX_SWARM_TORRENT_DOWNLOAD_LIMIT",
+    git: "annex-swarm.torrent-download-limit",
+};
+const METADATA_TIMEOUT: Switch = Switch {
+    env: "ANNEX_SWARM_TORRENT_METADATA_TIMEOUT",
+    git: "annex-swarm.torrent-metadata-timeout",
+};
+const STALL_TIMEOUT: Switch = Switch {
+    env: "ANNEX_SWARM_TORRENT_STALL_TIMEOUT",
+    git: "annex-swarm.torrent-stall-timeout",
+};
+
+impl Switch {
+    /// The value set, and where (`NAME=value` for messages): the environment first, then
+    /// `git config` run where git-annex runs the remote (the repository).
+    fn get(&self) -> Option<(String, String)> {
+        if let Some(v) = std::env::var(self.env).ok().filter(|v| !v.is_empty()) {
+            return Some((format!("{}={v}", self.env), v));
+        }
+        let out = std::process::Command::new("git")
+            .args(["config", "--get", self.git])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!v.is_empty()).then(|| (format!("git config {}={v}", self.git), v))
+    }
+}
+
+/// The session's options from the switches (`Options::default()` where none is set).
 fn options_from_env() -> Result<Options, String> {
     let mut o = Options::default();
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if let Some(v) = var("ANNEX_SWARM_TORRENT_DHT") {
-        o.dht = match v.as_str() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" => false,
-            other => return Err(format!("ANNEX_SWARM_TORRENT_DHT={other}: expected 0 or 1")),
+    if let Some((at, v)) = DHT.get() {
+        o.dht = match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(format!("{at}: expected true or false")),
         };
     }
-    if let Some(v) = var("ANNEX_SWARM_TORRENT_LISTEN") {
+    if let Some((at, v)) = LISTEN.get() {
         o.listen = match v.as_str() {
             "none" => None,
-            a => Some(a.parse().map_err(|_| {
-                format!("ANNEX_SWARM_TORRENT_LISTEN={a}: expected ADDRESS:PORT or none")
-            })?),
+            a => Some(
+                a.parse()
+                    .map_err(|_| format!("{at}: expected ADDRESS:PORT or none"))?,
+            ),
         };
     }
-    let secs = |name: &str, v: String| {
+    let secs = |(at, v): (String, String)| {
         v.parse::<u64>()
             .map(Duration::from_secs)
-            .map_err(|_| format!("{name}={v}: expected seconds"))
+            .map_err(|_| format!("{at}: expected seconds"))
     };
-    let rate = |name: &str, v: String| {
+    let rate = |(at, v): (String, String)| {
         v.parse::<swarm_core::units::Rate>()
             .ok()
             .and_then(|r| u32::try_from(r.bytes_per_sec()).ok())
             .and_then(std::num::NonZeroU32::new)
-            .ok_or_else(|| format!("{name}={v}: expected a rate as 1MiB/s, below 4 GiB/s"))
+            .ok_or_else(|| format!("{at}: expected a rate as 1MiB/s, below 4 GiB/s"))
     };
-    if let Some(v) = var("ANNEX_SWARM_TORRENT_UPLOAD_LIMIT") {
-        o.upload_limit = Some(rate("ANNEX_SWARM_TORRENT_UPLOAD_LIMIT", v)?);
+    if let Some(set) = UPLOAD_LIMIT.get() {
+        o.upload_limit = Some(rate(set)?);
     }
-    if let Some(v) = var("ANNEX_SWARM_TORRENT_DOWNLOAD_LIMIT") {
-        o.download_limit = Some(rate("ANNEX_SWARM_TORRENT_DOWNLOAD_LIMIT", v)?);
+    if let Some(set) = DOWNLOAD_LIMIT.get() {
+        o.download_limit = Some(rate(set)?);
     }
-    if let Some(v) = var("ANNEX_SWARM_TORRENT_METADATA_TIMEOUT") {
-        o.metadata_timeout = secs("ANNEX_SWARM_TORRENT_METADATA_TIMEOUT", v)?;
+    if let Some(set) = METADATA_TIMEOUT.get() {
+        o.metadata_timeout = secs(set)?;
     }
-    if let Some(v) = var("ANNEX_SWARM_TORRENT_STALL_TIMEOUT") {
-        o.stall_timeout = secs("ANNEX_SWARM_TORRENT_STALL_TIMEOUT", v)?;
+    if let Some(set) = STALL_TIMEOUT.get() {
+        o.stall_timeout = secs(set)?;
     }
     Ok(o)
 }

@@ -45,8 +45,14 @@ struct Wire {
 
 impl Wire {
     fn start(extra_env: &[(&str, &str)]) -> Wire {
+        Wire::start_in(Path::new("."), extra_env)
+    }
+
+    /// Run in `dir`, as git-annex runs a remote in its repository.
+    fn start_in(dir: &Path, extra_env: &[(&str, &str)]) -> Wire {
         let mut cmd = Command::new(REMOTE);
-        cmd.envs(TORRENT_ENV)
+        cmd.current_dir(dir)
+            .envs(TORRENT_ENV)
             .envs(extra_env.iter().copied())
             .env("ANNEX_SWARM_REMOTE_ASYNC", "0")
             .stdin(Stdio::piped())
@@ -142,6 +148,65 @@ fn retrieve_reports_progress_every_second_and_checks_the_key() {
         "{reply}"
     );
     assert!(!dest2.exists());
+}
+
+/// The session's switches come from `git config` in the repository too (the environment
+/// wins): a download limit set there paces the download, and a bad value is refused, naming
+/// the setting, with nothing at DEST.
+#[test]
+fn switches_come_from_git_config_and_bad_ones_are_named() {
+    let rig = Rig::start("127.0.0.17");
+    let url = format!("torrent:{}", rig.magnet(&rig.single, true, false));
+    let want = rig.expected(SINGLE.0);
+    let key = sha256e(&want, ".bin");
+    let git = |repo: &Path, args: &[&str]| {
+        let ok = Command::new("git")
+            .current_dir(repo)
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+
+    let bad = tempfile::tempdir().unwrap();
+    git(bad.path(), &["init", "-q"]);
+    git(
+        bad.path(),
+        &["config", "annex-swarm.torrent-upload-limit", "fast"],
+    );
+    let mut wire = Wire::start_in(bad.path(), &[]);
+    let dest = bad.path().join("dest");
+    // Refused when the session starts, before git's directory is asked for.
+    wire.retrieve(&key, &dest, &url, None);
+    let (_, reply) = wire.progress_then_reply();
+    assert!(
+        reply.starts_with(&format!("TRANSFER-FAILURE RETRIEVE {key} "))
+            && reply.contains("git config annex-swarm.torrent-upload-limit=fast"),
+        "{reply}"
+    );
+    assert!(!dest.exists());
+
+    // 3 MB at 1 MiB/s from git config: about three seconds of PROGRESS.
+    let paced = tempfile::tempdir().unwrap();
+    git(paced.path(), &["init", "-q"]);
+    git(
+        paced.path(),
+        &["config", "annex-swarm.torrent-download-limit", "1MiB/s"],
+    );
+    let mut wire = Wire::start_in(paced.path(), &[]);
+    let dest = paced.path().join("dest");
+    let started = Instant::now();
+    wire.retrieve(&key, &dest, &url, Some(&paced.path().join(".git")));
+    let (progress, reply) = wire.progress_then_reply();
+    assert_eq!(reply, format!("TRANSFER-SUCCESS RETRIEVE {key}"));
+    assert_eq!(std::fs::read(&dest).unwrap(), want);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2) && progress.len() >= 2,
+        "{:?}, {} PROGRESS lines: the limit was not applied",
+        started.elapsed(),
+        progress.len()
+    );
 }
 
 /// An interrupted get leaves its pieces in `.git/annex/tmp/swarm-torrent/<infohash>/`; the

@@ -16,7 +16,7 @@ use crate::fetch::{Chunks, FetchItem};
 use crate::progress::Quiet;
 use crate::restore::Restored;
 use crate::swarm::Members;
-use crate::swarm::members::ChunkPlaces;
+use crate::swarm::members::{ChunkPlaces, ShardFault};
 use crate::{EngineError, Swarm};
 
 /// Reads byte ranges of one object.
@@ -143,24 +143,11 @@ impl ObjectReader {
     /// whole chunk with [`ObjectReader::read`] then.
     pub async fn data_shard(&self, n: usize, i: usize) -> Result<Bytes, EngineError> {
         let (hash, s, places) = self.data_shard_place(n, i)?;
-        let mut looked = Vec::new();
-        for store in places.candidates(i) {
-            if !self.members.up(store) {
-                continue;
-            }
-            match self.members.read_shard(store, hash, s).await {
-                Ok(bytes) => return Ok(bytes),
-                Err(fault) => looked.push(fault.to_string()),
-            }
-        }
-        Err(EngineError::NotPresent {
-            key: format!("{} shard {i} of chunk {n}", self.key),
-            looked: if looked.is_empty() {
-                "no store that may hold it is up".into()
-            } else {
-                looked.join(", ")
-            },
+        let what = || format!("{} shard {i} of chunk {n}", self.key);
+        self.first_answer(places.candidates(i), what, |store| {
+            self.members.read_shard(store, hash, s)
         })
+        .await
     }
 
     /// `len` bytes from `offset` of data shard `i` (below k) of chunk `n`: the chunk's bytes
@@ -186,22 +173,33 @@ impl ObjectReader {
         if len == 0 {
             return Ok(Bytes::new());
         }
+        let what = || format!("{} shard {i} of chunk {n} at {offset}", self.key);
+        self.first_answer(places.candidates(i), what, |store| {
+            self.members.read_shard_range(store, hash, offset, len)
+        })
+        .await
+    }
+
+    /// The first of `stores` that is up and answers `read`; else why none did, as `what`.
+    async fn first_answer<F, Fut>(
+        &self,
+        stores: Vec<usize>,
+        what: impl Fn() -> String,
+        read: F,
+    ) -> Result<Bytes, EngineError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, ShardFault>>,
+    {
         let mut looked = Vec::new();
-        for store in places.candidates(i) {
-            if !self.members.up(store) {
-                continue;
-            }
-            match self
-                .members
-                .read_shard_range(store, hash, offset, len)
-                .await
-            {
+        for store in stores.into_iter().filter(|&s| self.members.up(s)) {
+            match read(store).await {
                 Ok(bytes) => return Ok(bytes),
                 Err(fault) => looked.push(fault.to_string()),
             }
         }
         Err(EngineError::NotPresent {
-            key: format!("{} shard {i} of chunk {n} at {offset}", self.key),
+            key: what(),
             looked: if looked.is_empty() {
                 "no store that may hold it is up".into()
             } else {

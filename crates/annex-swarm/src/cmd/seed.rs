@@ -38,30 +38,12 @@ struct Item {
 enum Event<'a> {
     /// A torrent made and seeding.
     Seeding {
-        key: String,
-        name: &'a str,
-        info_hash: &'a str,
-        size: u64,
-        piece_length: u32,
-        pieces: usize,
-        torrent: &'a Path,
-        magnet: &'a str,
-        /// Seconds streaming the object to hash its pieces.
-        hash_seconds: f64,
+        #[serde(flatten)]
+        torrent: Made<'a>,
         listen: Option<SocketAddr>,
     },
     /// A torrent made and written, not seeded (`--no-seed`).
-    Made {
-        key: String,
-        name: &'a str,
-        info_hash: &'a str,
-        size: u64,
-        piece_length: u32,
-        pieces: usize,
-        torrent: &'a Path,
-        magnet: &'a str,
-        hash_seconds: f64,
-    },
+    Made(Made<'a>),
     /// Now and then while seeding, and once at exit (`stopped`).
     Status {
         torrents: Vec<Status>,
@@ -69,6 +51,43 @@ enum Event<'a> {
     Stopped {
         torrents: Vec<Status>,
     },
+}
+
+/// A torrent made: what a `seeding` or `made` line tells of it.
+#[derive(Serialize)]
+struct Made<'a> {
+    key: String,
+    name: &'a str,
+    info_hash: String,
+    size: u64,
+    piece_length: u32,
+    pieces: usize,
+    torrent: &'a Path,
+    magnet: &'a str,
+    /// Seconds streaming the object to hash its pieces.
+    hash_seconds: f64,
+}
+
+impl<'a> Made<'a> {
+    fn new(
+        key: &Key,
+        torrent: &'a TorrentV1,
+        path: &'a Path,
+        magnet: &'a str,
+        took: Duration,
+    ) -> Self {
+        Made {
+            key: key.to_string(),
+            name: torrent.name(),
+            info_hash: torrent.info_hash_hex(),
+            size: torrent.length(),
+            piece_length: torrent.piece_length(),
+            pieces: torrent.piece_count(),
+            torrent: path,
+            magnet,
+            hash_seconds: took.as_secs_f64(),
+        }
+    }
 }
 
 pub async fn run(swarm_path: &Path, args: SeedArgs) -> Result<ExitCode> {
@@ -150,17 +169,9 @@ fn write_only(
         written.push(path.clone());
         let magnet = torrent.magnet(&args.trackers, &[]);
         if args.json {
-            line(&Event::Made {
-                key: item.key.to_string(),
-                name: torrent.name(),
-                info_hash: &torrent.info_hash_hex(),
-                size: torrent.length(),
-                piece_length: torrent.piece_length(),
-                pieces: torrent.piece_count(),
-                torrent: &path,
-                magnet: &magnet,
-                hash_seconds: took.as_secs_f64(),
-            })?;
+            line(&Event::Made(Made::new(
+                &item.key, torrent, &path, &magnet, *took,
+            )))?;
         } else {
             println!("{magnet}");
             eprintln!(
@@ -209,15 +220,7 @@ async fn serve(
         let torrent = &s.torrent;
         if args.json {
             line(&Event::Seeding {
-                key: item.key.to_string(),
-                name: torrent.name(),
-                info_hash: &torrent.info_hash_hex(),
-                size: torrent.length(),
-                piece_length: torrent.piece_length(),
-                pieces: torrent.piece_count(),
-                torrent: &path,
-                magnet: &s.magnet,
-                hash_seconds: took.as_secs_f64(),
+                torrent: Made::new(&item.key, torrent, &path, &s.magnet, *took),
                 listen,
             })?;
         } else {

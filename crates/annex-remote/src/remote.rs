@@ -578,16 +578,10 @@ impl Remote {
 
     async fn remove(&self, key: &Key, io: &mut JobIo) -> Result<(), Failure> {
         let swarm = self.prepare(io).await?;
+        // Refused (REMOVE-FAILURE, nothing removed) while a store that may hold a copy is
+        // down: the removal would not stick.
         match swarm.rm(key).await {
-            Ok(report) => {
-                if !report.unreachable.is_empty() {
-                    io.send(Message::Debug(format!(
-                        "{key}: removed from the reachable stores; unreachable (may hold a manifest copy): {}",
-                        report.unreachable.join(", ")
-                    )));
-                }
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             // Removing what is not there succeeds.
             Err(EngineError::NotPresent { .. }) => Ok(()),
             Err(e) => Err(e.into()),

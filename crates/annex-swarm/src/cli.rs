@@ -365,6 +365,10 @@ pub enum SwarmCommand {
     Rm {
         #[arg(required = true)]
         keys: Vec<OsString>,
+        /// Remove the copies on the stores that are up even when others are down (by default
+        /// nothing is removed then: a store that comes back would bring the key back).
+        #[arg(long)]
+        reachable_only: bool,
     },
     /// Manage the swarm's stores.
     Store {

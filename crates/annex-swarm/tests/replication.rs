@@ -367,3 +367,56 @@ fn a_new_definition_moves_the_swarm_toward_it() {
         }
     }
 }
+
+/// A key removed while a holder is making its copy stays removed: the holder, finding the key's
+/// manifest gone when its copy is done, does not write its own (which would bring the key back,
+/// and the stewards would then spread it again).
+#[test]
+fn a_key_removed_while_a_holder_copies_it_stays_removed() {
+    let rig = Rig::new(3);
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let store2 = format!("{}\"\n", rig.path("node2-store").display());
+    // Node 2 takes at most 4 MiB/s: its copy of 16 MiB takes about 4 s.
+    let text = spread_definition(&rig, 3, &ports, 1)
+        .replace(
+            "m = 1\n",
+            "m = 1\nfull_copies = 3\nshard_size = \"64KiB\"\n",
+        )
+        .replace(&store2, &format!("{store2}download_rate = \"4MiB\"\n"));
+    let nodes = start_all_with_status(&rig, &text, &ports, "1s");
+    let client_def = rig.path("swarm.toml");
+    std::fs::write(&client_def, &text).unwrap();
+    let size = 16u64 << 20;
+    let key = rig.put(&client_def, "f.bin", &pseudo_random(size as usize, 43));
+
+    // Removed once node 2 has about half a copy.
+    let started = Instant::now();
+    loop {
+        let s = status_of(&nodes[2].1);
+        if s["traffic"]["received"].as_u64().unwrap() >= size / 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rm = rig.cli(&client_def, &rig.client_key, &["rm", &key]);
+    assert!(
+        rm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    // Node 2's copy would be done within about 3 s; then a few more rounds.
+    std::thread::sleep(Duration::from_secs(8));
+    for i in 0..3 {
+        let manifests = count_files(&rig.path(&format!("node{i}-store/manifests")));
+        assert_eq!(manifests, 0, "node {i} holds a manifest again");
+    }
+    let ls = rig.cli(&client_def, &rig.client_key, &["ls"]);
+    assert!(ls.status.success());
+    assert!(
+        ls.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&ls.stdout)
+    );
+    drop(nodes);
+}

@@ -442,3 +442,37 @@ fn json_outputs_parse_with_expected_fields() {
         assert_eq!(r["after"]["spare"], M as u64);
     }
 }
+
+/// `rm` while a store that holds a manifest copy is down removes nothing and says why: that
+/// copy would bring the key back with the store. `--reachable-only` removes the others anyway,
+/// and the key does come back with the store; with every store up, `rm` removes it for good.
+#[test]
+fn rm_with_a_store_down_removes_nothing_unless_asked() {
+    let swarm = Swarm::new();
+    let file = swarm.write_file("kept.bin", &pseudo_random(200_000, 41));
+    let key = swarm.put(&file);
+    let holders = swarm.manifest_holders_of(&key);
+    let down = holders[0];
+    let aside = swarm.path("unplugged");
+    std::fs::rename(&swarm.stores[down], &aside).unwrap();
+
+    let err = swarm.fail(&["rm", &key]);
+    assert!(err.contains("not removed: stores down"), "{err}");
+    assert_eq!(
+        swarm.manifest_holders_of(&key)[..],
+        holders[1..],
+        "a copy was removed"
+    );
+
+    let warned = swarm.run(&["rm", "--reachable-only", &key]);
+    assert!(warned.status.success());
+    assert!(String::from_utf8_lossy(&warned.stderr).contains("may still hold"));
+    assert!(swarm.manifest_holders_of(&key).is_empty());
+    // The store comes back, and the key with it: what the default refuses to leave behind.
+    std::fs::rename(&aside, &swarm.stores[down]).unwrap();
+    assert_eq!(swarm.ls_keys(), vec![key.clone()]);
+
+    swarm.ok(&["rm", &key]);
+    assert!(swarm.ls_keys().is_empty());
+    assert!(swarm.manifest_holders_of(&key).is_empty());
+}

@@ -15,6 +15,15 @@ pub struct KeyEntry {
     pub chunks: usize,
 }
 
+/// What [`Swarm::rm_with`] does when stores are down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenDown {
+    /// Removes nothing and says which (the default).
+    Refuse,
+    /// Removes the copies on the stores that are up and names the others in the report.
+    Skip,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RmReport {
     pub key: String,
@@ -69,8 +78,15 @@ impl Swarm {
     }
 
     /// Removes a key: deletes its manifest copies. Its shards become garbage for `gc` unless
-    /// another key shares them.
+    /// another key shares them. Refused, with nothing deleted, while a store that is down may
+    /// hold a copy: that copy would bring the key back with the store (a node holding it whole
+    /// would even copy it out again), so the removal would not stick.
     pub async fn rm(&self, key: &Key) -> Result<RmReport, EngineError> {
+        self.rm_with(key, WhenDown::Refuse).await
+    }
+
+    /// [`Swarm::rm`], saying what to do about stores that are down.
+    pub async fn rm_with(&self, key: &Key, down: WhenDown) -> Result<RmReport, EngineError> {
         let members = self.members();
         members.read_manifest(key.as_bytes()).await?;
         let object = Object::manifest_of(key.as_bytes());
@@ -78,15 +94,28 @@ impl Swarm {
             key: key.to_string(),
             ..Default::default()
         };
+        report.unreachable = (0..members.len())
+            .filter(|&i| !members.up(i))
+            .map(|i| members.name(i))
+            .collect();
+        if down == WhenDown::Refuse && !report.unreachable.is_empty() {
+            return Err(EngineError::Refused(format!(
+                "{key} not removed: stores down may hold a copy of its manifest and would bring \
+                 it back: {}; remove it once they are back (or remove it from the stores that \
+                 are up only, knowing it may come back: `annex-swarm rm --reachable-only`)",
+                report.unreachable.join(", ")
+            )));
+        }
+        // Every store that is up asked first: one that fails leaves every copy in place.
+        let mut holding = Vec::new();
         for (i, m) in members.stores().iter().enumerate() {
-            if !members.up(i) {
-                report.unreachable.push(m.id().to_string());
-                continue;
+            if members.up(i) && m.store.stat(&object).await?.is_some() {
+                holding.push(i);
             }
-            if m.store.stat(&object).await?.is_some() {
-                m.store.delete(&object).await?;
-                report.copies_removed += 1;
-            }
+        }
+        for i in holding {
+            members.store(i).delete(&object).await?;
+            report.copies_removed += 1;
         }
         Ok(report)
     }

@@ -167,6 +167,14 @@ impl Swarm {
                 }
             }
         }
+        // Removed while this copy was made (an `rm` finds no copy on the target, which gets
+        // its manifest last): not brought back. What was written is garbage for `gc`.
+        if report.chunks_filled > 0
+            && let Err(EngineError::NotPresent { .. }) = members.read_manifest(key).await
+        {
+            report.error = Some("removed while this copy was made: not kept".into());
+            return report;
+        }
         match write_manifest_to(self, lock, members, target, &manifest).await {
             Ok(written) => {
                 report.manifest_written = written;

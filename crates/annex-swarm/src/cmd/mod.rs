@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 use swarm_core::definition::SwarmDefinition;
 use swarm_core::key::Key;
 use swarm_engine::Swarm;
+use swarm_engine::inventory::WhenDown;
 
 use crate::cli::{Cli, Command, StoreCommand, SwarmCommand};
 use crate::progress::Bar;
@@ -173,10 +174,18 @@ async fn on_swarm(swarm: &Swarm, command: SwarmCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        SwarmCommand::Rm { keys } => {
+        SwarmCommand::Rm {
+            keys,
+            reachable_only,
+        } => {
+            let down = if reachable_only {
+                WhenDown::Skip
+            } else {
+                WhenDown::Refuse
+            };
             for key in keys {
                 let key = parse_key(&key)?;
-                let r = swarm.rm(&key).await?;
+                let r = swarm.rm_with(&key, down).await?;
                 if !r.unreachable.is_empty() {
                     eprintln!(
                         "warning: {key}: stores down may still hold a manifest copy: {}",

@@ -172,10 +172,9 @@ fn nodes_rebuild_a_lost_disk_without_a_client() {
     rig.get_same(&def, &key, "out.bin", &data);
 }
 
-/// A holder killed while it makes its copy resumes when restarted: it fetches only what it
-/// still lacks (the shards written before the kill are kept), and the copy it finishes is whole.
-#[test]
-fn a_holder_killed_mid_copy_resumes_where_it_was() {
+/// Three holders (`full_copies = 3`, 64 KiB shards), node 2 taking at most 4 MiB/s: its copy
+/// of 16 MiB takes about 4 s. The rig, the nodes' ports and the definition.
+fn slow_holder() -> (Rig, Vec<u16>, String) {
     let rig = Rig::new(3);
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let store2 = format!("{}\"\n", rig.path("node2-store").display());
@@ -186,6 +185,14 @@ fn a_holder_killed_mid_copy_resumes_where_it_was() {
             "m = 1\nfull_copies = 3\nshard_size = \"64KiB\"\n",
         )
         .replace(&store2, &format!("{store2}download_rate = \"4MiB\"\n"));
+    (rig, ports, text)
+}
+
+/// A holder killed while it makes its copy resumes when restarted: it fetches only what it
+/// still lacks (the shards written before the kill are kept), and the copy it finishes is whole.
+#[test]
+fn a_holder_killed_mid_copy_resumes_where_it_was() {
+    let (rig, ports, text) = slow_holder();
     let mut nodes = start_all_with_status(&rig, &text, &ports, "1s");
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();
@@ -373,16 +380,7 @@ fn a_new_definition_moves_the_swarm_toward_it() {
 /// and the stewards would then spread it again).
 #[test]
 fn a_key_removed_while_a_holder_copies_it_stays_removed() {
-    let rig = Rig::new(3);
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let store2 = format!("{}\"\n", rig.path("node2-store").display());
-    // Node 2 takes at most 4 MiB/s: its copy of 16 MiB takes about 4 s.
-    let text = spread_definition(&rig, 3, &ports, 1)
-        .replace(
-            "m = 1\n",
-            "m = 1\nfull_copies = 3\nshard_size = \"64KiB\"\n",
-        )
-        .replace(&store2, &format!("{store2}download_rate = \"4MiB\"\n"));
+    let (rig, ports, text) = slow_holder();
     let nodes = start_all_with_status(&rig, &text, &ports, "1s");
     let client_def = rig.path("swarm.toml");
     std::fs::write(&client_def, &text).unwrap();

@@ -237,36 +237,15 @@ impl Members {
         hash: Hash32,
         len: u64,
     ) -> Result<Bytes, ShardFault> {
-        let fault = |kind| ShardFault {
-            store: self.name(i),
-            kind,
-        };
-        if let Health::Down(why) = self.stores[i].store.health() {
-            return Err(fault(FaultKind::Unavailable(why.to_string())));
-        }
-        let object = Object::Shard(hash);
-        let bytes = self
-            .store(i)
-            .read(&object, len)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => fault(FaultKind::Missing),
-                StoreError::TooLarge { .. } => fault(FaultKind::Corrupt),
-                other => fault(FaultKind::Io(other.to_string())),
-            })?;
-        if bytes.len() as u64 != len {
-            return Err(fault(FaultKind::Corrupt));
-        }
+        let bytes = self.shard_bytes(i, hash, None, len).await?;
         let check = bytes.clone();
         if cpu(move || Hash32::of(&check)).await == hash {
             Ok(bytes)
         } else {
-            Err(fault(FaultKind::Corrupt))
+            Err(self.fault(i, FaultKind::Corrupt))
         }
     }
-}
 
-impl Members {
     /// `len` bytes of shard `hash` from `offset`, from store `i`, **unchecked**: a shard's
     /// BLAKE3 covers all of it, so the caller checks these bytes some other way (a seeder
     /// against the torrent's piece SHA-1). Fewer bytes than asked is `Corrupt`.
@@ -277,26 +256,48 @@ impl Members {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, ShardFault> {
-        let fault = |kind| ShardFault {
-            store: self.name(i),
-            kind,
-        };
+        self.shard_bytes(i, hash, Some(offset), len).await
+    }
+
+    /// `len` bytes of shard `hash` on store `i` (the whole shard, or from `offset`), exactly
+    /// that many, not checked.
+    async fn shard_bytes(
+        &self,
+        i: usize,
+        hash: Hash32,
+        offset: Option<u64>,
+        len: u64,
+    ) -> Result<Bytes, ShardFault> {
         if let Health::Down(why) = self.stores[i].store.health() {
-            return Err(fault(FaultKind::Unavailable(why.to_string())));
+            return Err(self.fault(i, FaultKind::Unavailable(why.to_string())));
         }
         let object = Object::Shard(hash);
-        let bytes = self
-            .store(i)
-            .read_range(&object, offset, len)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => fault(FaultKind::Missing),
-                other => fault(FaultKind::Io(other.to_string())),
-            })?;
+        let store = self.store(i);
+        let read = match offset {
+            None => store.read(&object, len).await,
+            Some(offset) => store.read_range(&object, offset, len).await,
+        };
+        let bytes = read.map_err(|e| {
+            self.fault(
+                i,
+                match e {
+                    StoreError::NotFound { .. } => FaultKind::Missing,
+                    StoreError::TooLarge { .. } => FaultKind::Corrupt,
+                    other => FaultKind::Io(other.to_string()),
+                },
+            )
+        })?;
         if bytes.len() as u64 != len {
-            return Err(fault(FaultKind::Corrupt));
+            return Err(self.fault(i, FaultKind::Corrupt));
         }
         Ok(bytes)
+    }
+
+    fn fault(&self, i: usize, kind: FaultKind) -> ShardFault {
+        ShardFault {
+            store: self.name(i),
+            kind,
+        }
     }
 }
 

@@ -244,18 +244,9 @@ impl Plan {
         let Some(spec) = self.specs.pop_front() else {
             return false;
         };
-        let n = spec.candidates.len();
         self.window_bytes += spec.len;
-        self.window.push_back(ChunkState {
-            index: self.next_index,
-            spec,
-            shards: vec![None; n],
-            have: 0,
-            asking: vec![0; n],
-            tried: vec![Vec::new(); n],
-            live: Vec::new(),
-            done: false,
-        });
+        self.window
+            .push_back(ChunkState::new(self.next_index, spec));
         self.next_index += 1;
         true
     }

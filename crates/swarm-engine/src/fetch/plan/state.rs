@@ -214,6 +214,21 @@ pub(super) struct ChunkState {
 }
 
 impl ChunkState {
+    /// Chunk `index`, nothing asked yet.
+    pub(super) fn new(index: usize, spec: ChunkSpec) -> Self {
+        let n = spec.candidates.len();
+        ChunkState {
+            index,
+            spec,
+            shards: vec![None; n],
+            have: 0,
+            asking: vec![0; n],
+            tried: vec![Vec::new(); n],
+            live: Vec::new(),
+            done: false,
+        }
+    }
+
     pub(super) fn covered(&self) -> usize {
         (0..self.shards.len())
             .filter(|&i| self.shards[i].is_none() && self.asking[i] > 0)
@@ -304,22 +319,16 @@ mod tests {
 
     fn chunk(candidates: Vec<Vec<StoreIx>>) -> ChunkState {
         let n = candidates.len();
-        ChunkState {
-            index: 0,
-            spec: ChunkSpec {
+        ChunkState::new(
+            0,
+            ChunkSpec {
                 k: 2,
                 len: 8,
                 shard_len: 4,
                 sure: vec![1; n],
                 candidates,
             },
-            shards: vec![None; n],
-            have: 0,
-            asking: vec![0; n],
-            tried: vec![Vec::new(); n],
-            live: Vec::new(),
-            done: false,
-        }
+        )
     }
 
     /// Shard 0 is known to be on stores 0 and 1 (its preferred store and a holder of the key):
